@@ -1,0 +1,347 @@
+import { deflateSync, inflateSync } from 'node:zlib'
+import { ActorCacheError, DecodeError, InvalidOptionError, SerializationError } from './errors.js'
+
+/**
+ * Turns values into text and back. Implementations must round-trip exactly or throw
+ * `SerializationError` at encode time, and must never build objects with a polluted prototype
+ * from stored text (throw `DecodeError` instead).
+ */
+export interface Serializer {
+  /** Identifier recorded by tiers that store the serializer name. */
+  readonly name: string
+  /** @throws {SerializationError} */
+  serialize(value: unknown): string
+  /** @throws {DecodeError} */
+  deserialize(text: string): unknown
+}
+
+/** A reversible transformation of bytes (compression, encryption). */
+export interface ByteTransform {
+  readonly name: string
+  encode(data: Uint8Array): Uint8Array
+  /** @throws {DecodeError} (or a subclass) when the bytes are not its output */
+  decode(data: Uint8Array): Uint8Array
+}
+
+/**
+ * A namespace's full codec: serializer then transforms (compress, encrypt), and the reverse on
+ * read. Without transforms the stored form is text; with transforms it is bytes.
+ */
+export interface Codec {
+  readonly name: string
+  encode(value: unknown): string | Uint8Array
+  decode(data: string | Uint8Array): unknown
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON serializer with exact round-trips of the types game state uses
+// ---------------------------------------------------------------------------------------------
+
+const TAG = '$t'
+const ESCAPED_TAG_KEY = /^\$+t$/
+const UNESCAPE_TAG_KEY = /^\$\$+t$/
+const UNDEFINED = Symbol('undefined')
+
+type Tagged = { $t: string; v?: unknown }
+
+const at = (key: string): string => (key === '' ? '' : ` (at "${key}")`)
+
+function typeName(value: object): string {
+  const proto = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null
+  return proto?.constructor?.name ?? 'object'
+}
+
+function escapeTagKeys(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of Object.keys(obj)) out[ESCAPED_TAG_KEY.test(k) ? `$${k}` : k] = obj[k]
+  return out
+}
+
+function replacer(this: Record<string, unknown>, key: string, _value: unknown): unknown {
+  const raw = this[key]
+  switch (typeof raw) {
+    case 'string':
+    case 'boolean':
+      return raw
+    case 'number':
+      if (Number.isFinite(raw)) return Object.is(raw, -0) ? { [TAG]: 'num', v: '-0' } : raw
+      return { [TAG]: 'num', v: String(raw) }
+    case 'bigint':
+      return { [TAG]: 'bigint', v: raw.toString() }
+    case 'undefined':
+      return { [TAG]: 'undef' }
+    case 'object': {
+      if (raw === null) return null
+      if (Array.isArray(raw)) return raw
+      const proto = Object.getPrototypeOf(raw)
+      if (proto === Object.prototype || proto === null) {
+        if (Object.hasOwn(raw, '__proto__')) {
+          throw new SerializationError(
+            `cannot store an object with an own "__proto__" key${at(key)}`,
+          )
+        }
+        if (Object.getOwnPropertySymbols(raw).length > 0) {
+          throw new SerializationError(`cannot store symbol-keyed properties${at(key)}`)
+        }
+        if (isPrototypePath(key, raw)) {
+          throw new SerializationError(`cannot store a "constructor.prototype" path${at(key)}`)
+        }
+        for (const k in raw) {
+          if (k.charCodeAt(0) === 36 && ESCAPED_TAG_KEY.test(k)) {
+            return escapeTagKeys(raw as Record<string, unknown>)
+          }
+        }
+        return raw
+      }
+      if (raw instanceof Date) {
+        const t = raw.getTime()
+        return { [TAG]: 'date', v: Number.isNaN(t) ? 'NaN' : raw.toISOString() }
+      }
+      if (raw instanceof Map) return { [TAG]: 'map', v: [...raw] }
+      if (raw instanceof Set) return { [TAG]: 'set', v: [...raw] }
+      throw new SerializationError(
+        `cannot store an instance of ${typeName(raw)}${at(key)}; store plain objects, arrays, Date, Map, Set, bigint`,
+      )
+    }
+    default:
+      throw new SerializationError(`cannot store a ${typeof raw}${at(key)}`)
+  }
+}
+
+function reviveTagged(tagged: Tagged): unknown {
+  const v = tagged.v
+  switch (tagged.$t) {
+    case 'undef':
+      return UNDEFINED
+    case 'num':
+      if (v === '-0') return -0
+      if (v === 'NaN') return Number.NaN
+      if (v === 'Infinity') return Number.POSITIVE_INFINITY
+      if (v === '-Infinity') return Number.NEGATIVE_INFINITY
+      break
+    case 'bigint':
+      if (typeof v === 'string' && /^-?\d+$/.test(v)) return BigInt(v)
+      break
+    case 'date':
+      if (v === 'NaN') return new Date(Number.NaN)
+      if (typeof v === 'string') {
+        const d = new Date(v)
+        if (!Number.isNaN(d.getTime())) return d
+      }
+      break
+    case 'map':
+      if (Array.isArray(v) && v.every((e) => Array.isArray(e) && e.length === 2)) {
+        return new Map((v as [unknown, unknown][]).map(([k, x]) => [restore(k), restore(x)]))
+      }
+      break
+    case 'set':
+      if (Array.isArray(v)) return new Set(v.map(restore))
+      break
+  }
+  throw new DecodeError(`stored data has a malformed "${String(tagged.$t)}" value`)
+}
+
+/**
+ * `constructor: { prototype: ... }` is how unsafe deep-merge helpers get walked into
+ * `Object.prototype`. Rejected when storing and when reading, so both sides agree.
+ */
+export function isPrototypePath(key: string, value: object): boolean {
+  return key === 'constructor' && !Array.isArray(value) && Object.hasOwn(value, 'prototype')
+}
+
+const restore = (x: unknown): unknown => (x === UNDEFINED ? undefined : x)
+
+function reviver(this: unknown, key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new DecodeError('stored data contains a "__proto__" key')
+  if (typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (value[i] === UNDEFINED) value[i] = undefined
+    return value
+  }
+  const obj = value as Record<string, unknown>
+  if (Object.hasOwn(obj, TAG)) return reviveTagged(obj as Tagged)
+  if (isPrototypePath(key, obj)) {
+    throw new DecodeError('stored data contains a "constructor.prototype" path')
+  }
+  let renamed: Record<string, unknown> | undefined
+  for (const k of Object.keys(obj)) {
+    if (obj[k] === UNDEFINED) obj[k] = undefined
+    if (UNESCAPE_TAG_KEY.test(k)) renamed = obj
+  }
+  if (renamed) {
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(obj)) out[UNESCAPE_TAG_KEY.test(k) ? k.slice(1) : k] = obj[k]
+    return out
+  }
+  return obj
+}
+
+/** True when `text` may hold tags, escapes or hostile keys, so the slower reviver must run. */
+function needsReviver(text: string): boolean {
+  return (
+    text.includes('$t"') ||
+    text.includes('\\u') ||
+    text.includes('__proto__') ||
+    text.includes('constructor')
+  )
+}
+
+/**
+ * The default serializer: JSON text, with exact round-trips of `undefined`, `-0`, `NaN`,
+ * `±Infinity`, `bigint`, `Date`, `Map` and `Set` (tagged as `{"$t": ...}` objects; user keys named
+ * `$t` are escaped). Plain JSON data is stored as plain JSON.
+ *
+ * Rejected at encode time with `SerializationError`: cycles, functions, symbols, symbol keys,
+ * class instances (including `Buffer` and typed arrays), own `__proto__` keys.
+ * Rejected at decode time with `DecodeError`: invalid JSON, `__proto__` keys, `constructor.prototype`
+ * paths, malformed tags.
+ */
+export const jsonSerializer: Serializer = Object.freeze({
+  name: 'json',
+  serialize(value: unknown): string {
+    let text: string | undefined
+    try {
+      text = JSON.stringify(value, replacer)
+    } catch (error) {
+      if (error instanceof ActorCacheError) throw error
+      const cyclic = error instanceof TypeError && /circular/i.test(error.message)
+      throw new SerializationError(
+        cyclic || error instanceof RangeError
+          ? 'cannot store a value with a cycle (or nested too deeply)'
+          : `cannot serialize value: ${(error as Error).message}`,
+        { cause: error },
+      )
+    }
+    if (text === undefined) throw new SerializationError(`cannot store a ${typeof value}`)
+    return text
+  },
+  deserialize(text: string): unknown {
+    if (typeof text !== 'string') throw new DecodeError(`expected text, got ${typeof text}`)
+    let value: unknown
+    try {
+      value = needsReviver(text) ? JSON.parse(text, reviver) : JSON.parse(text)
+    } catch (error) {
+      if (error instanceof ActorCacheError) throw error
+      throw new DecodeError(`stored data is not valid JSON: ${(error as Error).message}`, {
+        cause: error,
+      })
+    }
+    return restore(value)
+  },
+})
+
+// ---------------------------------------------------------------------------------------------
+// Transforms and pipeline
+// ---------------------------------------------------------------------------------------------
+
+const RAW = 0
+const DEFLATED = 1
+
+/** Options of {@link compression}. */
+export interface CompressionOptions {
+  /** Payloads smaller than this many bytes are stored uncompressed. @default 1024 */
+  threshold?: number
+  /** zlib level 1–9. @default 6 */
+  level?: number
+}
+
+/**
+ * A transform that deflates (zlib format, with its Adler-32 check) payloads of at least
+ * `threshold` bytes. One header byte records whether a payload was compressed, so small values
+ * pay nothing but that byte.
+ */
+export function compression(options: CompressionOptions = {}): ByteTransform {
+  const threshold = options.threshold ?? 1024
+  const level = options.level ?? 6
+  if (!Number.isInteger(threshold) || threshold < 0) {
+    throw new InvalidOptionError(
+      'threshold',
+      `must be a non-negative integer, got ${String(threshold)}`,
+    )
+  }
+  if (!Number.isInteger(level) || level < 1 || level > 9) {
+    throw new InvalidOptionError('level', `must be an integer from 1 to 9, got ${String(level)}`)
+  }
+  return {
+    name: 'deflate',
+    encode(data) {
+      const compress = data.byteLength >= threshold
+      const body = compress ? deflateSync(data, { level }) : data
+      const out = new Uint8Array(body.byteLength + 1)
+      out[0] = compress ? DEFLATED : RAW
+      out.set(body, 1)
+      return out
+    },
+    decode(data) {
+      const body = data.subarray(1)
+      if (data[0] === RAW) return body
+      if (data[0] !== DEFLATED) throw new DecodeError('payload has an unknown compression header')
+      try {
+        return inflateSync(body)
+      } catch (error) {
+        throw new DecodeError('compressed payload is corrupt', { cause: error })
+      }
+    },
+  }
+}
+
+/** Options of {@link createCodec}. */
+export interface CodecOptions {
+  /** @default jsonSerializer */
+  serializer?: Serializer
+  /** Applied in order on encode (e.g. `[compression(), encryption]`), in reverse on decode. @default [] */
+  transforms?: readonly ByteTransform[]
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Builds a codec: serialize, then each transform in order; decode reverses the pipeline. */
+export function createCodec(options: CodecOptions = {}): Codec {
+  const serializer = options.serializer ?? jsonSerializer
+  const transforms = [...(options.transforms ?? [])]
+  const name = [serializer.name, ...transforms.map((t) => t.name)].join('+')
+  if (transforms.length === 0) {
+    return {
+      name,
+      encode: (value) => serializer.serialize(value),
+      decode(data) {
+        if (typeof data !== 'string') {
+          try {
+            return serializer.deserialize(decoder.decode(data))
+          } catch (error) {
+            if (error instanceof ActorCacheError) throw error
+            throw new DecodeError('stored bytes are not UTF-8 text', { cause: error })
+          }
+        }
+        return serializer.deserialize(data)
+      },
+    }
+  }
+  return {
+    name,
+    encode(value) {
+      let data: Uint8Array = encoder.encode(serializer.serialize(value))
+      for (const t of transforms) data = t.encode(data)
+      return data
+    },
+    decode(data) {
+      if (typeof data === 'string') {
+        throw new DecodeError(`codec ${name} expects bytes, found text`)
+      }
+      let bytes = data
+      for (let i = transforms.length - 1; i >= 0; i--)
+        bytes = (transforms[i] as ByteTransform).decode(bytes)
+      let text: string
+      try {
+        text = decoder.decode(bytes)
+      } catch (error) {
+        throw new DecodeError('decoded payload is not UTF-8 text', { cause: error })
+      }
+      return serializer.deserialize(text)
+    },
+  }
+}
+
+/** The default codec: {@link jsonSerializer} without transforms. */
+export const defaultCodec: Codec = createCodec()

@@ -1,0 +1,440 @@
+import bytes from 'bytes'
+import ms from 'ms'
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { z } from 'zod'
+import { type ConfigIssue, InvalidConfigError } from './errors.js'
+import { validateNamespace } from './keys.js'
+
+// ---------------------------------------------------------------------------------------------
+// Scalars: sizes, durations, fractions
+// ---------------------------------------------------------------------------------------------
+
+const SIZE_RE = /^\s*\d+(?:\.\d+)?\s*(?:b|kb|mb|gb|tb|pb)\s*$/i
+const DURATION_RE = /^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*$/i
+
+/**
+ * A byte size: `"100MB"` (binary units: 1 MB = 1024 × 1024 bytes; B, KB, MB, GB, TB, PB) or a
+ * non-negative integer number of bytes.
+ */
+const size = z
+  .union([z.string(), z.number()], {
+    error: (i) => `expected a size like "100MB", got ${describe(i.input)}`,
+  })
+  .transform((input, ctx) => {
+    if (typeof input === 'number') {
+      if (Number.isSafeInteger(input) && input >= 0) return input
+    } else if (SIZE_RE.test(input)) {
+      const n = bytes.parse(input)
+      if (n !== null && Number.isFinite(n)) return Math.floor(n)
+    }
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a size like "100MB", got ${JSON.stringify(input)}`,
+    })
+    return z.NEVER
+  })
+
+function duration(options: { allowZero?: boolean; allowNever?: boolean } = {}) {
+  const example = options.allowNever ? '"300s" or "never"' : '"300s"'
+  return z
+    .union([z.string(), z.number()], {
+      error: (i) => `expected a duration like ${example}, got ${describe(i.input)}`,
+    })
+    .transform((input, ctx) => {
+      if (typeof input === 'string') {
+        if (options.allowNever && input.trim() === 'never') return Infinity
+        if (DURATION_RE.test(input)) {
+          const n = ms(input.trim().replace(/\s+/g, '') as ms.StringValue)
+          if (
+            typeof n === 'number' &&
+            Number.isFinite(n) &&
+            (n > 0 || (options.allowZero && n === 0))
+          ) {
+            return n
+          }
+          if (n === 0) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `must be greater than zero, got ${JSON.stringify(input)}`,
+            })
+            return z.NEVER
+          }
+        }
+      }
+      const hint =
+        typeof input === 'number'
+          ? ' (a bare number has no unit; write e.g. "300s" or "250ms")'
+          : ''
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration like ${example}, got ${JSON.stringify(input)}${hint}`,
+      })
+      return z.NEVER
+    })
+}
+
+/** A fraction: `0.1` or `"10%"`, between 0 and 1. */
+const fraction = z
+  .union([z.string(), z.number()], {
+    error: (i) => `expected a fraction like 0.1 or "10%", got ${describe(i.input)}`,
+  })
+  .transform((input, ctx) => {
+    let n: number = Number.NaN
+    if (typeof input === 'number') n = input
+    else if (/^\s*\d+(?:\.\d+)?\s*%\s*$/.test(input)) n = Number.parseFloat(input) / 100
+    if (n >= 0 && n <= 1) return n
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a fraction like 0.1 or "10%", got ${JSON.stringify(input)}`,
+    })
+    return z.NEVER
+  })
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .number({ error: (i) => `expected an integer, got ${describe(i.input)}` })
+    .int({ error: (i) => `expected an integer, got ${describe(i.input)}` })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+
+const bool = z.boolean({ error: (i) => `expected true or false, got ${describe(i.input)}` })
+const str = z.string({ error: (i) => `expected a string, got ${describe(i.input)}` })
+
+const namespaceName = str.superRefine((value, ctx) => {
+  try {
+    validateNamespace(value)
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message })
+  }
+})
+
+/** A mapping keyed by namespace names, each key checked like a namespace. */
+function namespaceRecord<T extends z.ZodType>(value: T) {
+  return z.record(str, value).superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) {
+      try {
+        validateNamespace(key)
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', path: [key], message: (error as Error).message })
+      }
+    }
+  })
+}
+
+function describe(input: unknown): string {
+  if (input === undefined) return 'nothing'
+  if (typeof input === 'string') return JSON.stringify(input)
+  if (Array.isArray(input)) return 'a list'
+  if (input === null) return 'null'
+  return typeof input === 'object' ? 'a mapping' : String(input)
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: (i) =>
+      `expected one of ${values.map((v) => `"${v}"`).join(', ')}, got ${describe(i.input)}`,
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------
+
+const memCacheSchema = z
+  .strictObject({
+    max_size: size.prefault('100MB'),
+    max_entries: int(1).optional(),
+    max_entry_size: size.optional(),
+    default_ttl: duration({ allowNever: true }).prefault('300s'),
+    eviction_policy: oneOf(['lru']).prefault('lru'),
+    enable_statistics: bool.prefault(true),
+    cleanup_interval: duration({ allowZero: true }).prefault('60s'),
+  })
+  .superRefine((v, ctx) => {
+    if (v.max_size === 0) {
+      ctx.addIssue({ code: 'custom', path: ['max_size'], message: 'must be greater than 0 bytes' })
+    }
+    if (v.max_entry_size !== undefined && v.max_entry_size > v.max_size) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max_entry_size'],
+        message: 'must not exceed max_size',
+      })
+    }
+  })
+  .transform((v) => ({
+    maxSize: v.max_size,
+    maxEntries: v.max_entries,
+    maxEntrySize: v.max_entry_size,
+    defaultTtl: v.default_ttl,
+    evictionPolicy: v.eviction_policy,
+    enableStatistics: v.enable_statistics,
+    cleanupInterval: v.cleanup_interval,
+  }))
+
+const tlsSchema = z.strictObject({
+  ca_file: str.optional(),
+  cert_file: str.optional(),
+  key_file: str.optional(),
+  servername: str.optional(),
+  reject_unauthorized: bool.prefault(true),
+})
+
+const redisSchema = z
+  .strictObject({
+    url: str
+      .regex(/^rediss?:\/\//, { error: 'expected a URL starting with redis:// or rediss://' })
+      .optional(),
+    host: str.min(1, { error: 'must not be empty' }).prefault('localhost'),
+    port: int(1, 65535).prefault(6379),
+    username: str.optional(),
+    password: str.prefault(''),
+    db: int(0).prefault(0),
+    key_prefix: str
+      .regex(/^[A-Za-z0-9_.-]{1,32}$/, {
+        error: 'expected 1-32 letters, digits, "_", "." or "-"',
+      })
+      .prefault('ac'),
+    max_retries: int(0).prefault(3),
+    dial_timeout: duration().prefault('5s'),
+    read_timeout: duration().prefault('3s'),
+    write_timeout: duration().prefault('3s'),
+    pool_size: int(1).prefault(10),
+    min_idle_conns: int(0).prefault(0),
+    tls: z.union([bool, tlsSchema]).prefault(false),
+  })
+  .superRefine((v, ctx) => {
+    if (v.min_idle_conns > v.pool_size) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['min_idle_conns'],
+        message: `must not exceed pool_size (${v.pool_size})`,
+      })
+    }
+  })
+  .transform((v) => ({
+    url: v.url,
+    host: v.host,
+    port: v.port,
+    username: v.username,
+    password: v.password,
+    db: v.db,
+    keyPrefix: v.key_prefix,
+    maxRetries: v.max_retries,
+    dialTimeout: v.dial_timeout,
+    readTimeout: v.read_timeout,
+    writeTimeout: v.write_timeout,
+    poolSize: v.pool_size,
+    minIdleConns: v.min_idle_conns,
+    tls:
+      typeof v.tls === 'boolean'
+        ? v.tls
+        : {
+            caFile: v.tls.ca_file,
+            certFile: v.tls.cert_file,
+            keyFile: v.tls.key_file,
+            servername: v.tls.servername,
+            rejectUnauthorized: v.tls.reject_unauthorized,
+          },
+  }))
+
+const strategySchema = z
+  .strictObject({
+    strategy: oneOf(['write_through', 'write_behind', 'write_around']),
+    ttl: duration({ allowNever: true }),
+    refresh_ahead: bool.prefault(false),
+    refresh_ahead_threshold: fraction.prefault(0.2),
+    grace: duration({ allowZero: true }).prefault('0s'),
+    negative_ttl: duration({ allowZero: true }).prefault('0s'),
+  })
+  .transform((v) => ({
+    strategy: v.strategy,
+    ttl: v.ttl,
+    refreshAhead: v.refresh_ahead,
+    refreshAheadThreshold: v.refresh_ahead_threshold,
+    grace: v.grace,
+    negativeTtl: v.negative_ttl,
+  }))
+
+const targetSchema = z
+  .strictObject({
+    namespace: namespaceName.optional(),
+    all: bool.optional(),
+    keys: z.array(str.min(1, { error: 'must not be empty' })).optional(),
+    patterns: z.array(str.min(1, { error: 'must not be empty' })).optional(),
+    tags: z.array(str.min(1, { error: 'must not be empty' })).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (!t.all && !t.keys?.length && !t.patterns?.length && !t.tags?.length) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a target needs at least one of all, keys, patterns, tags',
+      })
+    }
+    if ((t.all || t.keys?.length || t.patterns?.length) && t.namespace === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['namespace'],
+        message: 'required with all, keys or patterns',
+      })
+    }
+  })
+
+const invalidationSchema = z
+  .strictObject({
+    ttl_jitter: fraction.prefault(0.1),
+    events: z.record(str, z.array(targetSchema)).prefault({}),
+    dependencies: namespaceRecord(z.array(namespaceName)).prefault({}),
+  })
+  .superRefine((v, ctx) => {
+    const cycle = findCycle(v.dependencies)
+    if (cycle) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dependencies', cycle[0] as string],
+        message: `dependency cycle: ${cycle.join(' -> ')}`,
+      })
+    }
+  })
+  .transform((v) => ({ ttlJitter: v.ttl_jitter, events: v.events, dependencies: v.dependencies }))
+
+function findCycle(graph: Record<string, string[]>): string[] | undefined {
+  const state = new Map<string, 'visiting' | 'done'>()
+  const path: string[] = []
+  const visit = (node: string): string[] | undefined => {
+    const s = state.get(node)
+    if (s === 'done') return undefined
+    if (s === 'visiting') return [...path.slice(path.indexOf(node)), node]
+    state.set(node, 'visiting')
+    path.push(node)
+    for (const next of graph[node] ?? []) {
+      const found = visit(next)
+      if (found) return found
+    }
+    path.pop()
+    state.set(node, 'done')
+    return undefined
+  }
+  for (const node of Object.keys(graph)) {
+    const found = visit(node)
+    if (found) return found
+  }
+  return undefined
+}
+
+/**
+ * Zod schema of the seed's `CacheConfig` as YAML/JSON input (snake_case, units as text).
+ * Its output is the normalised {@link CacheConfig} (camelCase, milliseconds, bytes).
+ */
+export const cacheConfigSchema = z
+  .strictObject({
+    mem_cache: memCacheSchema.prefault({}),
+    redis: redisSchema.optional(),
+    strategies: namespaceRecord(strategySchema).prefault({}),
+    invalidation: invalidationSchema.prefault({}),
+  })
+  .transform((v) => ({
+    memCache: v.mem_cache,
+    redis: v.redis,
+    strategies: v.strategies,
+    invalidation: v.invalidation,
+  }))
+
+/** Validated, normalised configuration. Durations are milliseconds (`Infinity` = never), sizes bytes. */
+export type CacheConfig = z.output<typeof cacheConfigSchema>
+/** The `mem_cache` section, normalised. */
+export type MemCacheConfig = CacheConfig['memCache']
+/** The `redis` section, normalised. */
+export type RedisConfig = NonNullable<CacheConfig['redis']>
+/** One entry of the `strategies` section, normalised. */
+export type StrategyConfig = CacheConfig['strategies'][string]
+/** A write strategy name. */
+export type WriteStrategy = StrategyConfig['strategy']
+/** The `invalidation` section, normalised. */
+export type InvalidationConfig = CacheConfig['invalidation']
+/** One target of an invalidation event rule. */
+export type InvalidationTarget = InvalidationConfig['events'][string][number]
+
+/** Options of {@link parseCacheConfig} and {@link parseCacheConfigYaml}. */
+export interface ParseConfigOptions {
+  /** Name of the document for error messages (e.g. a file path). */
+  source?: string
+  /**
+   * Variables for `${NAME}` and `${NAME:-default}` in string values (pass `process.env` to read
+   * secrets such as the Redis password from the environment). Without it, no substitution.
+   */
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+const VAR_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+
+function substitute(
+  value: unknown,
+  env: ParseConfigOptions['env'],
+  path: string[],
+  issues: ConfigIssue[],
+): unknown {
+  if (typeof value === 'string') {
+    if (!env || !value.includes('${')) return value
+    return value.replace(VAR_RE, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name] ?? fallback
+      if (v === undefined)
+        issues.push({ path: path.join('.'), message: `environment variable ${name} is not set` })
+      return v ?? ''
+    })
+  }
+  if (Array.isArray(value))
+    return value.map((v, i) => substitute(v, env, [...path, String(i)], issues))
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) {
+      if (k === '__proto__') {
+        issues.push({ path: [...path, k].join('.'), message: 'key "__proto__" is not allowed' })
+        continue
+      }
+      out[k] = substitute(v, env, [...path, k], issues)
+    }
+    return out
+  }
+  return value
+}
+
+/**
+ * Validates a configuration object (the parsed YAML or JSON of the seed's format).
+ * @throws {InvalidConfigError} listing every problem with its path
+ */
+export function parseCacheConfig(input: unknown, options: ParseConfigOptions = {}): CacheConfig {
+  const issues: ConfigIssue[] = []
+  const ctx = options.source === undefined ? {} : { source: options.source }
+  const data = substitute(input ?? {}, options.env, [], issues)
+  if (issues.length > 0) throw new InvalidConfigError(issues, ctx)
+  const result = cacheConfigSchema.safeParse(data)
+  if (result.success) return result.data
+  throw new InvalidConfigError(
+    result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    ctx,
+  )
+}
+
+/**
+ * Parses and validates a YAML configuration document in the seed's format.
+ * @example parseCacheConfigYaml(await readFile('cache.yaml', 'utf8'), { source: 'cache.yaml', env: process.env })
+ * @throws {InvalidConfigError} on YAML syntax errors and on invalid settings
+ */
+export function parseCacheConfigYaml(text: string, options: ParseConfigOptions = {}): CacheConfig {
+  let data: unknown
+  try {
+    data = parseYaml(text, { maxAliasCount: 50, uniqueKeys: true })
+  } catch (error) {
+    const where =
+      error instanceof YAMLParseError && error.linePos ? `line ${error.linePos[0].line}` : ''
+    throw new InvalidConfigError(
+      [{ path: where, message: `YAML syntax error: ${(error as Error).message}` }],
+      {
+        cause: error,
+        ...(options.source === undefined ? {} : { source: options.source }),
+      },
+    )
+  }
+  return parseCacheConfig(data, options)
+}

@@ -1,0 +1,194 @@
+/**
+ * Every error Actor Cache throws on purpose is an {@link ActorCacheError} with a stable `code`.
+ * Match on `code` (or `instanceof` the class), never on the message: messages may improve,
+ * codes never change meaning.
+ */
+
+/** Stable error codes. */
+export type ErrorCode =
+  | 'E_INVALID_KEY'
+  | 'E_INVALID_OPTION'
+  | 'E_INVALID_CONFIG'
+  | 'E_SERIALIZATION'
+  | 'E_DECODE'
+  | 'E_VALUE_TOO_LARGE'
+  | 'E_CONFLICT'
+  | 'E_QUEUE_FULL'
+  | 'E_TIER_UNAVAILABLE'
+  | 'E_TIMEOUT'
+  | 'E_CLOSED'
+
+/** Fields that locate an error: which tier, which namespace, which key. */
+export interface ErrorContext {
+  /** Tier that raised the error (`memory`, `redis`, `postgres`, ...). */
+  tier?: string
+  /** Namespace (entity type) the operation addressed. */
+  namespace?: string
+  /** Key the operation addressed (already validated keys only; never raw secrets). */
+  key?: string
+  /** Underlying error. */
+  cause?: unknown
+}
+
+/** Base class of every typed Actor Cache error. */
+export class ActorCacheError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode
+  /** Tier that raised the error, when known. */
+  readonly tier: string | undefined
+  /** Namespace the operation addressed, when known. */
+  readonly namespace: string | undefined
+  /** Key the operation addressed, when known. */
+  readonly key: string | undefined
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause })
+    this.name = new.target.name
+    this.code = code
+    this.tier = context.tier
+    this.namespace = context.namespace
+    this.key = context.key
+  }
+}
+
+/** A key, namespace, tag or pattern is malformed (empty, too long, control characters, ...). */
+export class InvalidKeyError extends ActorCacheError {
+  constructor(message: string, context?: ErrorContext) {
+    super('E_INVALID_KEY', message, context)
+  }
+}
+
+/** An option passed in code has a value outside its domain (negative TTL, unknown mode, ...). */
+export class InvalidOptionError extends ActorCacheError {
+  /** Name of the offending option. */
+  readonly option: string
+  constructor(option: string, message: string, context?: ErrorContext) {
+    super('E_INVALID_OPTION', `${option}: ${message}`, context)
+    this.option = option
+  }
+}
+
+/** One problem found in a configuration document. */
+export interface ConfigIssue {
+  /** Dotted path of the offending setting, e.g. `strategies.derived_stats.ttl`. */
+  path: string
+  /** What was expected there. */
+  message: string
+}
+
+/** A configuration document failed validation. `issues` lists every problem with its path. */
+export class InvalidConfigError extends ActorCacheError {
+  /** All problems found, in document order. */
+  readonly issues: readonly ConfigIssue[]
+  constructor(issues: readonly ConfigIssue[], context?: ErrorContext & { source?: string }) {
+    const where = context?.source ? ` in ${context.source}` : ''
+    const lines = issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n')
+    super('E_INVALID_CONFIG', `invalid cache configuration${where}:\n${lines}`, context)
+    this.issues = issues
+  }
+}
+
+/** A value cannot be stored faithfully (cycle, function, symbol, class instance, ...). Raised at set time. */
+export class SerializationError extends ActorCacheError {
+  /** Path inside the value where the problem was found, e.g. `$.stats[3]`. */
+  readonly path: string | undefined
+  constructor(message: string, context?: ErrorContext & { path?: string }) {
+    super('E_SERIALIZATION', message, context)
+    this.path = context?.path
+  }
+}
+
+/** Stored bytes could not be decoded (corrupt, foreign, tampered, or hostile such as `__proto__`). */
+export class DecodeError extends ActorCacheError {
+  constructor(message: string, context?: ErrorContext) {
+    super('E_DECODE', message, context)
+  }
+}
+
+/** A value exceeds the size a tier accepts for one entry. */
+export class ValueTooLargeError extends ActorCacheError {
+  /** Size of the rejected value in bytes (estimated for in-memory tiers). */
+  readonly size: number
+  /** The limit it exceeded, in bytes. */
+  readonly limit: number
+  constructor(size: number, limit: number, context?: ErrorContext) {
+    super('E_VALUE_TOO_LARGE', `value of ${size} bytes exceeds the ${limit}-byte limit`, context)
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/** A compare-and-set failed: the stored version is not the one the caller expected. */
+export class ConflictError extends ActorCacheError {
+  /** Version the caller expected (`0` means "absent"). */
+  readonly expectedVersion: number
+  /** Version actually stored (`0` when absent). */
+  readonly actualVersion: number
+  constructor(expectedVersion: number, actualVersion: number, context?: ErrorContext) {
+    super(
+      'E_CONFLICT',
+      `version conflict: expected version ${expectedVersion}, found ${actualVersion}`,
+      context,
+    )
+    this.expectedVersion = expectedVersion
+    this.actualVersion = actualVersion
+  }
+}
+
+/** A bounded queue is at capacity; the write was not accepted (never silently dropped). */
+export class QueueFullError extends ActorCacheError {
+  /** Capacity of the queue in entries. */
+  readonly capacity: number
+  constructor(capacity: number, context?: ErrorContext) {
+    super('E_QUEUE_FULL', `write queue is full (capacity ${capacity}); write rejected`, context)
+    this.capacity = capacity
+  }
+}
+
+/** A tier (Redis, database) cannot be reached, or its circuit breaker is open. */
+export class TierUnavailableError extends ActorCacheError {
+  constructor(message: string, context?: ErrorContext) {
+    super('E_TIER_UNAVAILABLE', message, context)
+  }
+}
+
+/** An operation did not finish within its configured bound. */
+export class TimeoutError extends ActorCacheError {
+  /** The bound that was exceeded, in milliseconds. */
+  readonly timeoutMs: number
+  constructor(timeoutMs: number, message: string, context?: ErrorContext) {
+    super('E_TIMEOUT', message, context)
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/** The object was closed; no further operations are accepted. */
+export class ClosedError extends ActorCacheError {
+  constructor(what: string, context?: ErrorContext) {
+    super('E_CLOSED', `${what} is closed`, context)
+  }
+}
+
+/** Every error class, by name, for `instanceof` checks without deep imports. */
+export const errors = {
+  ActorCacheError,
+  InvalidKeyError,
+  InvalidOptionError,
+  InvalidConfigError,
+  SerializationError,
+  DecodeError,
+  ValueTooLargeError,
+  ConflictError,
+  QueueFullError,
+  TierUnavailableError,
+  TimeoutError,
+  ClosedError,
+} as const
+
+/**
+ * True when `error` is an Actor Cache error, optionally with the given code.
+ * @example if (isActorCacheError(err, 'E_CONFLICT')) retry()
+ */
+export function isActorCacheError(error: unknown, code?: ErrorCode): error is ActorCacheError {
+  return error instanceof ActorCacheError && (code === undefined || error.code === code)
+}

@@ -1,0 +1,262 @@
+import { describe, expect, it } from 'vitest'
+import {
+  type ChangeRecord,
+  ConflictError,
+  createLocalBusHub,
+  createLocalLockProvider,
+  createMemoryChangeLog,
+  createMemoryWriteQueue,
+  type DeliveredInvalidation,
+  InvalidKeyError,
+  QueueFullError,
+  SequenceTracker,
+  validateInvalidationMessage,
+} from '../src/index.js'
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+describe('invalidation bus (in-process)', () => {
+  it('delivers to other instances in order, never back to the sender', async () => {
+    const hub = createLocalBusHub()
+    const a = hub.connect('a')
+    const b = hub.connect('b')
+    const gotA: DeliveredInvalidation[] = []
+    const gotB: DeliveredInvalidation[] = []
+    a.subscribe({ onInvalidate: (m) => gotA.push(m), onReset: () => {} })
+    b.subscribe({ onInvalidate: (m) => gotB.push(m), onReset: () => {} })
+    await a.publish({ namespace: 'primary_core', keys: ['actor:1'] })
+    await a.publish({ tags: ['guild:7'] })
+    await tick()
+    expect(gotA).toEqual([])
+    expect(gotB.map((m) => [m.senderId, m.seq, m.keys ?? m.tags])).toEqual([
+      ['a', 1, ['actor:1']],
+      ['a', 2, ['guild:7']],
+    ])
+    await b.close()
+    await a.publish({ namespace: 'x', all: true })
+    await tick()
+    expect(gotB).toHaveLength(2)
+  })
+
+  it('validates messages before sending', async () => {
+    const bus = createLocalBusHub().connect()
+    await expect(bus.publish({ namespace: 'x' })).rejects.toThrow(
+      /needs all, keys, patterns or tags/,
+    )
+    await expect(bus.publish({ keys: ['a'] })).rejects.toThrow(/needs a namespace/)
+    await expect(bus.publish({ namespace: 'x', keys: [''] })).rejects.toBeInstanceOf(
+      InvalidKeyError,
+    )
+    await expect(bus.publish({ namespace: 'x', patterns: ['a['] })).rejects.toBeInstanceOf(
+      InvalidKeyError,
+    )
+    await expect(bus.publish({ namespace: 'bad ns', all: true })).rejects.toBeInstanceOf(
+      InvalidKeyError,
+    )
+    expect(validateInvalidationMessage({ namespace: 'x', keys: [], tags: ['t'] })).toEqual({
+      namespace: 'x',
+      tags: ['t'],
+    })
+  })
+
+  it('passes resets to listeners', () => {
+    const hub = createLocalBusHub()
+    const bus = hub.connect('a')
+    const reasons: string[] = []
+    bus.subscribe({ onInvalidate: () => {}, onReset: (r) => reasons.push(r) })
+    hub.simulateReset('a', 'reconnected')
+    expect(reasons).toEqual(['reconnected'])
+    expect(() => hub.connect('a')).toThrow(/already connected/)
+  })
+
+  it('detects gaps and duplicates per sender', () => {
+    const t = new SequenceTracker(2)
+    expect(t.observe('a', 5)).toBe('next')
+    expect(t.observe('a', 6)).toBe('next')
+    expect(t.observe('a', 6)).toBe('duplicate')
+    expect(t.observe('a', 9)).toBe('gap')
+    expect(t.observe('b', 1)).toBe('next')
+    expect(t.observe('c', 1)).toBe('next')
+    // 'a' was the least recent of three senders with room for two: forgotten, starts afresh
+    expect(t.observe('a', 50)).toBe('next')
+  })
+})
+
+describe('write queue (in-process)', () => {
+  const write = (key: string, version = 1) => ({
+    namespace: 'ns',
+    key,
+    op: 'set' as const,
+    value: key,
+    version,
+    expiresAt: null,
+    tags: [],
+    enqueuedAt: 0,
+  })
+
+  it('hands items out once, keeps them until acked, and re-delivers released ones', async () => {
+    const q = createMemoryWriteQueue({ capacity: 10 })
+    await q.enqueue([write('a'), write('b'), write('c')])
+    const first = await q.claim(2)
+    expect(first.map((d) => [d.item.key, d.attempts])).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ])
+    expect(await q.stats()).toEqual({ ready: 1, inFlight: 2, capacity: 10 })
+    await q.ack([first[0]!.id])
+    await q.release([first[1]!.id])
+    const second = await q.claim(5)
+    expect(second.map((d) => [d.item.key, d.attempts])).toEqual([
+      ['c', 1],
+      ['b', 2],
+    ])
+    await q.ack(second.map((d) => d.id))
+    expect(await q.stats()).toEqual({ ready: 0, inFlight: 0, capacity: 10 })
+  })
+
+  it('rejects a batch that does not fit with QueueFullError, adding nothing', async () => {
+    const q = createMemoryWriteQueue({ capacity: 3 })
+    await q.enqueue([write('a'), write('b')])
+    await expect(q.enqueue([write('c'), write('d')])).rejects.toBeInstanceOf(QueueFullError)
+    expect((await q.stats()).ready).toBe(2)
+    const claimed = await q.claim(2)
+    // in-flight items still count against capacity until acked
+    await expect(q.enqueue([write('c'), write('d')])).rejects.toMatchObject({
+      code: 'E_QUEUE_FULL',
+      capacity: 3,
+    })
+    await q.ack(claimed.map((d) => d.id))
+    await q.enqueue([write('c'), write('d')])
+  })
+
+  it('wakes a blocked consumer when items arrive', async () => {
+    const q = createMemoryWriteQueue()
+    const pending = q.claim(10, { blockMs: 5_000 })
+    await q.enqueue([write('late')])
+    expect((await pending).map((d) => d.item.key)).toEqual(['late'])
+    expect(await q.claim(1, { blockMs: 20 })).toEqual([])
+  })
+
+  it('returns items of a consumer that never acked after the claim timeout', async () => {
+    const q = createMemoryWriteQueue({ claimTimeout: 30 })
+    await q.enqueue([write('a')])
+    expect(await q.claim(1)).toHaveLength(1)
+    expect(await q.claim(1)).toHaveLength(0)
+    await new Promise((r) => setTimeout(r, 60))
+    expect((await q.claim(1)).map((d) => d.attempts)).toEqual([2])
+  })
+
+  it('validates its options and arguments', async () => {
+    expect(() => createMemoryWriteQueue({ capacity: 0 })).toThrow(/capacity/)
+    expect(() => createMemoryWriteQueue({ claimTimeout: -1 })).toThrow(/claimTimeout/)
+    await expect(createMemoryWriteQueue().claim(0)).rejects.toThrow(/max/)
+    const q = createMemoryWriteQueue()
+    await q.close()
+    await expect(q.enqueue([write('a')])).rejects.toMatchObject({ code: 'E_CLOSED' })
+  })
+})
+
+describe('lock provider (in-process)', () => {
+  it('is exclusive, fenced, and wakes waiters on release', async () => {
+    const locks = createLocalLockProvider()
+    const a = await locks.acquire('actor:1', { ttl: 5_000 })
+    expect(a).toBeDefined()
+    expect(await locks.acquire('actor:1', { ttl: 5_000 })).toBeUndefined()
+    const waiting = locks.acquire('actor:1', { ttl: 5_000, waitMs: 5_000, retryDelayMs: 1_000 })
+    await a!.release()
+    const b = await waiting
+    expect(b).toBeDefined()
+    expect(b!.fence).toBeGreaterThan(a!.fence)
+    expect(await a!.release()).toBe(false)
+    expect(await a!.extend(1_000)).toBe(false)
+    expect(await b!.extend(1_000)).toBe(true)
+    expect(await b!.release()).toBe(true)
+  })
+
+  it('lets a lock expire so a dead holder cannot block forever', async () => {
+    const locks = createLocalLockProvider()
+    const a = await locks.acquire('r', { ttl: 30 })
+    const b = await locks.acquire('r', { ttl: 1_000, waitMs: 1_000, retryDelayMs: 5 })
+    expect(b).toBeDefined()
+    expect(await a!.release()).toBe(false)
+    expect(await locks.acquire('r', { ttl: 1_000 })).toBeUndefined()
+  })
+
+  it('validates arguments', async () => {
+    const locks = createLocalLockProvider()
+    await expect(locks.acquire('', { ttl: 10 })).rejects.toBeInstanceOf(InvalidKeyError)
+    await expect(locks.acquire('r', { ttl: 0 })).rejects.toThrow(/ttl/)
+    await expect(locks.acquire('r', { ttl: 10, waitMs: -1 })).rejects.toThrow(/waitMs/)
+  })
+})
+
+describe('change log (in-process)', () => {
+  const change = (
+    id: string,
+    version: number,
+    extra: Partial<ChangeRecord> = {},
+  ): ChangeRecord => ({
+    id,
+    entityType: 'primary_core',
+    entityId: 'actor:1',
+    changeType: version === 1 ? 'create' : 'update',
+    oldValue: version === 1 ? null : { hp: version - 1 },
+    newValue: { hp: version },
+    timestamp: 1_000 * version,
+    userId: 'user:1',
+    systemId: 'combat',
+    version,
+    ...extra,
+  })
+
+  it('appends idempotently by id and refuses a second record for the same version', async () => {
+    const log = createMemoryChangeLog()
+    expect(await log.append([change('c1', 1), change('c2', 2)])).toEqual({
+      appended: 2,
+      duplicates: 0,
+    })
+    expect(await log.append([change('c2', 2), change('c3', 3)])).toEqual({
+      appended: 1,
+      duplicates: 1,
+    })
+    await expect(log.append([change('other', 3)])).rejects.toBeInstanceOf(ConflictError)
+    await expect(log.append([change('c4', 4), change('c5', 4)])).rejects.toBeInstanceOf(
+      ConflictError,
+    )
+    expect((await log.history('primary_core', 'actor:1')).map((r) => r.version)).toEqual([1, 2, 3])
+  })
+
+  it('queries with filters and cursors, and reads the feed in order', async () => {
+    const log = createMemoryChangeLog()
+    const records = Array.from({ length: 25 }, (_, i) =>
+      change(`c${i + 1}`, i + 1, { userId: i % 2 ? 'user:odd' : 'user:even' }),
+    )
+    await log.append(records)
+    const seen: number[] = []
+    let cursor: string | undefined
+    do {
+      const page = await log.query({ userId: 'user:odd', limit: 4, ...(cursor ? { cursor } : {}) })
+      seen.push(...page.records.map((r) => r.version))
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(seen).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24])
+    expect((await log.query({ from: 3_000, to: 5_000 })).records.map((r) => r.version)).toEqual([
+      3, 4,
+    ])
+    const feed1 = await log.readFeed(undefined, 10)
+    const feed2 = await log.readFeed(feed1.checkpoint, 100)
+    expect([...feed1.records, ...feed2.records].map((r) => r.seq)).toEqual(
+      records.map((_, i) => i + 1),
+    )
+    await expect(log.query({ limit: 0 })).rejects.toThrow(/limit/)
+    await expect(log.query({ cursor: 'zz' })).rejects.toThrow(/cursor/)
+  })
+
+  it('keeps history immune to later mutation of the caller objects', async () => {
+    const log = createMemoryChangeLog()
+    const r = change('c1', 1)
+    await log.append([r])
+    ;(r.newValue as { hp: number }).hp = 999
+    expect((await log.history('primary_core', 'actor:1'))[0]?.newValue).toEqual({ hp: 1 })
+  })
+})
