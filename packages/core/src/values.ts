@@ -56,8 +56,8 @@ const HEAP_NUMBER = 16
  * @throws {SerializationError} for cycles, functions, symbols, class instances, `__proto__` keys
  */
 export function freezeValue<T>(value: T): FrozenValue<T> {
-  const state: WalkState = { key: '', size: 0, stack: new Set<object>(), copy: true }
-  const out = copy(value, state, 0, '$') as T
+  const state = newState(true)
+  const out = copy(value, state) as T
   return { value: out, size: state.size }
 }
 
@@ -67,20 +67,31 @@ export function freezeValue<T>(value: T): FrozenValue<T> {
  * @throws {SerializationError}
  */
 export function measureValue(value: unknown): number {
-  const state: WalkState = { key: '', size: 0, stack: new Set<object>(), copy: false }
-  copy(value, state, 0, '$')
+  const state = newState(false)
+  copy(value, state)
   return state.size
 }
 
 interface WalkState {
-  /** Property name under which the value being copied sits ('' at the root and in arrays). */
-  key: string
-  size: number
-  stack: Set<object>
+  /** Copy and freeze (true) or only validate and measure (false). */
   copy: boolean
+  size: number
+  /** Objects being walked, root first: detects cycles. */
+  ancestors: object[]
+  /** Property names or indexes from the root to the value being walked (for error messages). */
+  path: (string | number)[]
+  /** Property name under which the value being walked sits ('' at the root and in collections). */
+  key: string
 }
 
-function copy(value: unknown, state: WalkState, depth: number, path: string): unknown {
+const newState = (copy: boolean): WalkState => ({ copy, size: 0, ancestors: [], path: [], key: '' })
+
+function fail(state: WalkState, message: string): never {
+  const path = `$${state.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`
+  throw new SerializationError(`${message} (at ${path})`, { path })
+}
+
+function copy(value: unknown, state: WalkState): unknown {
   switch (typeof value) {
     case 'string':
       state.size += STRING_BASE + value.length
@@ -97,36 +108,37 @@ function copy(value: unknown, state: WalkState, depth: number, path: string): un
     case 'object':
       break
     default:
-      throw new SerializationError(`cannot store a ${typeof value} (at ${path})`, { path })
+      return fail(state, `cannot store a ${typeof value}`)
   }
   if (value === null) return null
-  if (depth >= MAX_DEPTH) {
-    throw new SerializationError(`value is nested deeper than ${MAX_DEPTH} levels (at ${path})`, {
-      path,
-    })
-  }
-  if (state.stack.has(value)) {
-    throw new SerializationError(`cannot store a value with a cycle (at ${path})`, { path })
-  }
-  state.stack.add(value)
+  const { ancestors } = state
+  if (ancestors.length >= MAX_DEPTH) fail(state, `value is nested deeper than ${MAX_DEPTH} levels`)
+  if (ancestors.includes(value)) fail(state, 'cannot store a value with a cycle')
   const key = state.key
   state.key = ''
-  if (isPrototypePath(key, value)) {
-    throw new SerializationError(`cannot store a "constructor.prototype" path (at ${path})`, {
-      path,
-    })
-  }
-  const result = copyObject(value, state, depth + 1, path)
-  state.stack.delete(value)
+  if (isPrototypePath(key, value)) fail(state, 'cannot store a "constructor.prototype" path')
+  ancestors.push(value)
+  const result = copyObject(value, state)
+  ancestors.pop()
   return result
 }
 
-function copyObject(value: object, state: WalkState, depth: number, path: string): unknown {
+/** Walks one child: records where it sits for error messages and prototype-path checks. */
+function child(value: unknown, state: WalkState, at: string | number, key = ''): unknown {
+  state.path.push(at)
+  state.key = key
+  const out = copy(value, state)
+  state.key = ''
+  state.path.pop()
+  return out
+}
+
+function copyObject(value: object, state: WalkState): unknown {
   const keep = state.copy
   if (Array.isArray(value)) {
     const arr = keep ? new Array<unknown>(value.length) : value
     for (let i = 0; i < value.length; i++) {
-      const item = copy(value[i], state, depth, `${path}[${i}]`)
+      const item = child(value[i], state, i)
       if (keep) arr[i] = item
     }
     state.size += OBJECT_BASE + SLOT * value.length
@@ -134,21 +146,13 @@ function copyObject(value: object, state: WalkState, depth: number, path: string
   }
   const proto = Object.getPrototypeOf(value)
   if (proto === Object.prototype || proto === null) {
-    if (Object.getOwnPropertySymbols(value).length > 0) {
-      throw new SerializationError(`cannot store symbol-keyed properties (at ${path})`, { path })
-    }
+    if (Object.getOwnPropertySymbols(value).length > 0)
+      fail(state, 'cannot store symbol-keyed properties')
     const obj: Record<string, unknown> = {}
     let n = 0
     for (const k of Object.keys(value)) {
-      if (k === '__proto__') {
-        throw new SerializationError(
-          `cannot store an object with an own "__proto__" key (at ${path})`,
-          { path },
-        )
-      }
-      state.key = k
-      const item = copy((value as Record<string, unknown>)[k], state, depth, `${path}.${k}`)
-      state.key = ''
+      if (k === '__proto__') fail(state, 'cannot store an object with an own "__proto__" key')
+      const item = child((value as Record<string, unknown>)[k], state, k, k)
       if (keep) obj[k] = item
       n++
     }
@@ -163,8 +167,8 @@ function copyObject(value: object, state: WalkState, depth: number, path: string
     const entries: [unknown, unknown][] = []
     let i = 0
     for (const [k, v] of value) {
-      const ck = copy(k, state, depth, `${path}<key ${i}>`)
-      const cv = copy(v, state, depth, `${path}<value ${i}>`)
+      const ck = child(k, state, `<key ${i}>`)
+      const cv = child(v, state, `<value ${i}>`)
       if (keep) entries.push([ck, cv])
       i++
     }
@@ -175,15 +179,15 @@ function copyObject(value: object, state: WalkState, depth: number, path: string
     const items: unknown[] = []
     let i = 0
     for (const v of value) {
-      const cv = copy(v, state, depth, `${path}<item ${i++}>`)
+      const cv = child(v, state, `<item ${i++}>`)
       if (keep) items.push(cv)
     }
     state.size += OBJECT_BASE * 2 + SLOT * 2 * value.size
     return keep ? frozen(new Set(items), SET_GUARDS) : value
   }
   const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'object'
-  throw new SerializationError(
-    `cannot store an instance of ${name} (at ${path}); store plain objects, arrays, Date, Map, Set, bigint`,
-    { path },
+  return fail(
+    state,
+    `cannot store an instance of ${name}; store plain objects, arrays, Date, Map, Set, bigint`,
   )
 }

@@ -21,6 +21,7 @@ import {
   validateTtl,
 } from '@actor-cache/core'
 import { LRUCache } from 'lru-cache'
+import { CoarseClock } from './clock.js'
 
 /** How values are protected from callers that mutate what they stored or read. */
 export type ValueMode = 'freeze' | 'reference'
@@ -107,42 +108,133 @@ function positiveInt(name: string, value: unknown): number {
   return value
 }
 
-const splitKey = (full: string): { namespace: string; key: string } => {
-  const i = full.indexOf(':')
-  return { namespace: full.slice(0, i), key: full.slice(i + 1) }
+/** What the LRU of a namespace holds under a key. */
+interface Slot {
+  entry: CacheEntry
+  /** Estimated bytes, counted against the shared budget. */
+  size: number
+  /** Global access tick of the last read or write: orders entries across namespaces. */
+  tick: number
+}
+
+/** One namespace: its own LRU (so lookups use the caller's key string as is) and counters. */
+interface NamespaceState {
+  readonly name: string
+  readonly lru: LRUCache<string, Slot>
+  readonly counters: MemCacheCounters
 }
 
 /**
- * The L1 tier: one LRU (lru-cache) shared by all namespaces, with a byte budget, optional entry
- * limit, TTLs, statistics and a periodic sweep of expired entries.
+ * State shared by the tier and its namespace stores: the budget, the clocks, the settings.
+ * @internal
+ */
+class Shared {
+  tick = 0
+  bytes = 0
+  entries = 0
+  readonly namespaces = new Map<string, NamespaceState>()
+  constructor(
+    readonly maxSize: number,
+    readonly maxEntries: number,
+    readonly maxEntrySize: number,
+    readonly freeze: boolean,
+    readonly statistics: boolean,
+    /** Exact clock, for writes. */
+    readonly now: () => number,
+    /** Possibly coarse clock, for expiry checks on reads. */
+    readonly readNow: () => number,
+  ) {}
+
+  state(name: string): NamespaceState {
+    let ns = this.namespaces.get(name)
+    if (ns === undefined) {
+      ns = {
+        name,
+        counters: newCounters(),
+        // Each namespace gets its own LRU; the shared budget is enforced by `enforce`, which
+        // evicts the globally least recent entry (the oldest tail tick across namespaces).
+        // Sizes are tracked here, not by lru-cache, so every eviction goes through `enforce`.
+        lru: new LRUCache<string, Slot>({
+          maxSize: Number.MAX_SAFE_INTEGER,
+          sizeCalculation: () => 1,
+          dispose: (slot) => {
+            this.bytes -= slot.size
+            this.entries--
+          },
+        }),
+      }
+      this.namespaces.set(name, ns)
+    }
+    return ns
+  }
+
+  /** Evicts least recently used entries, across namespaces, until within both limits. */
+  enforce(): void {
+    while (this.bytes > this.maxSize || this.entries > this.maxEntries) {
+      let victim: NamespaceState | undefined
+      let victimKey: string | undefined
+      let oldest = Number.POSITIVE_INFINITY
+      for (const ns of this.namespaces.values()) {
+        const key = ns.lru.rkeys().next().value
+        if (key === undefined) continue
+        const tick = (ns.lru.peek(key) as Slot).tick
+        if (tick < oldest) {
+          oldest = tick
+          victim = ns
+          victimKey = key
+        }
+      }
+      if (victim === undefined || victimKey === undefined) return
+      victim.lru.delete(victimKey)
+      if (this.statistics) victim.counters.evictions++
+      if (channels.evict.hasSubscribers) {
+        channels.evict.publish({
+          tier: TIER,
+          namespace: victim.name,
+          key: victimKey,
+          durationMs: 0,
+        })
+      }
+    }
+  }
+
+  /** Removes an expired entry and records it. */
+  expire(ns: NamespaceState, key: string): void {
+    ns.lru.delete(key)
+    if (this.statistics) ns.counters.expirations++
+    if (channels.expire.hasSubscribers) {
+      channels.expire.publish({ tier: TIER, namespace: ns.name, key, durationMs: 0 })
+    }
+  }
+}
+
+/**
+ * The L1 tier: an LRU per namespace (lru-cache) under one shared byte budget and optional entry
+ * limit, with TTLs, statistics and a periodic sweep of expired entries.
  */
 export class MemCache implements CacheTier {
   readonly tier = TIER
-  readonly #lru: LRUCache<string, CacheEntry>
-  readonly #counters = new Map<string, MemCacheCounters>()
+  readonly #shared: Shared
   readonly #defaultTtl: number
-  readonly #maxSize: number
-  readonly #maxEntrySize: number
-  readonly #statistics: boolean
-  readonly #freeze: boolean
-  readonly #now: () => number
   #timer: NodeJS.Timeout | undefined
 
   constructor(options: MemCacheOptions = {}) {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError('options', 'must be an object')
     }
-    this.#maxSize = positiveInt('maxSize', options.maxSize ?? DEFAULT_MAX_SIZE)
+    const maxSize = positiveInt('maxSize', options.maxSize ?? DEFAULT_MAX_SIZE)
     const maxEntries =
-      options.maxEntries === undefined ? undefined : positiveInt('maxEntries', options.maxEntries)
-    this.#maxEntrySize =
+      options.maxEntries === undefined
+        ? Number.POSITIVE_INFINITY
+        : positiveInt('maxEntries', options.maxEntries)
+    const maxEntrySize =
       options.maxEntrySize === undefined
-        ? Math.max(1, Math.floor(this.#maxSize / 4))
+        ? Math.max(1, Math.floor(maxSize / 4))
         : positiveInt('maxEntrySize', options.maxEntrySize)
-    if (this.#maxEntrySize > this.#maxSize) {
+    if (maxEntrySize > maxSize) {
       throw new InvalidOptionError(
         'maxEntrySize',
-        `must not exceed maxSize (${this.#maxSize}), got ${this.#maxEntrySize}`,
+        `must not exceed maxSize (${maxSize}), got ${maxEntrySize}`,
       )
     }
     this.#defaultTtl = validateTtl(options.defaultTtl ?? Infinity, 'defaultTtl')
@@ -159,16 +251,16 @@ export class MemCache implements CacheTier {
         `must be "freeze" or "reference", got ${JSON.stringify(values)}`,
       )
     }
-    this.#freeze = values === 'freeze'
-    this.#statistics = options.enableStatistics ?? true
-    if (typeof this.#statistics !== 'boolean') {
+    const statistics = options.enableStatistics ?? true
+    if (typeof statistics !== 'boolean') {
       throw new InvalidOptionError(
         'enableStatistics',
-        `must be a boolean, got ${String(this.#statistics)}`,
+        `must be a boolean, got ${String(statistics)}`,
       )
     }
-    this.#now = options.now ?? Date.now
-    if (typeof this.#now !== 'function') throw new InvalidOptionError('now', 'must be a function')
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new InvalidOptionError('now', 'must be a function returning epoch milliseconds')
+    }
     const cleanupInterval = options.cleanupInterval ?? 60_000
     if (
       typeof cleanupInterval !== 'number' ||
@@ -180,25 +272,21 @@ export class MemCache implements CacheTier {
         `must be a non-negative number of ms, got ${String(cleanupInterval)}`,
       )
     }
-
-    this.#lru = new LRUCache<string, CacheEntry>({
-      maxSize: this.#maxSize,
-      maxEntrySize: this.#maxEntrySize,
-      ...(maxEntries === undefined ? {} : { max: maxEntries }),
-      dispose: (_entry, fullKey, reason) => {
-        if (reason !== 'evict') return
-        const ns = splitKey(fullKey)
-        if (this.#statistics) this.#countersOf(ns.namespace).evictions++
-        if (channels.evict.hasSubscribers) {
-          channels.evict.publish({
-            tier: TIER,
-            namespace: ns.namespace,
-            key: ns.key,
-            durationMs: 0,
-          })
-        }
-      },
-    })
+    const now = options.now ?? Date.now
+    let readNow = now
+    if (options.now === undefined) {
+      const clock = new CoarseClock()
+      readNow = () => clock.now()
+    }
+    this.#shared = new Shared(
+      maxSize,
+      maxEntries,
+      maxEntrySize,
+      values === 'freeze',
+      statistics,
+      now,
+      readNow,
+    )
     if (cleanupInterval > 0) {
       this.#timer = setInterval(() => this.purgeExpired(), cleanupInterval)
       this.#timer.unref()
@@ -215,47 +303,52 @@ export class MemCache implements CacheTier {
       options.defaultTtl === undefined
         ? this.#defaultTtl
         : validateTtl(options.defaultTtl, 'defaultTtl')
-    return new MemCacheStore<V>(this, name, ttl, this.#countersOf(name))
+    return new MemCacheStore<V>(this.#shared, this.#shared.state(name), ttl)
   }
 
   /** Current statistics. */
   stats(): MemCacheStats {
     const total = newCounters()
     const namespaces: MemCacheStats['namespaces'] = {}
-    for (const [ns, c] of this.#counters) {
-      namespaces[ns] = { ...c, hitRatio: ratio(c) }
+    for (const ns of this.#shared.namespaces.values()) {
+      const c = ns.counters
+      namespaces[ns.name] = { ...c, hitRatio: ratio(c) }
       for (const k of Object.keys(total) as (keyof MemCacheCounters)[]) total[k] += c[k]
     }
     return {
       ...total,
       hitRatio: ratio(total),
-      entries: this.#lru.size,
-      bytes: this.#lru.calculatedSize,
-      maxSize: this.#maxSize,
+      entries: this.#shared.entries,
+      bytes: this.#shared.bytes,
+      maxSize: this.#shared.maxSize,
       namespaces,
     }
   }
 
   /** Zeroes the counters (entries stay). */
   resetStats(): void {
-    for (const c of this.#counters.values()) Object.assign(c, newCounters())
+    for (const ns of this.#shared.namespaces.values()) Object.assign(ns.counters, newCounters())
   }
 
   /** Drops expired entries now; returns how many. The cleanup interval calls this. */
   purgeExpired(): number {
-    const now = this.#now()
-    const expired: string[] = []
-    for (const [key, entry] of this.#lru.entries()) {
-      if (entry.expiresAt !== null && entry.expiresAt <= now) expired.push(key)
+    const now = this.#shared.now()
+    let n = 0
+    for (const ns of this.#shared.namespaces.values()) {
+      const expired: string[] = []
+      for (const [key, slot] of ns.lru.entries()) {
+        if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) expired.push(key)
+      }
+      for (const key of expired) this.#shared.expire(ns, key)
+      n += expired.length
     }
-    for (const key of expired) this._expire(key)
-    return expired.length
+    return n
   }
 
   /** Removes every entry of every namespace; returns how many. */
   clearAll(): number {
-    const n = this.#lru.size
-    this.#lru.clear()
+    const n = this.#shared.entries
+    for (const ns of this.#shared.namespaces.values()) ns.lru.clear()
     return n
   }
 
@@ -264,50 +357,11 @@ export class MemCache implements CacheTier {
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = undefined
   }
-
-  #countersOf(namespace: string): MemCacheCounters {
-    const c = this.#counters.get(namespace) ?? newCounters()
-    this.#counters.set(namespace, c)
-    return c
-  }
-
-  // Internals shared with MemCacheStore (same module, not exported from the package).
-
-  /** @internal */
-  get _lru(): LRUCache<string, CacheEntry> {
-    return this.#lru
-  }
-  /** @internal */
-  get _statistics(): boolean {
-    return this.#statistics
-  }
-  /** @internal */
-  get _freeze(): boolean {
-    return this.#freeze
-  }
-  /** @internal */
-  get _maxEntrySize(): number {
-    return this.#maxEntrySize
-  }
-  /** @internal */
-  get _clock(): () => number {
-    return this.#now
-  }
-  /** @internal Removes an expired entry and records it. */
-  _expire(fullKey: string): void {
-    this.#lru.delete(fullKey)
-    const ns = splitKey(fullKey)
-    if (this.#statistics) this.#countersOf(ns.namespace).expirations++
-    if (channels.expire.hasSubscribers) {
-      channels.expire.publish({ tier: TIER, namespace: ns.namespace, key: ns.key, durationMs: 0 })
-    }
-  }
 }
 
 /** A write that passed validation: its value copied (or measured), its options resolved. */
 interface CheckedWrite {
   key: string
-  fullKey: string
   stored: unknown
   size: number
   opts: ResolvedSet
@@ -316,45 +370,48 @@ interface CheckedWrite {
 }
 
 /**
- * The memory store of one namespace. Implements the synchronous fast path: `getSync` is a map
- * lookup plus an expiry check; the async methods wrap the sync ones.
+ * The memory store of one namespace. Implements the synchronous fast path: `getSync` is one
+ * map lookup plus an expiry check; the async methods wrap the sync ones.
  */
 export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   readonly tier = TIER
   readonly sync = true
   readonly namespace: string
-  readonly #cache: MemCache
-  readonly #lru: LRUCache<string, CacheEntry>
-  readonly #prefix: string
-  readonly #defaultTtl: number
+  readonly #shared: Shared
+  readonly #ns: NamespaceState
+  readonly #lru: LRUCache<string, Slot>
   readonly #counters: MemCacheCounters
   readonly #statistics: boolean
-  readonly #now: () => number
+  readonly #defaultTtl: number
 
   /** @internal Use {@link MemCache.namespace}. */
-  constructor(cache: MemCache, namespace: string, defaultTtl: number, counters: MemCacheCounters) {
-    this.#cache = cache
-    this.#lru = cache._lru
-    this.namespace = namespace
-    this.#prefix = `${namespace}:`
+  constructor(shared: Shared, ns: NamespaceState, defaultTtl: number) {
+    this.#shared = shared
+    this.#ns = ns
+    this.#lru = ns.lru
+    this.#counters = ns.counters
+    this.#statistics = shared.statistics
+    this.namespace = ns.name
     this.#defaultTtl = defaultTtl
-    this.#counters = counters
-    this.#statistics = cache._statistics
-    this.#now = cache._clock
   }
 
   getSync(key: string): CacheEntry<V> | undefined {
     // A hit proves the key valid (writes validate), so validation runs only on the miss path.
-    const entry = typeof key === 'string' ? this.#lru.get(this.#prefix + key) : undefined
-    if (entry !== undefined && (entry.expiresAt === null || entry.expiresAt > this.#now())) {
-      if (this.#statistics) this.#counters.hits++
-      if (channels.hit.hasSubscribers) {
-        channels.hit.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
+    const slot = typeof key === 'string' ? this.#lru.get(key) : undefined
+    if (slot !== undefined) {
+      const entry = slot.entry
+      if (entry.expiresAt === null || entry.expiresAt > this.#shared.readNow()) {
+        slot.tick = ++this.#shared.tick
+        if (this.#statistics) this.#counters.hits++
+        if (channels.hit.hasSubscribers) {
+          channels.hit.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
+        }
+        return entry as CacheEntry<V>
       }
-      return entry as CacheEntry<V>
+      this.#shared.expire(this.#ns, key)
+    } else {
+      validateKey(key, this.namespace)
     }
-    if (entry !== undefined) this.#cache._expire(this.#prefix + key)
-    else validateKey(key, this.namespace)
     if (this.#statistics) this.#counters.misses++
     if (channels.miss.hasSubscribers) {
       channels.miss.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
@@ -364,14 +421,15 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
 
   setSync(key: string, value: V, options?: SetOptions | number): SetResult {
     const write = this.#check(key, value, options)
-    const result = this.#resolve(write, this.#versionOf(write.fullKey))
+    const result = this.#resolve(write, this.#versionOf(write.key))
     if (result.applied) this.#write(write, result.version)
+    this.#shared.enforce()
     return result
   }
 
   deleteSync(key: string): boolean {
     validateKey(key, this.namespace)
-    const removed = this.#lru.delete(this.#prefix + key)
+    const removed = this.#lru.delete(key)
     if (removed) this.#recordDelete(key, 1)
     return removed
   }
@@ -396,15 +454,15 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     const writes = items.map((item) => this.#check(item.key, item.value, item))
     const versions = new Map<string, number>()
     const results = writes.map((w) => {
-      const current = versions.get(w.fullKey) ?? this.#versionOf(w.fullKey)
-      const result = this.#resolve(w, current)
-      if (result.applied) versions.set(w.fullKey, w.dead ? 0 : result.version)
+      const result = this.#resolve(w, versions.get(w.key) ?? this.#versionOf(w.key))
+      if (result.applied) versions.set(w.key, w.dead ? 0 : result.version)
       return result
     })
     writes.forEach((w, i) => {
       const r = results[i] as SetResult
       if (r.applied) this.#write(w, r.version)
     })
+    this.#shared.enforce()
     return results
   }
 
@@ -415,85 +473,83 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   async deleteMany(keys: readonly string[]): Promise<number> {
     for (const key of keys) validateKey(key, this.namespace)
     let n = 0
-    for (const key of keys) if (this.#lru.delete(this.#prefix + key)) n++
+    for (const key of keys) if (this.#lru.delete(key)) n++
     if (n > 0) this.#recordDelete(undefined, n)
     return n
   }
 
   async deletePattern(pattern: string): Promise<number> {
     const re = new RegExp(globTokensToRegExpSource(parseGlob(pattern)), 'su')
-    return this.#deleteWhere((key) => re.test(key))
+    const doomed: string[] = []
+    for (const key of this.#lru.keys()) if (re.test(key)) doomed.push(key)
+    for (const key of doomed) this.#lru.delete(key)
+    if (doomed.length > 0) this.#recordDelete(undefined, doomed.length)
+    return doomed.length
   }
 
   async clear(): Promise<number> {
-    return this.#deleteWhere(() => true)
+    const n = this.#lru.size
+    this.#lru.clear()
+    if (n > 0) this.#recordDelete(undefined, n)
+    return n
   }
 
   async exists(key: string): Promise<boolean> {
     validateKey(key, this.namespace)
-    return this.#peek(this.#prefix + key) !== undefined
+    return this.#peek(key) !== undefined
   }
 
   async getTTL(key: string): Promise<number | undefined> {
     validateKey(key, this.namespace)
-    const entry = this.#peek(this.#prefix + key)
-    if (entry === undefined) return undefined
-    return entry.expiresAt === null ? Infinity : entry.expiresAt - this.#now()
+    const slot = this.#peek(key)
+    if (slot === undefined) return undefined
+    const { expiresAt } = slot.entry
+    return expiresAt === null ? Infinity : Math.max(0, expiresAt - this.#shared.now())
   }
 
   async setTTL(key: string, ttl: number): Promise<boolean> {
     validateKey(key, this.namespace)
     validateTtl(ttl)
-    const fullKey = this.#prefix + key
-    const entry = this.#peek(fullKey)
-    if (entry === undefined) return false
-    const size = this.#lru.info(fullKey)?.size ?? 0
-    const expiresAt = ttl === Infinity ? null : this.#now() + ttl
-    this.#lru.set(fullKey, Object.freeze({ ...entry, expiresAt }), { size, noDisposeOnSet: true })
+    const slot = this.#peek(key)
+    if (slot === undefined) return false
+    const expiresAt = ttl === Infinity ? null : this.#shared.now() + ttl
+    slot.entry = Object.freeze({ ...slot.entry, expiresAt })
     return true
   }
 
-  /** Live entry without touching recency or counters. */
-  #peek(fullKey: string): CacheEntry | undefined {
-    const entry = this.#lru.peek(fullKey)
-    if (entry === undefined) return undefined
-    if (entry.expiresAt !== null && entry.expiresAt <= this.#now()) {
-      this.#cache._expire(fullKey)
+  /** Live slot without touching recency or counters (exact clock: used by writes and checks). */
+  #peek(key: string): Slot | undefined {
+    const slot = this.#lru.peek(key)
+    if (slot === undefined) return undefined
+    if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= this.#shared.now()) {
+      this.#shared.expire(this.#ns, key)
       return undefined
     }
-    return entry
+    return slot
   }
 
-  #versionOf(fullKey: string): number {
-    return this.#peek(fullKey)?.version ?? 0
+  #versionOf(key: string): number {
+    return this.#peek(key)?.entry.version ?? 0
   }
 
   #check(key: string, value: V, options: SetOptions | number | undefined): CheckedWrite {
     validateKey(key, this.namespace)
-    const now = this.#now()
+    const now = this.#shared.now()
     const opts = resolveSetOptions(options, this.#defaultTtl, now)
     let stored: unknown = value
     let size: number
-    if (this.#cache._freeze) {
+    if (this.#shared.freeze) {
       const frozen = freezeValue(value)
       stored = frozen.value
       size = frozen.size
     } else {
       size = measureValue(value)
     }
-    const fullKey = this.#prefix + key
-    size += ENTRY_OVERHEAD + 16 + fullKey.length
-    const limit = this.#cache._maxEntrySize
+    size += ENTRY_OVERHEAD + 16 + key.length
+    const limit = this.#shared.maxEntrySize
     if (size > limit)
       throw new ValueTooLargeError(size, limit, { tier: TIER, namespace: this.namespace, key })
-    return {
-      key,
-      fullKey,
-      stored,
-      size,
-      opts,
-      dead: opts.expiresAt !== null && opts.expiresAt <= now,
-    }
+    return { key, stored, size, opts, dead: opts.expiresAt !== null && opts.expiresAt <= now }
   }
 
   #resolve(write: CheckedWrite, current: number): SetResult {
@@ -516,7 +572,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
 
   #write(write: CheckedWrite, version: number): void {
     if (write.dead) {
-      this.#lru.delete(write.fullKey)
+      this.#lru.delete(write.key)
     } else {
       const entry: CacheEntry = Object.freeze({
         value: write.stored,
@@ -525,7 +581,11 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
         expiresAt: write.opts.expiresAt,
         tags: write.opts.tags,
       })
-      this.#lru.set(write.fullKey, entry, { size: write.size })
+      const shared = this.#shared
+      // dispose() of a replaced slot subtracts its size first; then this one is counted.
+      this.#lru.set(write.key, { entry, size: write.size, tick: ++shared.tick })
+      shared.bytes += write.size
+      shared.entries++
     }
     if (this.#statistics) this.#counters.sets++
     if (channels.set.hasSubscribers) {
@@ -537,17 +597,6 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
         applied: true,
       })
     }
-  }
-
-  #deleteWhere(match: (key: string) => boolean): number {
-    const doomed: string[] = []
-    const prefix = this.#prefix
-    for (const fullKey of this.#lru.keys()) {
-      if (fullKey.startsWith(prefix) && match(fullKey.slice(prefix.length))) doomed.push(fullKey)
-    }
-    for (const fullKey of doomed) this.#lru.delete(fullKey)
-    if (doomed.length > 0) this.#recordDelete(undefined, doomed.length)
-    return doomed.length
   }
 
   #recordDelete(key: string | undefined, count: number): void {

@@ -1,0 +1,167 @@
+import { createMemCache } from '@actor-cache/memcache'
+import { LRUCache } from 'lru-cache'
+import { type BenchResult, compare, table } from './harness.js'
+import { actorState, zipfSequence } from './workload.js'
+
+type State = ReturnType<typeof actorState>
+
+/** Options of the L1 suite. */
+export interface L1Options {
+  /** Distinct keys, all resident (the hit path). @default 100_000 */
+  universe?: number
+  opsPerRound?: number
+  rounds?: number
+  log?: (line: string) => void
+}
+
+/** Figures the suite reports for the closing note. */
+export interface L1Report {
+  get: BenchResult[]
+  set: BenchResult[]
+  /** memcache awaited get / raw lru-cache awaited get (target ≤ 1.5). */
+  hitRatioToAwaitedLru: number
+  /** memcache getSync / raw lru-cache sync get. */
+  syncRatioToLru: number
+  /** Estimated bytes / measured heap growth, for the byte budget's accuracy. */
+  sizeAccuracy: number | undefined
+}
+
+const TTL = 300_000
+
+/** L1 hit path and write path: raw Map and lru-cache against memcache, side by side. */
+export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
+  const log = options.log ?? console.log
+  const universe = options.universe ?? 100_000
+  const opsPerRound = options.opsPerRound ?? 200_000
+  const rounds = options.rounds ?? 9
+  const keys = Array.from({ length: universe }, (_, i) => `actor:${i}`)
+  const values = Array.from({ length: universe }, (_, i) => actorState(i))
+  const seq = zipfSequence(universe, 0.99, 1 << 20, 7)
+  const accessKeys = Array.from(seq, (rank) => keys[rank] as string)
+  const mask = accessKeys.length - 1
+
+  const map = new Map<string, State>()
+  const lru = new LRUCache<string, State>({ max: universe * 2 })
+  const lruTtl = new LRUCache<string, State>({ max: universe * 2, ttl: TTL })
+  const mem = createMemCache({ maxSize: 1024 * 1024 * 1024, defaultTtl: TTL, cleanupInterval: 0 })
+  const store = mem.namespace<State>('primary_core')
+  for (let i = 0; i < universe; i++) {
+    const k = keys[i] as string
+    const v = values[i] as State
+    map.set(k, v)
+    lru.set(k, v)
+    lruTtl.set(k, v)
+    store.setSync(k, v)
+  }
+  const awaitedLru = async (k: string): Promise<State | undefined> => lruTtl.get(k)
+
+  const cursor = (): (() => string) => {
+    let i = 0
+    return () => accessKeys[i++ & mask] as string
+  }
+  const syncCase = (name: string, get: (k: string) => unknown) => {
+    const next = cursor()
+    return {
+      name,
+      run(n: number) {
+        let hits = 0
+        for (let i = 0; i < n; i++) if (get(next()) !== undefined) hits++
+        return hits
+      },
+    }
+  }
+  const asyncCase = (name: string, get: (k: string) => Promise<unknown>) => {
+    const next = cursor()
+    return {
+      name,
+      async run(n: number) {
+        let hits = 0
+        for (let i = 0; i < n; i++) if ((await get(next())) !== undefined) hits++
+        return hits
+      },
+    }
+  }
+
+  log(
+    `\n## L1 hit path (Zipf s=0.99 over ${universe.toLocaleString('en-US')} resident keys, TTL on)\n`,
+  )
+  const progress = (what: string) => (r: number, total: number) =>
+    process.stderr.write(`\r  ${what}: round ${r}/${total}`)
+  const get = await compare(
+    [
+      syncCase('Map.get', (k) => map.get(k)),
+      syncCase('lru-cache get (no ttl)', (k) => lru.get(k)),
+      syncCase('lru-cache get (ttl)', (k) => lruTtl.get(k)),
+      syncCase('memcache getSync', (k) => store.getSync(k)),
+      asyncCase('lru-cache get (ttl), awaited', awaitedLru),
+      asyncCase('memcache get, awaited', (k) => store.get(k)),
+    ],
+    { opsPerRound, rounds, onRound: progress('get') },
+  )
+  process.stderr.write('\n')
+  log(table(get, 'lru-cache get (ttl), awaited'))
+
+  log(`\n## L1 writes (actor state objects, TTL on)\n`)
+  const setCase = (name: string, set: (k: string, v: State) => unknown) => {
+    let i = 0
+    return {
+      name,
+      run(n: number) {
+        let last: unknown
+        for (let j = 0; j < n; j++) {
+          const idx = i++ % universe
+          last = set(keys[idx] as string, values[idx] as State)
+        }
+        return last
+      },
+    }
+  }
+  const refStore = createMemCache({
+    maxSize: 1024 * 1024 * 1024,
+    defaultTtl: TTL,
+    values: 'reference',
+    cleanupInterval: 0,
+  }).namespace<State>('primary_core')
+  const set = await compare(
+    [
+      setCase('lru-cache set (ttl)', (k, v) => lruTtl.set(k, v)),
+      setCase('memcache setSync (freeze)', (k, v) => store.setSync(k, v)),
+      setCase('memcache setSync (reference)', (k, v) => refStore.setSync(k, v)),
+    ],
+    { opsPerRound: Math.max(1, opsPerRound >> 2), rounds, onRound: progress('set') },
+  )
+  process.stderr.write('\n')
+  log(table(set, 'lru-cache set (ttl)'))
+
+  const sizeAccuracy = measureSizeAccuracy(Math.min(universe, 50_000))
+  if (sizeAccuracy !== undefined) {
+    log(`\nbyte budget accounting: estimated / measured heap growth = ${sizeAccuracy.toFixed(2)}`)
+  }
+  await mem.close()
+
+  const byName = (rs: BenchResult[], name: string): number =>
+    rs.find((r) => r.name === name)?.nsPerOp ?? Number.NaN
+  const hitRatioToAwaitedLru =
+    byName(get, 'memcache get, awaited') / byName(get, 'lru-cache get (ttl), awaited')
+  const syncRatioToLru = byName(get, 'memcache getSync') / byName(get, 'lru-cache get (ttl)')
+  log(
+    `\nmemcache awaited hit = ${hitRatioToAwaitedLru.toFixed(2)}x an awaited lru-cache get (target ≤ 1.5x); ` +
+      `getSync = ${syncRatioToLru.toFixed(2)}x a sync lru-cache get`,
+  )
+  return { get, set, hitRatioToAwaitedLru, syncRatioToLru, sizeAccuracy }
+}
+
+/** Compares memcache's byte estimate with the heap growth of holding the same entries. */
+function measureSizeAccuracy(n: number): number | undefined {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc) return undefined
+  gc()
+  const before = process.memoryUsage().heapUsed
+  const mem = createMemCache({ maxSize: 1024 * 1024 * 1024, cleanupInterval: 0 })
+  const s = mem.namespace('size_probe')
+  for (let i = 0; i < n; i++) s.setSync(`actor:${i}`, actorState(i))
+  gc()
+  const grown = process.memoryUsage().heapUsed - before
+  const estimated = mem.stats().bytes
+  return estimated / grown
+}

@@ -1,0 +1,25 @@
+import { cpus } from 'node:os'
+import { runL1Suite } from './l1.js'
+
+const suites: Record<string, () => Promise<unknown>> = {
+  l1: () => runL1Suite(),
+}
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const unknown = wanted.filter((w) => !(w in suites))
+if (unknown.length > 0) {
+  console.error(
+    `unknown suite(s): ${unknown.join(', ')}; available: ${Object.keys(suites).join(', ')}`,
+  )
+  process.exit(2)
+}
+console.log(`# Actor Cache benchmarks`)
+console.log(
+  `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${new Date().toISOString()}`,
+)
+console.log(
+  'Ratios compare cases measured side by side in this run; absolute times vary by machine.',
+)
+for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+  await suites[name]?.()
+}

@@ -1,0 +1,267 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import {
+  type CacheEvent,
+  CHANNELS,
+  InvalidOptionError,
+  ValueTooLargeError,
+} from '@actor-cache/core'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createMemCache, type MemCache } from '../src/index.js'
+
+let caches: MemCache[] = []
+const make = (options: Parameters<typeof createMemCache>[0] = {}): MemCache => {
+  const cache = createMemCache(options)
+  caches.push(cache)
+  return cache
+}
+afterEach(async () => {
+  for (const c of caches) await c.close()
+  caches = []
+  vi.useRealTimers()
+})
+
+describe('options', () => {
+  it('accepts the normalised mem_cache config section as is', async () => {
+    const { parseCacheConfigYaml } = await import('@actor-cache/core')
+    const config = parseCacheConfigYaml(
+      'mem_cache:\n  max_size: 1MB\n  default_ttl: 300s\n  cleanup_interval: 60s\n',
+    )
+    const cache = make(config.memCache)
+    expect(cache.stats().maxSize).toBe(1024 * 1024)
+    await cache.namespace('a').set('k', 1)
+    const ttl = await cache.namespace('a').getTTL('k')
+    expect(ttl).toBeGreaterThan(299_000)
+  })
+
+  it('rejects bad options naming the option and value', () => {
+    const cases: [object, RegExp][] = [
+      [{ maxSize: 0 }, /maxSize: must be a positive integer, got 0/],
+      [{ maxSize: 1.5 }, /maxSize/],
+      [{ maxEntries: -1 }, /maxEntries: must be a positive integer, got -1/],
+      [{ maxSize: 100, maxEntrySize: 200 }, /maxEntrySize: must not exceed maxSize/],
+      [{ defaultTtl: -5 }, /defaultTtl: must be a positive number/],
+      [{ evictionPolicy: 'lfu' }, /evictionPolicy: must be "lru", got "lfu"/],
+      [{ values: 'clone' }, /values: must be "freeze" or "reference"/],
+      [{ cleanupInterval: -1 }, /cleanupInterval/],
+      [{ enableStatistics: 'yes' }, /enableStatistics/],
+    ]
+    for (const [options, message] of cases) {
+      expect(() => createMemCache(options as never)).toThrow(InvalidOptionError)
+      expect(() => createMemCache(options as never)).toThrow(message)
+    }
+  })
+})
+
+describe('eviction', () => {
+  it('keeps the byte budget by evicting the least recently used entries', async () => {
+    const cache = make({ maxSize: 64 * 1024 })
+    const s = cache.namespace('ns')
+    const value = 'x'.repeat(1000)
+    for (let i = 0; i < 200; i++) {
+      await s.set(`k${i}`, value)
+      if (i === 10) s.getSync('k0') // touch k0 early so it stays recent
+      if (i > 10 && i % 10 === 0) s.getSync('k0')
+    }
+    const stats = cache.stats()
+    expect(stats.bytes).toBeLessThanOrEqual(64 * 1024)
+    expect(stats.evictions).toBeGreaterThan(100)
+    expect(stats.entries + stats.evictions).toBe(200)
+    expect(s.getSync('k0')?.value).toBe(value)
+    expect(s.getSync('k1')).toBeUndefined()
+    expect(s.getSync('k199')?.value).toBe(value)
+  })
+
+  it('shares one budget across namespaces and evicts the globally least recent entry', async () => {
+    const cache = make({ maxEntries: 4 })
+    const a = cache.namespace('a')
+    const b = cache.namespace('b')
+    await a.set('1', 1)
+    await a.set('2', 2)
+    await b.set('1', 1)
+    a.getSync('1') // a:1 is now more recent than a:2 and b:1
+    await b.set('2', 2)
+    await b.set('3', 3) // over the limit: a:2 is the least recent anywhere
+    expect(await a.exists('2')).toBe(false)
+    expect(await a.exists('1')).toBe(true)
+    await b.set('4', 4) // next: b:1
+    expect(await b.exists('1')).toBe(false)
+    expect(cache.stats()).toMatchObject({ entries: 4, evictions: 2 })
+    expect(cache.stats().namespaces.a?.evictions).toBe(1)
+    expect(cache.stats().namespaces.b?.evictions).toBe(1)
+  })
+
+  it('honours an entry limit', async () => {
+    const cache = make({ maxEntries: 3 })
+    const s = cache.namespace('ns')
+    for (const k of ['a', 'b', 'c', 'd']) await s.set(k, k)
+    expect(cache.stats()).toMatchObject({ entries: 3, evictions: 1 })
+    expect(await s.get('a')).toBeUndefined()
+  })
+
+  it('rejects a single entry above maxEntrySize with ValueTooLargeError and keeps the old value', async () => {
+    const cache = make({ maxSize: 1024 * 1024, maxEntrySize: 4096 })
+    const s = cache.namespace('ns')
+    await s.set('k', 'small')
+    const err = await s.set('k', 'x'.repeat(10_000)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ValueTooLargeError)
+    expect(err).toMatchObject({ code: 'E_VALUE_TOO_LARGE', limit: 4096, namespace: 'ns', key: 'k' })
+    expect((await s.get('k'))?.value).toBe('small')
+  })
+})
+
+describe('expiry and the cleanup sweep', () => {
+  it('never serves expired entries and sweeps them on the cleanup interval', async () => {
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['Date', 'setInterval', 'clearInterval'] })
+    const cache = make({ cleanupInterval: 1_000, defaultTtl: 500 })
+    const s = cache.namespace('ns')
+    await s.set('a', 1)
+    await s.set('b', 2, Infinity)
+    expect(cache.stats().entries).toBe(2)
+    vi.advanceTimersByTime(600)
+    expect(cache.stats().entries).toBe(2) // not swept yet, but not served either
+    expect(s.getSync('a')).toBeUndefined()
+    await s.set('c', 3)
+    vi.advanceTimersByTime(600) // sweep at t=1000 drops nothing new; c expires at 1100
+    expect(cache.stats().entries).toBe(2)
+    vi.advanceTimersByTime(1_000) // sweep at t=2000 drops c
+    expect(cache.stats()).toMatchObject({ entries: 1, expirations: 2 })
+    expect(s.getSync('b')?.value).toBe(2)
+  })
+
+  it('uses an injected clock', async () => {
+    let now = 0
+    const cache = make({ now: () => now, cleanupInterval: 0 })
+    const s = cache.namespace('ns')
+    await s.set('k', 1, 100)
+    expect(await s.getTTL('k')).toBe(100)
+    now = 60
+    expect(await s.getTTL('k')).toBe(40)
+    now = 100
+    expect(await s.exists('k')).toBe(false)
+    expect(cache.purgeExpired()).toBe(0)
+  })
+
+  it('does not keep the process alive', () => {
+    const cache = make({ cleanupInterval: 10 })
+    expect(cache).toBeDefined()
+    // The sweep timer is unref'd: were it not, this test file would never exit.
+  })
+})
+
+describe('statistics', () => {
+  it('counts hits, misses, sets, deletes per namespace and overall', async () => {
+    const cache = make()
+    const a = cache.namespace('a')
+    const b = cache.namespace('b')
+    await a.set('x', 1)
+    await a.get('x')
+    await a.get('x')
+    await a.get('nope')
+    await b.get('nope')
+    await a.delete('x')
+    const stats = cache.stats()
+    expect(stats).toMatchObject({ hits: 2, misses: 2, sets: 1, deletes: 1, entries: 0 })
+    expect(stats.hitRatio).toBe(0.5)
+    expect(stats.namespaces.a).toMatchObject({ hits: 2, misses: 1, hitRatio: 2 / 3 })
+    expect(stats.namespaces.b).toMatchObject({ hits: 0, misses: 1, hitRatio: 0 })
+    cache.resetStats()
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 0 })
+  })
+
+  it('counts nothing when statistics are disabled', async () => {
+    const cache = make({ enableStatistics: false })
+    const s = cache.namespace('a')
+    await s.set('x', 1)
+    await s.get('x')
+    expect(cache.stats()).toMatchObject({ hits: 0, sets: 0, entries: 1 })
+  })
+})
+
+describe('values', () => {
+  it('hands every reader the same frozen object', async () => {
+    const s = make().namespace<{ hp: number; items: string[] }>('ns')
+    await s.set('k', { hp: 1, items: ['a'] })
+    const a = s.getSync('k')?.value
+    const b = s.getSync('k')?.value
+    expect(a).toBe(b)
+    expect(Object.isFrozen(a)).toBe(true)
+    expect(() => a?.items.push('b')).toThrow(TypeError)
+  })
+
+  it('stores the caller object itself in reference mode', async () => {
+    const s = make({ values: 'reference' }).namespace('ns')
+    const v = { hp: 1 }
+    await s.set('k', v)
+    expect(s.getSync('k')?.value).toBe(v)
+    expect(Object.isFrozen(v)).toBe(false)
+  })
+})
+
+describe('events', () => {
+  it('publishes hit, miss, set, delete and evict on diagnostics_channel', async () => {
+    const seen: [string, CacheEvent][] = []
+    const handlers = Object.entries(CHANNELS).map(([kind, name]) => {
+      const fn = (m: unknown): void => {
+        seen.push([kind, m as CacheEvent])
+      }
+      subscribe(name, fn)
+      return [name, fn] as const
+    })
+    try {
+      const s = make({ maxEntries: 1 }).namespace('ns')
+      await s.set('a', 1)
+      await s.get('a')
+      await s.get('b')
+      await s.set('b', 2)
+      await s.delete('b')
+    } finally {
+      for (const [name, fn] of handlers) unsubscribe(name, fn)
+    }
+    expect(seen.map(([kind, e]) => `${kind}:${e.namespace}:${e.key}`)).toEqual([
+      'set:ns:a',
+      'hit:ns:a',
+      'miss:ns:b',
+      'set:ns:b',
+      'evict:ns:a',
+      'delete:ns:b',
+    ])
+    expect(seen.every(([, e]) => e.tier === 'memory')).toBe(true)
+  })
+})
+
+describe('synchronous API', () => {
+  it('mirrors the async one and throws typed errors synchronously', () => {
+    const s = make().namespace('ns')
+    expect(s.sync).toBe(true)
+    expect(s.setSync('k', 1)).toEqual({ applied: true, version: 1 })
+    expect(s.getSync('k')?.value).toBe(1)
+    expect(s.deleteSync('k')).toBe(true)
+    expect(() => s.getSync('')).toThrow(expect.objectContaining({ code: 'E_INVALID_KEY' }))
+    expect(() => s.setSync('k', () => 1)).toThrow(
+      expect.objectContaining({ code: 'E_SERIALIZATION' }),
+    )
+  })
+
+  it('applies a batch all-or-nothing and versions repeated keys in order', async () => {
+    const s = make().namespace('ns')
+    await expect(
+      s.setMany([
+        { key: 'a', value: 1 },
+        { key: 'b', value: 1, expectedVersion: 5 },
+      ]),
+    ).rejects.toMatchObject({ code: 'E_CONFLICT' })
+    expect(await s.exists('a')).toBe(false)
+    expect(
+      await s.setMany([
+        { key: 'a', value: 1 },
+        { key: 'a', value: 2 },
+        { key: 'a', value: 3, expectedVersion: 2 },
+      ]),
+    ).toEqual([
+      { applied: true, version: 1 },
+      { applied: true, version: 2 },
+      { applied: true, version: 3 },
+    ])
+    expect(s.getSync('a')).toMatchObject({ value: 3, version: 3 })
+  })
+})
