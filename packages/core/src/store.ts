@@ -1,3 +1,4 @@
+import type { Codec } from './codec.js'
 import { InvalidOptionError } from './errors.js'
 import { validateTags } from './keys.js'
 
@@ -130,6 +131,12 @@ export interface NamespaceOptions {
    * @default the tier's default TTL
    */
   defaultTtl?: number
+  /**
+   * How tiers that store bytes (Redis, Postgres) encode values of this namespace: serializer,
+   * then compression and encryption. In-process tiers keep values as (frozen) objects.
+   * @default defaultCodec (JSON)
+   */
+  codec?: Codec
 }
 
 /** A tier (memory, Redis, Postgres) that hands out one {@link CacheStore} per namespace. */

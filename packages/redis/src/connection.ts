@@ -1,0 +1,299 @@
+import { readFileSync } from 'node:fs'
+import {
+  ActorCacheError,
+  channels,
+  InvalidOptionError,
+  type RedisConfig,
+  TierUnavailableError,
+} from '@actor-cache/core'
+import { createClient, ErrorReply, type RedisClientOptions } from 'redis'
+import { type BreakerOptions, CircuitBreaker } from './breaker.js'
+
+/** The parts of a node-redis client (`createClient`) this package uses. */
+export interface SingleClient {
+  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>
+  duplicate(): SingleClient
+  connect(): Promise<unknown>
+  close(): Promise<unknown>
+  destroy(): void
+  on(event: string, listener: (...args: never[]) => void): unknown
+  off(event: string, listener: (...args: never[]) => void): unknown
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
+  unsubscribe(channel: string): Promise<void>
+  readonly isReady: boolean
+  readonly isOpen: boolean
+}
+
+/** The parts of a node-redis cluster client (`createCluster`) this package uses. */
+export interface ClusterClient {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: readonly string[],
+    options?: { timeout?: number },
+  ): Promise<unknown>
+  readonly masters: readonly unknown[]
+  nodeClient(node: never): Promise<unknown>
+  duplicate(): ClusterClient
+  connect(): Promise<unknown>
+  close(): Promise<unknown>
+  destroy(): void
+  on(event: string, listener: (...args: never[]) => void): unknown
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
+  unsubscribe(channel: string): Promise<void>
+  readonly isReady: boolean
+  readonly isOpen: boolean
+}
+
+/** A node-redis client or cluster client, connected by its owner. */
+export type AnyRedisClient = SingleClient | ClusterClient
+
+/** True when `client` is a cluster client. */
+export function isCluster(client: AnyRedisClient): client is ClusterClient {
+  return 'masters' in client && 'nodeClient' in client
+}
+
+/** Options every Redis-backed component takes. */
+export interface RedisComponentOptions {
+  /** A connected node-redis client (`createClient`) or cluster client (`createCluster`). */
+  client: AnyRedisClient
+  /** First segment of every key and channel. @default 'ac' */
+  prefix?: string
+  /**
+   * Per-command timeout in ms: a call never waits longer, whatever the connection does.
+   * @default 3000 (the design document's read_timeout)
+   */
+  commandTimeout?: number
+  /** Circuit breaker settings. */
+  breaker?: BreakerOptions
+}
+
+const PREFIX_RE = /^[A-Za-z0-9_.-]{1,32}$/
+
+/** Validates the options shared by the Redis components. */
+export function resolveComponentOptions(options: RedisComponentOptions, tier = 'redis') {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('options', 'must be an object')
+  const { client } = options
+  if (!client || typeof (client as { sendCommand?: unknown }).sendCommand !== 'function') {
+    throw new InvalidOptionError('client', 'must be a node-redis client or cluster client')
+  }
+  const prefix = options.prefix ?? 'ac'
+  if (typeof prefix !== 'string' || !PREFIX_RE.test(prefix)) {
+    throw new InvalidOptionError(
+      'prefix',
+      `must be 1-32 letters, digits, "_", "." or "-", got ${JSON.stringify(prefix)}`,
+    )
+  }
+  const commandTimeout = options.commandTimeout ?? 3000
+  if (!Number.isSafeInteger(commandTimeout) || commandTimeout < 1) {
+    throw new InvalidOptionError(
+      'commandTimeout',
+      `must be a positive integer number of ms, got ${String(commandTimeout)}`,
+    )
+  }
+  const threshold = options.breaker?.threshold ?? 5
+  const resetTimeout = options.breaker?.resetTimeout ?? 1000
+  if (!Number.isSafeInteger(threshold) || threshold < 1) {
+    throw new InvalidOptionError(
+      'breaker.threshold',
+      `must be a positive integer, got ${String(threshold)}`,
+    )
+  }
+  if (!Number.isSafeInteger(resetTimeout) || resetTimeout < 1) {
+    throw new InvalidOptionError(
+      'breaker.resetTimeout',
+      `must be a positive integer number of ms, got ${String(resetTimeout)}`,
+    )
+  }
+  return {
+    client,
+    prefix,
+    commandTimeout,
+    commander: new Commander(client, tier, commandTimeout, { threshold, resetTimeout }),
+  }
+}
+
+/**
+ * Sends commands with a timeout, through a circuit breaker, counting them and turning
+ * connection failures into `TierUnavailableError`. Server error replies pass through unchanged.
+ * @internal
+ */
+export class Commander {
+  readonly client: AnyRedisClient
+  readonly breaker: CircuitBreaker
+  readonly tier: string
+  readonly timeout: number
+  readonly #cluster: ClusterClient | undefined
+  /** Commands sent so far (the conformance suite checks rejected input sends none). */
+  sent = 0
+
+  constructor(client: AnyRedisClient, tier: string, timeout: number, breaker: BreakerOptions) {
+    this.client = client
+    this.tier = tier
+    this.timeout = timeout
+    this.breaker = new CircuitBreaker(tier, breaker)
+    this.#cluster = isCluster(client) ? client : undefined
+  }
+
+  get cluster(): boolean {
+    return this.#cluster !== undefined
+  }
+
+  /** Sends one command; `key` routes it in a cluster. */
+  async send<T = unknown>(args: readonly string[], key?: string, readonly = false): Promise<T> {
+    this.breaker.enter()
+    this.sent++
+    try {
+      const options = { timeout: this.timeout }
+      const reply = this.#cluster
+        ? await this.#cluster.sendCommand(key, readonly, args, options)
+        : await (this.client as SingleClient).sendCommand(args, options)
+      this.breaker.success()
+      return reply as T
+    } catch (error) {
+      throw this.#fail(error, args[0] ?? 'command')
+    }
+  }
+
+  /** Runs `fn` against every master (one client for a single server). */
+  async nodes(): Promise<SingleClient[]> {
+    if (!this.#cluster) return [this.client as SingleClient]
+    this.breaker.enter()
+    try {
+      const cluster = this.#cluster
+      const out = await Promise.all(cluster.masters.map((m) => cluster.nodeClient(m as never)))
+      this.breaker.success()
+      return out as SingleClient[]
+    } catch (error) {
+      throw this.#fail(error, 'nodes')
+    }
+  }
+
+  /** Sends a command to one node client (cluster scans), with the same protections. */
+  async sendTo<T = unknown>(node: SingleClient, args: readonly string[]): Promise<T> {
+    this.breaker.enter()
+    this.sent++
+    try {
+      const reply = await node.sendCommand(args, { timeout: this.timeout })
+      this.breaker.success()
+      return reply as T
+    } catch (error) {
+      throw this.#fail(error, args[0] ?? 'command')
+    }
+  }
+
+  #fail(error: unknown, operation: string): unknown {
+    if (error instanceof ErrorReply) {
+      // The server answered: it is reachable.
+      this.breaker.success()
+      return error
+    }
+    if (error instanceof ActorCacheError) return error
+    this.breaker.failure()
+    const message = error instanceof Error ? error.message : String(error)
+    const wrapped = new TierUnavailableError(`${this.tier} ${operation} failed: ${message}`, {
+      tier: this.tier,
+      cause: error,
+    })
+    if (channels.error.hasSubscribers) {
+      channels.error.publish({
+        tier: this.tier,
+        namespace: '',
+        durationMs: 0,
+        error: wrapped,
+        operation,
+      })
+    }
+    return wrapped
+  }
+}
+
+/** Extra options of {@link connectRedis} beyond the design document's `redis:` section. */
+export interface ConnectOptions {
+  /** Client name shown by `CLIENT LIST`. */
+  name?: string
+}
+
+/**
+ * Maps the normalised `redis:` section of the design document to node-redis client options.
+ *
+ * | setting | node-redis |
+ * |---|---|
+ * | url / host / port / db | `url` or `socket.host`, `socket.port`, `database` |
+ * | username / password | `username`, `password` (ACL or legacy AUTH) |
+ * | dial_timeout | `socket.connectTimeout` |
+ * | read_timeout, write_timeout | no per-direction timeouts exist; the larger bounds every command (`commandTimeout` of the components) |
+ * | max_retries | `socket.reconnectStrategy`: exponential backoff capped at 2 s, retried forever (a cache must come back by itself); commands are not retried: callers fall back to other tiers |
+ * | pool_size, min_idle_conns | no equivalent needed: one pipelined connection per role (commands, subscriber, blocking reads) outperforms a pool for non-blocking commands |
+ * | tls | `socket.tls`, `ca`, `cert`, `key`, `servername`, `rejectUnauthorized` (files read at connect time) |
+ *
+ * The offline queue is disabled: while disconnected, commands fail at once instead of queueing.
+ */
+export function redisClientOptions(
+  config: RedisConfig,
+  options: ConnectOptions = {},
+): RedisClientOptions {
+  const tls = config.tls
+  const useTls = tls !== false || (config.url?.startsWith('rediss://') ?? false)
+  const tlsOptions =
+    typeof tls === 'object'
+      ? {
+          ...(tls.caFile ? { ca: readFileSync(tls.caFile) } : {}),
+          ...(tls.certFile ? { cert: readFileSync(tls.certFile) } : {}),
+          ...(tls.keyFile ? { key: readFileSync(tls.keyFile) } : {}),
+          ...(tls.servername ? { servername: tls.servername } : {}),
+          rejectUnauthorized: tls.rejectUnauthorized,
+        }
+      : {}
+  const socket = {
+    connectTimeout: config.dialTimeout,
+    reconnectStrategy: (retries: number) => Math.min(2000, 50 * 2 ** Math.min(retries, 6)),
+    ...(config.url ? {} : { host: config.host, port: config.port }),
+    ...(useTls ? { tls: true as const, ...tlsOptions } : {}),
+  }
+  return {
+    ...(config.url ? { url: config.url } : {}),
+    ...(config.username ? { username: config.username } : {}),
+    ...(config.password ? { password: config.password } : {}),
+    database: config.db,
+    disableOfflineQueue: true,
+    ...(options.name ? { name: options.name } : {}),
+    socket,
+  } as RedisClientOptions
+}
+
+/**
+ * Creates and connects a node-redis client from the design document's `redis:` section.
+ * @throws {TierUnavailableError} when the server cannot be reached within `dial_timeout`
+ */
+export async function connectRedis(
+  config: RedisConfig,
+  options: ConnectOptions = {},
+): Promise<SingleClient> {
+  const client = createClient(redisClientOptions(config, options)) as unknown as SingleClient
+  // An 'error' listener is required: without it node-redis errors crash the process.
+  client.on('error', () => {})
+  let timer: NodeJS.Timeout | undefined
+  try {
+    // node-redis retries a failed first connection under reconnectStrategy, forever: bound it.
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no connection within ${config.dialTimeout} ms`)),
+          config.dialTimeout,
+        )
+      }),
+    ])
+  } catch (error) {
+    client.destroy()
+    throw new TierUnavailableError(`cannot connect to Redis: ${(error as Error).message}`, {
+      tier: 'redis',
+      cause: error,
+    })
+  } finally {
+    clearTimeout(timer)
+  }
+  return client
+}

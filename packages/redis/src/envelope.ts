@@ -1,0 +1,68 @@
+import { type CacheEntry, type Codec, DecodeError } from '@actor-cache/core'
+
+/**
+ * How an entry is stored in Redis: one string value,
+ *
+ *     AC1 [<version>,<createdAt>,<expiresAt|null>,<tags JSON>,"t"|"b"]\n<payload>
+ *
+ * The header is a JSON array (Lua reads the version with one pattern match); the payload is the
+ * namespace codec's output, as is when it is text ("t") or base64 when it is bytes ("b").
+ * Versioned so the format can change without misreading old entries.
+ */
+export const MAGIC = 'AC1 ['
+
+/** Everything after the version: the part a Lua script appends to `AC1 [<version>`. */
+export function encodeTail(
+  codec: Codec,
+  value: unknown,
+  createdAt: number,
+  expiresAt: number | null,
+  tags: readonly string[],
+): string {
+  const data = codec.encode(value)
+  const text = typeof data === 'string'
+  const payload = text
+    ? data
+    : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64')
+  return `,${createdAt},${expiresAt === null ? 'null' : expiresAt},${JSON.stringify(tags)},"${text ? 't' : 'b'}"]\n${payload}`
+}
+
+/**
+ * Decodes a stored value.
+ * @throws {DecodeError} when the bytes are not an entry this format wrote
+ */
+export function decodeEntry<V>(raw: string, codec: Codec): CacheEntry<V> {
+  if (typeof raw !== 'string' || !raw.startsWith(MAGIC))
+    throw new DecodeError('stored value is not an Actor Cache entry')
+  const nl = raw.indexOf('\n')
+  if (nl === -1) throw new DecodeError('stored entry has no header terminator')
+  let header: unknown
+  try {
+    header = JSON.parse(raw.slice(4, nl))
+  } catch (error) {
+    throw new DecodeError('stored entry header is not valid JSON', { cause: error })
+  }
+  if (
+    !Array.isArray(header) ||
+    header.length !== 5 ||
+    !Number.isSafeInteger(header[0]) ||
+    typeof header[1] !== 'number' ||
+    !(header[2] === null || typeof header[2] === 'number') ||
+    !Array.isArray(header[3]) ||
+    !header[3].every((t: unknown) => typeof t === 'string') ||
+    (header[4] !== 't' && header[4] !== 'b')
+  ) {
+    throw new DecodeError('stored entry header is malformed')
+  }
+  const payload = raw.slice(nl + 1)
+  const value = codec.decode(
+    header[4] === 't' ? payload : new Uint8Array(Buffer.from(payload, 'base64')),
+  ) as V
+  return Object.freeze({
+    value,
+    version: header[0] as number,
+    createdAt: header[1] as number,
+    expiresAt: header[2] as number | null,
+    tags: Object.freeze(header[3] as string[]),
+  })
+}

@@ -1,0 +1,439 @@
+import {
+  type CacheEntry,
+  type CacheStore,
+  type CacheTier,
+  type Codec,
+  ConflictError,
+  channels,
+  DecodeError,
+  defaultCodec,
+  escapeGlob,
+  globLiteralPrefix,
+  globTokensToRegExpSource,
+  InvalidOptionError,
+  type NamespaceOptions,
+  parseGlob,
+  resolveSetOptions,
+  type SetManyItem,
+  type SetOptions,
+  type SetResult,
+  validateKey,
+  validateNamespace,
+  validateTtl,
+} from '@actor-cache/core'
+import {
+  type Commander,
+  type RedisComponentOptions,
+  resolveComponentOptions,
+} from './connection.js'
+import { decodeEntry, encodeTail } from './envelope.js'
+import { DELETE_IF_SCRIPT, SET_SCRIPT, SET_TTL_SCRIPT } from './scripts.js'
+import { groupBySlot } from './slot.js'
+
+const TIER = 'redis'
+const SCAN_COUNT = '1000'
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions extends RedisComponentOptions {
+  /** TTL in ms for writes that give none; `Infinity` for none. @default Infinity */
+  defaultTtl?: number
+  /** Codec for namespaces that do not set their own. @default defaultCodec (JSON) */
+  codec?: Codec
+  /**
+   * Coalesce the `get`s issued in one tick into one `MGET` per slot: many concurrent reads cost
+   * one round trip and one command. @default true
+   */
+  coalesce?: boolean
+}
+
+/** A validated, encoded write, ready for the set script. */
+interface PreparedWrite {
+  key: string
+  full: string
+  mode: 'auto' | 'version' | 'cas'
+  n: number
+  tail: string
+  pxat: string
+}
+
+interface Waiter {
+  key: string
+  resolve(raw: string | null): void
+  reject(error: unknown): void
+}
+
+/**
+ * The L2 tier: entries as `<prefix>:<namespace>:<key>` strings holding the envelope, versioned
+ * writes and compare-and-set in Lua, batches in one round trip, namespace clears and pattern
+ * deletes by SCAN + UNLINK. Works with a single server or a Cluster.
+ */
+export class RedisTier implements CacheTier {
+  readonly tier = TIER
+  readonly #commander: Commander
+  readonly #prefix: string
+  readonly #defaultTtl: number
+  readonly #codec: Codec
+  readonly #coalesce: boolean
+  #pending: Waiter[] = []
+  #scheduled = false
+
+  constructor(options: RedisStoreOptions) {
+    const resolved = resolveComponentOptions(options, TIER)
+    this.#commander = resolved.commander
+    this.#prefix = resolved.prefix
+    this.#defaultTtl = validateTtl(options.defaultTtl ?? Infinity, 'defaultTtl')
+    this.#codec = options.codec ?? defaultCodec
+    if (typeof this.#codec?.encode !== 'function' || typeof this.#codec.decode !== 'function') {
+      throw new InvalidOptionError('codec', 'must have encode and decode functions')
+    }
+    this.#coalesce = options.coalesce ?? true
+  }
+
+  /** Commands sent to Redis so far. */
+  get commandsSent(): number {
+    return this.#commander.sent
+  }
+
+  /** State of the circuit breaker. */
+  get breakerState(): 'closed' | 'open' | 'half-open' {
+    return this.#commander.breaker.state
+  }
+
+  namespace<V = unknown>(name: string, options: NamespaceOptions = {}): RedisStore<V> {
+    validateNamespace(name)
+    const ttl =
+      options.defaultTtl === undefined
+        ? this.#defaultTtl
+        : validateTtl(options.defaultTtl, 'defaultTtl')
+    return new RedisStore<V>(
+      this,
+      this.#commander,
+      `${this.#prefix}:${name}:`,
+      name,
+      ttl,
+      options.codec ?? this.#codec,
+    )
+  }
+
+  /** The client is the caller's: closing the tier does not close it. */
+  async close(): Promise<void> {}
+
+  /** @internal Fetches one raw value, batched with the other reads of this tick. */
+  _fetch(fullKey: string): Promise<string | null> {
+    if (!this.#coalesce) return this.#commander.send<string | null>(['GET', fullKey], fullKey, true)
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ key: fullKey, resolve, reject })
+      if (!this.#scheduled) {
+        this.#scheduled = true
+        queueMicrotask(() => this.#flush())
+      }
+    })
+  }
+
+  /** @internal Raw values of many keys, one MGET per slot, in input order. */
+  async _fetchMany(fullKeys: readonly string[]): Promise<(string | null)[]> {
+    if (fullKeys.length === 0) return []
+    const indexed = fullKeys.map((key, i) => ({ key, i }))
+    const groups = this.#commander.cluster ? groupBySlot(indexed, (x) => x.key) : [indexed]
+    const out = new Array<string | null>(fullKeys.length)
+    await Promise.all(
+      groups.map(async (group) => {
+        const keys = group.map((x) => x.key)
+        const values = await this.#commander.send<(string | null)[]>(
+          ['MGET', ...keys],
+          keys[0],
+          true,
+        )
+        group.forEach((x, j) => {
+          out[x.i] = values[j] ?? null
+        })
+      }),
+    )
+    return out
+  }
+
+  #flush(): void {
+    const batch = this.#pending
+    this.#pending = []
+    this.#scheduled = false
+    const unique = [...new Set(batch.map((w) => w.key))]
+    this._fetchMany(unique).then(
+      (values) => {
+        const byKey = new Map(unique.map((k, i) => [k, values[i] ?? null]))
+        for (const w of batch) w.resolve(byKey.get(w.key) ?? null)
+      },
+      (error: unknown) => {
+        for (const w of batch) w.reject(error)
+      },
+    )
+  }
+}
+
+/** The Redis store of one namespace. */
+export class RedisStore<V = unknown> implements CacheStore<V> {
+  readonly tier = TIER
+  readonly namespace: string
+  readonly #owner: RedisTier
+  readonly #commander: Commander
+  readonly #prefix: string
+  readonly #defaultTtl: number
+  readonly #codec: Codec
+
+  /** @internal Use {@link RedisTier.namespace}. */
+  constructor(
+    owner: RedisTier,
+    commander: Commander,
+    prefix: string,
+    namespace: string,
+    defaultTtl: number,
+    codec: Codec,
+  ) {
+    this.#owner = owner
+    this.#commander = commander
+    this.#prefix = prefix
+    this.namespace = namespace
+    this.#defaultTtl = defaultTtl
+    this.#codec = codec
+  }
+
+  #full(key: string): string {
+    validateKey(key, this.namespace)
+    return this.#prefix + key
+  }
+
+  async get(key: string): Promise<CacheEntry<V> | undefined> {
+    const full = this.#full(key)
+    const t0 = performance.now()
+    const raw = await this.#owner._fetch(full)
+    return this.#decode(key, full, raw, t0)
+  }
+
+  async getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
+    const full = keys.map((k) => this.#full(k))
+    const t0 = performance.now()
+    const raws = await this.#owner._fetchMany(full)
+    return Promise.all(
+      raws.map((raw, i) => this.#decode(keys[i] as string, full[i] as string, raw, t0)),
+    )
+  }
+
+  async #decode(
+    key: string,
+    full: string,
+    raw: string | null,
+    t0: number,
+  ): Promise<CacheEntry<V> | undefined> {
+    if (raw === null) {
+      if (channels.miss.hasSubscribers) {
+        channels.miss.publish({
+          tier: TIER,
+          namespace: this.namespace,
+          key,
+          durationMs: performance.now() - t0,
+        })
+      }
+      return undefined
+    }
+    try {
+      const entry = decodeEntry<V>(raw, this.#codec)
+      if (channels.hit.hasSubscribers) {
+        channels.hit.publish({
+          tier: TIER,
+          namespace: this.namespace,
+          key,
+          durationMs: performance.now() - t0,
+        })
+      }
+      return entry
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error
+      // Corrupt or foreign bytes: report, drop them (unless rewritten meanwhile), serve a miss.
+      const typed = new DecodeError(`${this.namespace}:${key}: ${error.message}`, {
+        tier: TIER,
+        namespace: this.namespace,
+        key,
+        cause: error,
+      })
+      if (channels.error.hasSubscribers) {
+        channels.error.publish({
+          tier: TIER,
+          namespace: this.namespace,
+          key,
+          durationMs: 0,
+          error: typed,
+          operation: 'get',
+        })
+      }
+      await DELETE_IF_SCRIPT.run(this.#commander, [full], [raw]).catch(() => undefined)
+      return undefined
+    }
+  }
+
+  async set(key: string, value: V, options?: SetOptions | number): Promise<SetResult> {
+    const prepared = this.#prepare(key, value, options)
+    return this.#write(prepared)
+  }
+
+  async setMany(items: readonly SetManyItem<V>[]): Promise<SetResult[]> {
+    if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
+    const prepared = items.map((item) => this.#prepare(item.key, item.value, item))
+    // Issued in one tick: node-redis writes them as one pipeline, one round trip. Scripts on the
+    // same key run in order, so repeated keys get successive versions.
+    return Promise.all(prepared.map((p) => this.#write(p)))
+  }
+
+  #prepare(key: string, value: V, options: SetOptions | number | undefined): PreparedWrite {
+    const full = this.#full(key)
+    const opts = resolveSetOptions(options, this.#defaultTtl, Date.now())
+    const tail = encodeTail(this.#codec, value, opts.createdAt, opts.expiresAt, opts.tags)
+    let mode: 'auto' | 'version' | 'cas' = 'auto'
+    let n = 0
+    if (opts.expectedVersion !== undefined) {
+      mode = 'cas'
+      n = opts.expectedVersion
+    } else if (opts.version !== undefined) {
+      mode = 'version'
+      n = opts.version
+    }
+    return {
+      key,
+      full,
+      mode,
+      n,
+      tail,
+      pxat: opts.expiresAt === null ? '' : String(Math.ceil(opts.expiresAt)),
+    }
+  }
+
+  async #write(p: PreparedWrite): Promise<SetResult> {
+    const t0 = performance.now()
+    const [status, version] = await SET_SCRIPT.run<[number, number]>(
+      this.#commander,
+      [p.full],
+      [p.mode, String(p.n), p.tail, p.pxat],
+    )
+    if (status === -1) {
+      throw new ConflictError(p.n, version, { tier: TIER, namespace: this.namespace, key: p.key })
+    }
+    if (channels.set.hasSubscribers) {
+      channels.set.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        key: p.key,
+        durationMs: performance.now() - t0,
+        applied: status === 1,
+      })
+    }
+    return { applied: status === 1, version }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const full = this.#full(key)
+    const n = await this.#commander.send<number>(['UNLINK', full], full)
+    this.#recordDelete(key, n)
+    return n > 0
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    const full = keys.map((k) => this.#full(k))
+    const n = await this.#unlink(full)
+    this.#recordDelete(undefined, n)
+    return n
+  }
+
+  async deletePattern(pattern: string): Promise<number> {
+    const tokens = parseGlob(pattern)
+    const re = new RegExp(globTokensToRegExpSource(tokens), 'su')
+    // SCAN narrows by the literal prefix; the exact match (code points, classes) is ours.
+    const match = `${escapeGlob(this.#prefix + globLiteralPrefix(tokens))}*`
+    const n = await this.#scanDelete(match, (key) => re.test(key))
+    this.#recordDelete(undefined, n)
+    return n
+  }
+
+  async clear(): Promise<number> {
+    const n = await this.#scanDelete(`${escapeGlob(this.#prefix)}*`, () => true)
+    this.#recordDelete(undefined, n)
+    return n
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const full = this.#full(key)
+    return (await this.#commander.send<number>(['EXISTS', full], full, true)) > 0
+  }
+
+  async getTTL(key: string): Promise<number | undefined> {
+    const full = this.#full(key)
+    const ms = await this.#commander.send<number>(['PTTL', full], full, true)
+    if (ms === -2) return undefined
+    return ms === -1 ? Infinity : ms
+  }
+
+  async setTTL(key: string, ttl: number): Promise<boolean> {
+    const full = this.#full(key)
+    validateTtl(ttl)
+    const pxat = ttl === Infinity ? '' : String(Date.now() + Math.ceil(ttl))
+    return (await SET_TTL_SCRIPT.run<number>(this.#commander, [full], [pxat])) === 1
+  }
+
+  async #unlink(full: readonly string[]): Promise<number> {
+    if (full.length === 0) return 0
+    const groups = this.#commander.cluster ? groupBySlot(full, (k) => k) : [full]
+    const counts = await Promise.all(
+      groups.map((g) => this.#commander.send<number>(['UNLINK', ...g], g[0])),
+    )
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
+  /** SCAN every master for `match`, UNLINK the keys whose namespace-relative part passes `keep`. */
+  async #scanDelete(match: string, keep: (key: string) => boolean): Promise<number> {
+    const nodes = await this.#commander.nodes()
+    let total = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.#commander.sendTo<[string, string[]]>(node, [
+          'SCAN',
+          cursor,
+          'MATCH',
+          match,
+          'COUNT',
+          SCAN_COUNT,
+        ])
+        cursor = String(next)
+        const doomed = keys.filter(
+          (k) => k.startsWith(this.#prefix) && keep(k.slice(this.#prefix.length)),
+        )
+        if (doomed.length > 0) {
+          const groups = this.#commander.cluster ? groupBySlot(doomed, (k) => k) : [doomed]
+          for (const g of groups)
+            total += await this.#commander.sendTo<number>(node, ['UNLINK', ...g])
+        }
+      } while (cursor !== '0')
+    }
+    return total
+  }
+
+  #recordDelete(key: string | undefined, count: number): void {
+    if (count > 0 && channels.delete.hasSubscribers) {
+      channels.delete.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        ...(key === undefined ? {} : { key }),
+        count,
+        durationMs: 0,
+      })
+    }
+  }
+}
+
+/**
+ * Creates the L2 Redis tier over a connected node-redis client or cluster client.
+ * @example
+ * const l2 = createRedisStore({ client: await connectRedis(config.redis) })
+ * const actors = l2.namespace<PrimaryCore>('primary_core')
+ * @throws {InvalidOptionError} naming the option and value
+ */
+export function createRedisStore(options: RedisStoreOptions): RedisTier {
+  return new RedisTier(options)
+}
