@@ -1,4 +1,5 @@
 export { type BreakerOptions, type BreakerState, CircuitBreaker } from './breaker.js'
+export { createRedisBus, RedisBus, type RedisBusOptions } from './bus.js'
 export {
   type AnyRedisClient,
   type ClusterClient,
@@ -9,5 +10,7 @@ export {
   redisClientOptions,
   type SingleClient,
 } from './connection.js'
+export { createRedisLockProvider, type RedisLockOptions, RedisLockProvider } from './lock.js'
+export { createRedisWriteQueue, RedisWriteQueue, type RedisWriteQueueOptions } from './queue.js'
 export { createRedisStore, RedisStore, type RedisStoreOptions, RedisTier } from './redis-store.js'
 export { keySlot } from './slot.js'

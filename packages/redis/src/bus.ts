@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto'
+import {
+  ClosedError,
+  channels,
+  type DeliveredInvalidation,
+  type InvalidationBus,
+  type InvalidationListener,
+  type InvalidationMessage,
+  InvalidOptionError,
+  SequenceTracker,
+  validateInvalidationMessage,
+} from '@actor-cache/core'
+import {
+  type AnyRedisClient,
+  type RedisComponentOptions,
+  resolveComponentOptions,
+} from './connection.js'
+
+const TIER = 'redis'
+
+/** Options of {@link createRedisBus}. */
+export interface RedisBusOptions extends RedisComponentOptions {
+  /**
+   * Connection for SUBSCRIBE. Defaults to a duplicate of `client` that the bus connects and
+   * closes itself.
+   */
+  subscriber?: AnyRedisClient
+  /** Unique id of this instance. @default a random UUID */
+  instanceId?: string
+  /** How long to wait for the probe that proves a re-subscription is live, in ms. @default 2000 */
+  probeTimeout?: number
+}
+
+interface Wire {
+  /** format version */
+  v: 1
+  /** sender */
+  s: string
+  /** sender sequence */
+  q: number
+  /** sent at */
+  t: number
+  /** message, or a probe nonce */
+  m?: InvalidationMessage
+  p?: string
+}
+
+/**
+ * Invalidation bus over Redis pub/sub (channel `<prefix>:invalidate`).
+ *
+ * Pub/sub is at-most-once, so the bus tells listeners to drop what it coordinates (`onReset`)
+ * whenever a loss cannot be ruled out: after the subscriber connection comes back (once a probe
+ * message proves the subscription is live again, so nothing lost before it can be missed), on a
+ * gap in a sender's sequence numbers, and on a message it cannot read. Messages never come back
+ * to their sender.
+ */
+export class RedisBus implements InvalidationBus {
+  readonly instanceId: string
+  readonly #commander
+  readonly #client: AnyRedisClient
+  readonly #channel: string
+  readonly #listeners = new Set<InvalidationListener>()
+  readonly #tracker = new SequenceTracker()
+  readonly #probeTimeout: number
+  #subscriber: AnyRedisClient | undefined
+  readonly #ownsSubscriber: boolean
+  #seq = 0
+  #closed = false
+  #started: Promise<void> | undefined
+  #readyOnce = false
+  #probe: { nonce: string; timer: NodeJS.Timeout } | undefined
+
+  constructor(options: RedisBusOptions) {
+    const resolved = resolveComponentOptions(options, TIER)
+    this.#commander = resolved.commander
+    this.#client = resolved.client
+    this.#channel = `${resolved.prefix}:invalidate`
+    this.instanceId = options.instanceId ?? randomUUID()
+    if (
+      typeof this.instanceId !== 'string' ||
+      this.instanceId.length === 0 ||
+      this.instanceId.length > 128
+    ) {
+      throw new InvalidOptionError(
+        'instanceId',
+        'must be a non-empty string of at most 128 characters',
+      )
+    }
+    this.#probeTimeout = options.probeTimeout ?? 2000
+    this.#subscriber = options.subscriber
+    this.#ownsSubscriber = options.subscriber === undefined
+  }
+
+  /** The pub/sub channel. */
+  get channel(): string {
+    return this.#channel
+  }
+
+  /** Subscribes; `publish` and `subscribe` call it, awaiting it lets callers know the bus is live. */
+  start(): Promise<void> {
+    this.#started ??= this.#start()
+    return this.#started
+  }
+
+  async #start(): Promise<void> {
+    const sub = this.#subscriber ?? this.#client.duplicate()
+    this.#subscriber = sub
+    sub.on('error', () => {})
+    sub.on('ready', () => this.#onReady())
+    if (this.#ownsSubscriber) await sub.connect()
+    await sub.subscribe(this.#channel, (raw) => this.#onRaw(raw))
+    this.#readyOnce = true
+  }
+
+  async publish(message: InvalidationMessage): Promise<void> {
+    if (this.#closed) throw new ClosedError('invalidation bus')
+    const m = validateInvalidationMessage(message)
+    await this.start()
+    const wire: Wire = { v: 1, s: this.instanceId, q: ++this.#seq, t: Date.now(), m }
+    await this.#commander.send(['PUBLISH', this.#channel, JSON.stringify(wire)], this.#channel)
+  }
+
+  subscribe(listener: InvalidationListener): () => void {
+    this.#listeners.add(listener)
+    void this.start().catch(() => undefined)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#listeners.clear()
+    if (this.#probe) clearTimeout(this.#probe.timer)
+    if (this.#subscriber && this.#ownsSubscriber) {
+      await this.#subscriber.close().catch(() => this.#subscriber?.destroy())
+    }
+  }
+
+  #onReady(): void {
+    // The first 'ready' is the initial connection; later ones are reconnections.
+    if (!this.#readyOnce || this.#closed) return
+    this.#sendProbe()
+  }
+
+  #sendProbe(): void {
+    if (this.#probe) clearTimeout(this.#probe.timer)
+    const nonce = randomUUID()
+    const timer = setTimeout(() => {
+      // Not heard back yet: the subscription may still be coming back. Try again.
+      if (!this.#closed) this.#sendProbe()
+    }, this.#probeTimeout)
+    timer.unref()
+    this.#probe = { nonce, timer }
+    const wire: Wire = { v: 1, s: this.instanceId, q: 0, t: Date.now(), p: nonce }
+    this.#commander
+      .send(['PUBLISH', this.#channel, JSON.stringify(wire)], this.#channel)
+      .catch(() => undefined)
+  }
+
+  #reset(reason: string): void {
+    this.#tracker.clear()
+    for (const l of this.#listeners) l.onReset(reason)
+  }
+
+  #onRaw(raw: string): void {
+    let wire: Wire
+    try {
+      wire = JSON.parse(raw) as Wire
+      if (wire?.v !== 1 || typeof wire.s !== 'string' || !Number.isSafeInteger(wire.q))
+        throw new Error('bad envelope')
+    } catch (error) {
+      if (channels.error.hasSubscribers) {
+        channels.error.publish({
+          tier: TIER,
+          namespace: '',
+          durationMs: 0,
+          error,
+          operation: 'bus-receive',
+        })
+      }
+      this.#reset('unreadable message')
+      return
+    }
+    if (wire.s === this.instanceId) {
+      if (wire.p !== undefined && this.#probe?.nonce === wire.p) {
+        clearTimeout(this.#probe.timer)
+        this.#probe = undefined
+        this.#reset('resubscribed')
+      }
+      return
+    }
+    if (wire.p !== undefined) return
+    const verdict = this.#tracker.observe(wire.s, wire.q)
+    if (verdict === 'duplicate') return
+    let message: InvalidationMessage
+    try {
+      message = validateInvalidationMessage(wire.m ?? {})
+    } catch {
+      this.#reset('invalid message')
+      return
+    }
+    if (verdict === 'gap') {
+      this.#reset(`sequence gap from ${wire.s}`)
+      return
+    }
+    const delivered: DeliveredInvalidation = Object.freeze({
+      ...message,
+      senderId: wire.s,
+      seq: wire.q,
+      sentAt: wire.t,
+    })
+    for (const l of this.#listeners) l.onInvalidate(delivered)
+  }
+}
+
+/**
+ * Creates the Redis invalidation bus.
+ * @example
+ * const bus = createRedisBus({ client })
+ * bus.subscribe({ onInvalidate: (m) => dropFromL1(m), onReset: () => l1.clearAll() })
+ * await bus.publish({ namespace: 'primary_core', keys: ['actor:123'] })
+ */
+export function createRedisBus(options: RedisBusOptions): RedisBus {
+  return new RedisBus(options)
+}
