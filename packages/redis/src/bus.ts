@@ -115,7 +115,6 @@ export class RedisBus implements InvalidationBus {
   async publish(message: InvalidationMessage): Promise<void> {
     if (this.#closed) throw new ClosedError('invalidation bus')
     const m = validateInvalidationMessage(message)
-    await this.start()
     const wire: Wire = { v: 1, s: this.instanceId, q: ++this.#seq, t: Date.now(), m }
     await this.#commander.send(['PUBLISH', this.#channel, JSON.stringify(wire)], this.#channel)
   }

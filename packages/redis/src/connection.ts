@@ -114,6 +114,13 @@ export function resolveComponentOptions(options: RedisComponentOptions, tier = '
   }
 }
 
+class CommandTimeout extends Error {
+  constructor(ms: number) {
+    super(`no reply within ${ms} ms`)
+    this.name = 'CommandTimeout'
+  }
+}
+
 /**
  * Sends commands with a timeout, through a circuit breaker, counting them and turning
  * connection failures into `TierUnavailableError`. Server error replies pass through unchanged.
@@ -145,15 +152,30 @@ export class Commander {
     this.breaker.enter()
     this.sent++
     try {
-      const options = { timeout: this.timeout }
-      const reply = this.#cluster
-        ? await this.#cluster.sendCommand(key, readonly, args, options)
-        : await (this.client as SingleClient).sendCommand(args, options)
+      const reply = await this.#bounded(
+        this.#cluster
+          ? this.#cluster.sendCommand(key, readonly, args)
+          : (this.client as SingleClient).sendCommand(args),
+      )
       this.breaker.success()
       return reply as T
     } catch (error) {
       throw this.#fail(error, args[0] ?? 'command')
     }
+  }
+
+  /**
+   * Bounds a command by `timeout`. node-redis's own command timeout does not cover a command
+   * already written to a server that stopped answering, so the bound is a timer of ours; a late
+   * reply is ignored.
+   */
+  #bounded<T>(pending: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CommandTimeout(this.timeout)), this.timeout)
+    })
+    pending.catch(() => undefined) // a rejection after the timeout must not go unhandled
+    return Promise.race([pending, timeout]).finally(() => clearTimeout(timer))
   }
 
   /** Runs `fn` against every master (one client for a single server). */
@@ -175,7 +197,7 @@ export class Commander {
     this.breaker.enter()
     this.sent++
     try {
-      const reply = await node.sendCommand(args, { timeout: this.timeout })
+      const reply = await this.#bounded(node.sendCommand(args))
       this.breaker.success()
       return reply as T
     } catch (error) {

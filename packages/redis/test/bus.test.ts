@@ -1,6 +1,11 @@
 import type { DeliveredInvalidation } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type AnyRedisClient, createRedisBus, type RedisBus } from '../src/index.js'
+import {
+  type AnyRedisClient,
+  createRedisBus,
+  type RedisBus,
+  type SingleClient,
+} from '../src/index.js'
 import { connect, eventually } from './helpers.js'
 import { type RedisServer, startRedis } from './servers.js'
 
@@ -67,7 +72,7 @@ describe('redis invalidation bus', () => {
     const raw = await connect(server.url)
     clients.push(raw)
     const send = (payload: string) =>
-      raw.sendCommand(['PUBLISH', 'busg:invalidate', payload]) as Promise<unknown>
+      (raw as SingleClient).sendCommand(['PUBLISH', 'busg:invalidate', payload])
     const wire = (q: number) =>
       JSON.stringify({ v: 1, s: 'other', q, t: Date.now(), m: { namespace: 'n', keys: ['k'] } })
     await send(wire(1))

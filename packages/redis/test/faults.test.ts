@@ -1,0 +1,256 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import {
+  type CacheEvent,
+  CHANNELS,
+  type DeliveredInvalidation,
+  type QueuedWrite,
+} from '@actor-cache/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  type AnyRedisClient,
+  createRedisBus,
+  createRedisStore,
+  createRedisWriteQueue,
+  type RedisTier,
+} from '../src/index.js'
+import { connect, eventually } from './helpers.js'
+import { type RedisServer, startRedis } from './servers.js'
+
+let server: RedisServer
+const clients: AnyRedisClient[] = []
+
+beforeAll(async () => {
+  server = await startRedis()
+}, 30_000)
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => c.destroy())
+  await server?.stop()
+})
+
+async function tier(
+  options: Partial<Parameters<typeof createRedisStore>[0]> = {},
+): Promise<{ tier: RedisTier; client: AnyRedisClient }> {
+  const client = await connect(server.url)
+  clients.push(client)
+  return {
+    tier: createRedisStore({ client, prefix: 'f', commandTimeout: 200, ...options }),
+    client,
+  }
+}
+
+/** Runs `fn`, returning its outcome and how long it took. */
+async function timed<T>(
+  fn: () => Promise<T>,
+): Promise<{ ms: number; error: unknown; value: T | undefined }> {
+  const t0 = performance.now()
+  try {
+    const value = await fn()
+    return { ms: performance.now() - t0, error: undefined, value }
+  } catch (error) {
+    return { ms: performance.now() - t0, error, value: undefined }
+  }
+}
+
+describe('faults', () => {
+  it('fails fast with E_TIER_UNAVAILABLE while Redis is down, opens the breaker, and recovers after restart', async () => {
+    const { tier: t } = await tier({ breaker: { threshold: 3, resetTimeout: 300 } })
+    const store = t.namespace('actors')
+    await store.set('a', 1)
+    const bus = createRedisBus({
+      client: clients.at(-1) as AnyRedisClient,
+      prefix: 'f',
+      instanceId: 'a',
+    })
+    const listener = await connect(server.url)
+    clients.push(listener)
+    const other = createRedisBus({ client: listener, prefix: 'f', instanceId: 'b' })
+    const got: DeliveredInvalidation[] = []
+    const resets: string[] = []
+    other.subscribe({ onInvalidate: (m) => got.push(m), onReset: (r) => resets.push(r) })
+    await other.start()
+    const queue = createRedisWriteQueue<QueuedWrite>({
+      client: clients.at(-2) as AnyRedisClient,
+      prefix: 'f',
+      name: 'q',
+      commandTimeout: 200,
+    })
+    await queue.enqueue([])
+
+    await server.kill()
+    const outcomes = []
+    for (let i = 0; i < 6; i++) outcomes.push(await timed(() => store.get('a')))
+    // every call returned promptly with the typed error: well inside a second, never hanging
+    for (const o of outcomes) {
+      expect(o.error).toMatchObject({ code: 'E_TIER_UNAVAILABLE', tier: 'redis' })
+      expect(o.ms).toBeLessThan(1000)
+    }
+    expect(t.breakerState).toBe('open')
+    expect((outcomes.at(-1)?.error as Error).message).toMatch(/circuit breaker is open/)
+    await expect(bus.publish({ namespace: 'actors', keys: ['a'] })).rejects.toMatchObject({
+      code: 'E_TIER_UNAVAILABLE',
+    })
+    await expect(
+      queue.enqueue([
+        {
+          namespace: 'n',
+          key: 'k',
+          op: 'set',
+          value: 1,
+          version: 1,
+          expiresAt: null,
+          tags: [],
+          enqueuedAt: 0,
+        },
+      ]),
+    ).rejects.toMatchObject({
+      code: 'E_TIER_UNAVAILABLE',
+    })
+
+    await server.start() // same port, empty (no persistence)
+    await eventually(
+      async () => {
+        try {
+          await store.set('a', 2)
+          return true
+        } catch {
+          return false
+        }
+      },
+      10_000,
+      'the store to recover',
+    )
+    expect(t.breakerState).toBe('closed')
+    expect((await store.get('a'))?.value).toBe(2)
+    // the subscriber came back and told its listeners to drop what the bus coordinates
+    await eventually(() => resets.includes('resubscribed'), 10_000, 'bus reset after restart')
+    await eventually(
+      async () => {
+        await bus.publish({ namespace: 'actors', keys: ['after-restart'] }).catch(() => undefined)
+        return got.some((m) => m.keys?.[0] === 'after-restart')
+      },
+      10_000,
+      'bus delivery after restart',
+    )
+    await queue.enqueue([
+      {
+        namespace: 'n',
+        key: 'k',
+        op: 'set',
+        value: 1,
+        version: 1,
+        expiresAt: null,
+        tags: [],
+        enqueuedAt: 0,
+      },
+    ])
+    expect((await queue.claim(10)).map((d) => d.item.key)).toEqual(['k'])
+    await Promise.all([bus.close(), other.close(), queue.close()])
+  }, 30_000)
+
+  it('returns within the timeout while Redis is paused (SIGSTOP), and keeps the event loop responsive', async () => {
+    const { tier: t } = await tier({
+      commandTimeout: 150,
+      breaker: { threshold: 100, resetTimeout: 100 },
+    })
+    const store = t.namespace('paused')
+    await store.set('k', 1)
+    server.pause()
+    try {
+      let ticks = 0
+      const ticker = setInterval(() => ticks++, 10)
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => timed(() => store.get('k'))),
+      )
+      clearInterval(ticker)
+      for (const r of results) {
+        expect(r.error).toMatchObject({ code: 'E_TIER_UNAVAILABLE' })
+        expect(r.ms).toBeLessThan(1000)
+      }
+      expect(ticks).toBeGreaterThan(3)
+    } finally {
+      server.resume()
+    }
+    await eventually(
+      async () => (await store.get('k').catch(() => undefined))?.value === 1,
+      5000,
+      'reads after resume',
+    )
+  }, 20_000)
+
+  it('treats corrupt or foreign bytes as a miss, removes them, and reports a typed decode error', async () => {
+    const { tier: t } = await tier()
+    const store = t.namespace('corrupt')
+    const errors: CacheEvent[] = []
+    const onError = (m: unknown): void => {
+      errors.push(m as CacheEvent)
+    }
+    subscribe(CHANNELS.error, onError)
+    try {
+      await server.cli('SET', 'f:corrupt:foreign', 'hello, not ours')
+      await server.cli('SET', 'f:corrupt:truncated', 'AC1 [1,2,null,[],"t"]')
+      await server.cli('SET', 'f:corrupt:badjson', 'AC1 [1,2,null,[],"t"]\n{"a":')
+      await server.cli(
+        'SET',
+        'f:corrupt:proto',
+        'AC1 [1,2,null,[],"t"]\n{"__proto__":{"polluted":true}}',
+      )
+      await server.cli(
+        'SET',
+        'f:corrupt:ctor',
+        'AC1 [1,2,null,[],"t"]\n{"constructor":{"prototype":{"polluted":true}}}',
+      )
+      for (const key of ['foreign', 'truncated', 'badjson', 'proto', 'ctor']) {
+        expect(await store.get(key)).toBeUndefined()
+        expect(await server.cli('EXISTS', `f:corrupt:${key}`)).toBe('0')
+      }
+      expect(errors.map((e) => (e.error as { code?: string }).code)).toEqual(
+        Array(5).fill('E_DECODE'),
+      )
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+      // a well-formed entry next to them still reads
+      await store.set('fine', { ok: true })
+      expect((await store.getMany(['fine', 'foreign'])).map((e) => e?.value)).toEqual([
+        { ok: true },
+        undefined,
+      ])
+    } finally {
+      unsubscribe(CHANNELS.error, onError)
+    }
+  })
+
+  it('keeps the newest version when a queue delivers one key out of order', async () => {
+    const { tier: t, client } = await tier()
+    const store = t.namespace('reorder')
+    const a = createRedisWriteQueue<QueuedWrite>({
+      client,
+      prefix: 'f',
+      name: 'reorder',
+      consumer: 'A',
+    })
+    const b = createRedisWriteQueue<QueuedWrite>({
+      client,
+      prefix: 'f',
+      name: 'reorder',
+      consumer: 'B',
+    })
+    const w = (version: number): QueuedWrite => ({
+      namespace: 'reorder',
+      key: 'actor:1',
+      op: 'set',
+      value: { v: version },
+      version,
+      expiresAt: null,
+      tags: [],
+      enqueuedAt: 0,
+    })
+    await a.enqueue([w(1), w(2)])
+    const [older] = await a.claim(1)
+    const [newer] = await b.claim(1)
+    // B persists the newer write first, then A the older one: the older must not win
+    for (const d of [newer, older]) {
+      await store.set(d!.item.key, d!.item.value, { version: d!.item.version })
+    }
+    expect(await store.get('actor:1')).toMatchObject({ value: { v: 2 }, version: 2 })
+    await Promise.all([a.close(), b.close()])
+  })
+})
