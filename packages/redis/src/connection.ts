@@ -293,9 +293,26 @@ export async function connectRedis(
   config: RedisConfig,
   options: ConnectOptions = {},
 ): Promise<SingleClient> {
-  const client = createClient(redisClientOptions(config, options)) as unknown as SingleClient
-  // An 'error' listener is required: without it node-redis errors crash the process.
-  client.on('error', () => {})
+  const clientOptions = redisClientOptions(config, options)
+  const socket = clientOptions.socket as {
+    reconnectStrategy: (retries: number, cause: Error) => number | Error
+  }
+  const backoff = socket.reconnectStrategy
+  let everReady = false
+  // Until the first connection succeeds, a failure (refused, TLS, WRONGPASS) is final and
+  // reported as it is; afterwards the client reconnects forever.
+  socket.reconnectStrategy = (retries, cause) => (everReady ? backoff(retries, cause) : cause)
+  const client = createClient(clientOptions) as unknown as SingleClient
+  client.on('ready', () => {
+    everReady = true
+  })
+  // An 'error' listener is required: without it node-redis errors crash the process. The last
+  // error explains a connect that timed out.
+  let lastError: Error | undefined
+  const onError = (error: Error): void => {
+    lastError = error
+  }
+  client.on('error', onError as (...args: never[]) => void)
   let timer: NodeJS.Timeout | undefined
   try {
     // node-redis retries a failed first connection under reconnectStrategy, forever: bound it.
@@ -317,5 +334,7 @@ export async function connectRedis(
   } finally {
     clearTimeout(timer)
   }
+  client.off('error', onError as (...args: never[]) => void)
+  client.on('error', () => {})
   return client
 }
