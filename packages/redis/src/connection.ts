@@ -306,16 +306,11 @@ export async function connectRedis(
   client.on('ready', () => {
     everReady = true
   })
-  // An 'error' listener is required: without it node-redis errors crash the process. The last
-  // error explains a connect that timed out.
-  let lastError: Error | undefined
-  const onError = (error: Error): void => {
-    lastError = error
-  }
-  client.on('error', onError as (...args: never[]) => void)
+  // An 'error' listener is required: without it node-redis errors crash the process.
+  client.on('error', () => {})
   let timer: NodeJS.Timeout | undefined
   try {
-    // node-redis retries a failed first connection under reconnectStrategy, forever: bound it.
+    // Bounds the whole handshake (TCP, TLS, HELLO/AUTH), not only the TCP connect.
     await Promise.race([
       client.connect(),
       new Promise((_, reject) => {
@@ -334,7 +329,5 @@ export async function connectRedis(
   } finally {
     clearTimeout(timer)
   }
-  client.off('error', onError as (...args: never[]) => void)
-  client.on('error', () => {})
   return client
 }
