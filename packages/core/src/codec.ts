@@ -243,6 +243,11 @@ export interface CompressionOptions {
   threshold?: number
   /** zlib level 1–9. @default 6 */
   level?: number
+  /**
+   * Largest decompressed payload accepted, in bytes; a larger one (a decompression bomb planted
+   * in a tier) fails with `DecodeError` before it is allocated. @default 64 MiB
+   */
+  maxOutputLength?: number
 }
 
 /**
@@ -253,6 +258,13 @@ export interface CompressionOptions {
 export function compression(options: CompressionOptions = {}): ByteTransform {
   const threshold = options.threshold ?? 1024
   const level = options.level ?? 6
+  const maxOutputLength = options.maxOutputLength ?? 64 * 1024 * 1024
+  if (!Number.isSafeInteger(maxOutputLength) || maxOutputLength < 1) {
+    throw new InvalidOptionError(
+      'maxOutputLength',
+      `must be a positive integer, got ${String(maxOutputLength)}`,
+    )
+  }
   if (!Number.isInteger(threshold) || threshold < 0) {
     throw new InvalidOptionError(
       'threshold',
@@ -277,9 +289,15 @@ export function compression(options: CompressionOptions = {}): ByteTransform {
       if (data[0] === RAW) return body
       if (data[0] !== DEFLATED) throw new DecodeError('payload has an unknown compression header')
       try {
-        return inflateSync(body)
+        return inflateSync(body, { maxOutputLength })
       } catch (error) {
-        throw new DecodeError('compressed payload is corrupt', { cause: error })
+        const tooBig = (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE'
+        throw new DecodeError(
+          tooBig
+            ? `compressed payload inflates beyond ${maxOutputLength} bytes`
+            : 'compressed payload is corrupt',
+          { cause: error },
+        )
       }
     },
   }

@@ -3,7 +3,7 @@ import ms from 'ms'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 import { type ConfigIssue, InvalidConfigError } from './errors.js'
-import { validateNamespace } from './keys.js'
+import { MAX_TAGS, parseGlob, validateKey, validateNamespace, validateTags } from './keys.js'
 
 // ---------------------------------------------------------------------------------------------
 // Scalars: sizes, durations, fractions
@@ -24,8 +24,9 @@ const size = z
     if (typeof input === 'number') {
       if (Number.isSafeInteger(input) && input >= 0) return input
     } else if (SIZE_RE.test(input)) {
-      const n = bytes.parse(input)
-      if (n !== null && Number.isFinite(n)) return Math.floor(n)
+      // bytes.parse falls back to parseInt (dropping the unit) on whitespace: normalise first
+      const n = bytes.parse(input.replace(/\s+/g, ''))
+      if (n !== null && Number.isSafeInteger(Math.floor(n))) return Math.floor(n)
     }
     ctx.addIssue({
       code: 'custom',
@@ -144,7 +145,7 @@ const memCacheSchema = z
   .strictObject({
     max_size: size.prefault('100MB'),
     max_entries: int(1).optional(),
-    max_entry_size: size.optional(),
+    max_entry_size: size.refine((n) => n >= 1, { error: 'must be at least 1 byte' }).optional(),
     default_ttl: duration({ allowNever: true }).prefault('300s'),
     eviction_policy: oneOf(['lru']).prefault('lru'),
     enable_statistics: bool.prefault(true),
@@ -256,13 +257,26 @@ const strategySchema = z
     negativeTtl: v.negative_ttl,
   }))
 
+/** A string checked by one of the key rules of core (placeholders like `{entityId}` pass). */
+const checked = (check: (value: string) => unknown) =>
+  str.superRefine((value, ctx) => {
+    try {
+      check(value)
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message })
+    }
+  })
+
 const targetSchema = z
   .strictObject({
     namespace: namespaceName.optional(),
     all: bool.optional(),
-    keys: z.array(str.min(1, { error: 'must not be empty' })).optional(),
-    patterns: z.array(str.min(1, { error: 'must not be empty' })).optional(),
-    tags: z.array(str.min(1, { error: 'must not be empty' })).optional(),
+    keys: z.array(checked(validateKey)).optional(),
+    patterns: z.array(checked(parseGlob)).optional(),
+    tags: z
+      .array(checked((tag) => validateTags([tag])))
+      .max(MAX_TAGS, { error: `at most ${MAX_TAGS} tags` })
+      .optional(),
   })
   .superRefine((t, ctx) => {
     if (!t.all && !t.keys?.length && !t.patterns?.length && !t.tags?.length) {
@@ -407,6 +421,11 @@ export function parseCacheConfig(input: unknown, options: ParseConfigOptions = {
   const issues: ConfigIssue[] = []
   const ctx = options.source === undefined ? {} : { source: options.source }
   const data = substitute(input ?? {}, options.env, [], issues)
+  // An empty YAML section (every line commented out) parses as null: treat it as absent.
+  if (data && typeof data === 'object' && !Array.isArray(data)) {
+    for (const [k, v] of Object.entries(data))
+      if (v === null) delete (data as Record<string, unknown>)[k]
+  }
   if (issues.length > 0) throw new InvalidConfigError(issues, ctx)
   const result = cacheConfigSchema.safeParse(data)
   if (result.success) return result.data

@@ -74,6 +74,7 @@ export {
 export {
   createLocalBusHub,
   type DeliveredInvalidation,
+  deliver,
   type InvalidationBus,
   type InvalidationListener,
   type InvalidationMessage,
@@ -92,6 +93,7 @@ export {
 export {
   type ClaimOptions,
   createMemoryWriteQueue,
+  MAX_BLOCK_MS,
   type MemoryWriteQueueOptions,
   type QueueDelivery,
   type QueuedWrite,

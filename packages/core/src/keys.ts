@@ -93,7 +93,7 @@ export function joinKey(namespace: string, key: string): string {
 // ---------------------------------------------------------------------------------------------
 
 /** Characters with a meaning in glob patterns. */
-const GLOB_META_RE = /[*?[\]\\]/g
+const GLOB_META_RE = /[*?[\]\\^!-]/g
 
 /**
  * Escapes user text so that, inside a glob pattern, it matches only itself.
@@ -111,9 +111,32 @@ export function escapeGlob(text: string): string {
 export function glob(strings: TemplateStringsArray, ...values: readonly unknown[]): string {
   let out = strings[0] ?? ''
   for (let i = 0; i < values.length; i++) {
+    // Escaping only protects text that stands outside a class and after a complete escape.
+    const { inClass, danglingEscape } = scanGlobState(out)
+    if (inClass)
+      throw new InvalidKeyError('glob: a value may not be interpolated inside a "[...]" class')
+    if (danglingEscape) throw new InvalidKeyError('glob: a value may not follow a dangling "\\"')
     out += escapeGlob(String(values[i])) + (strings[i + 1] ?? '')
   }
   return out
+}
+
+/** Whether the end of a partial pattern is inside an open class or right after a lone backslash. */
+function scanGlobState(text: string): { inClass: boolean; danglingEscape: boolean } {
+  let inClass = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === '\\') {
+      if (i === text.length - 1) return { inClass, danglingEscape: true }
+      i++
+    } else if (!inClass && c === '[') {
+      inClass = true
+      if (text[i + 1] === '^') i++
+    } else if (inClass && c === ']') {
+      inClass = false
+    }
+  }
+  return { inClass, danglingEscape: false }
 }
 
 /** One element of a parsed glob pattern. */
@@ -129,8 +152,9 @@ export type GlobToken =
 
 /**
  * Parses a glob pattern (Redis syntax: `*` any run, `?` one character, `[abc]`, `[a-z]`, `[^a]`,
- * `\x` literal x). Characters are code points. Rejects unterminated classes and dangling escapes
- * so that every tier interprets a pattern the same way.
+ * `\x` literal x; inside a class an escaped character is literal and reversed ranges are
+ * swapped). Characters are code points. Rejects unterminated or empty classes and dangling
+ * escapes, so that every tier interprets a pattern the same way.
  * @throws {InvalidKeyError}
  */
 export function parseGlob(pattern: unknown): readonly GlobToken[] {
@@ -157,41 +181,33 @@ export function parseGlob(pattern: unknown): readonly GlobToken[] {
     } else if (c === '[') {
       flush()
       let j = i + 1
-      let negate = false
-      if (chars[j] === '^' || chars[j] === '!') {
-        negate = true
-        j++
-      }
+      const negate = chars[j] === '^'
+      if (negate) j++
       const items: (string | [string, string])[] = []
       let closed = false
       for (; j < chars.length; j++) {
-        let ch = chars[j] as string
-        if (ch === ']' && items.length > 0) {
+        const ch = chars[j] as string
+        if (ch === ']') {
           closed = true
           break
         }
         if (ch === '\\') {
+          // an escaped character is literal and never starts a range (as in Redis)
           const esc = chars[++j]
           if (esc === undefined) break
-          ch = esc
-        }
-        if (chars[j + 1] === '-' && chars[j + 2] !== undefined && chars[j + 2] !== ']') {
-          let to = chars[j + 2] as string
+          items.push(esc)
+        } else if (chars[j + 1] === '-' && chars[j + 2] !== undefined && chars[j + 2] !== ']') {
+          const to = chars[j + 2] as string
           j += 2
-          if (to === '\\') {
-            const esc = chars[++j]
-            if (esc === undefined) break
-            to = esc
-          }
-          if ((to.codePointAt(0) ?? 0) < (ch.codePointAt(0) ?? 0)) {
-            throw new InvalidKeyError(`pattern has an empty range "${ch}-${to}"`)
-          }
-          items.push([ch, to])
+          // Redis accepts reversed ranges as the same range
+          items.push((to.codePointAt(0) ?? 0) < (ch.codePointAt(0) ?? 0) ? [to, ch] : [ch, to])
         } else {
           items.push(ch)
         }
       }
       if (!closed) throw new InvalidKeyError('pattern has an unterminated "[" class')
+      if (items.length === 0)
+        throw new InvalidKeyError('pattern has an empty "[]" class, which matches nothing')
       tokens.push({ type: 'class', negate, items })
       i = j
     } else {

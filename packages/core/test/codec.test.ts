@@ -249,3 +249,14 @@ describe('freezeValue', () => {
     expect(measureValue(1)).toBe(0)
   })
 })
+
+describe('decompression bombs', () => {
+  it('stop at maxOutputLength with DecodeError', () => {
+    const packed = createCodec({
+      transforms: [compression({ threshold: 1, maxOutputLength: 1024 * 1024 })],
+    })
+    const bomb = packed.encode('x'.repeat(4 * 1024 * 1024)) as Uint8Array
+    expect(bomb.byteLength).toBeLessThan(20_000)
+    expect(() => packed.decode(bomb)).toThrow(/inflates beyond 1048576 bytes/)
+  })
+})

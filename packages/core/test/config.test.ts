@@ -66,6 +66,21 @@ describe('the seed configuration', () => {
     expect(config.invalidation.events.config_changed).toEqual([{ namespace: 'config', all: true }])
   })
 
+  it('reads sizes with spaces or tabs around the unit as the size they say', () => {
+    expect(parseCacheConfig({ mem_cache: { max_size: ' 100MB ' } }).memCache.maxSize).toBe(
+      100 * 1024 * 1024,
+    )
+    expect(parseCacheConfig({ mem_cache: { max_size: '100\tMB' } }).memCache.maxSize).toBe(
+      100 * 1024 * 1024,
+    )
+  })
+
+  it('treats an empty section as absent', () => {
+    expect(
+      parseCacheConfigYaml('mem_cache:\n  # max_size: 1MB\nstrategies:\n').memCache.maxSize,
+    ).toBe(100 * 1024 * 1024)
+  })
+
   it('fills defaults for an empty document', () => {
     const config = parseCacheConfigYaml('')
     expect(config.memCache.maxSize).toBe(100 * 1024 * 1024)
@@ -207,6 +222,30 @@ describe('bad configuration', () => {
       { mem_cache: { max_size: '1MB', max_entry_size: '2MB' } },
       'mem_cache.max_entry_size',
       /max_size/,
+    ],
+    [
+      'zero max_entry_size',
+      { mem_cache: { max_entry_size: 0 } },
+      'mem_cache.max_entry_size',
+      /at least 1 byte/,
+    ],
+    [
+      'size beyond a safe integer',
+      { mem_cache: { max_size: '8PB' } },
+      'mem_cache.max_size',
+      /size like/,
+    ],
+    [
+      'malformed pattern in an event target',
+      { invalidation: { events: { e: [{ namespace: 'n', patterns: ['actor:[1'] }] } } },
+      'invalidation.events.e.0.patterns.0',
+      /unterminated/,
+    ],
+    [
+      'control character in an event key',
+      { invalidation: { events: { e: [{ namespace: 'n', keys: ['a\u0000'] }] } } },
+      'invalidation.events.e.0.keys.0',
+      /control character/,
     ],
     ['__proto__ key', '__proto__:\n  polluted: true\n', '__proto__', /not allowed/],
     ['YAML syntax error', 'mem_cache:\n  max_size: [1, 2\n', 'line', /YAML syntax error/],

@@ -84,19 +84,24 @@ describe('glob patterns', () => {
     expect(matches('a?c', 'a🐉c')).toBe(true)
     expect(matches('h[ae]llo', 'hello')).toBe(true)
     expect(matches('h[^e]llo', 'hello')).toBe(false)
-    expect(matches('h[!e]llo', 'hallo')).toBe(true)
+    // Redis has no "!" negation: [!e] is the set {!, e}
+    expect(matches('h[!e]llo', 'hallo')).toBe(false)
+    expect(matches('h[!e]llo', 'h!llo')).toBe(true)
+    // reversed ranges are the same range; an escaped character never starts one
+    expect(matches('h[b-a]llo', 'hallo')).toBe(true)
+    expect(matches('[\\a-c]', 'b')).toBe(false)
+    expect(matches('[\\a-c]', '-')).toBe(true)
     expect(matches('h[a-b]llo', 'hbllo')).toBe(true)
     expect(matches('h[a-b]llo', 'hcllo')).toBe(false)
     expect(matches('a\\*b', 'a*b')).toBe(true)
     expect(matches('a\\*b', 'axb')).toBe(false)
-    expect(matches('[]]', ']')).toBe(true)
     expect(matches('[-]', '-')).toBe(true)
     expect(matches('a.b(c)+', 'a.b(c)+')).toBe(true)
     expect(matches('a.b', 'axb')).toBe(false)
   })
 
   it('rejects malformed patterns', () => {
-    for (const p of ['', 'a[', 'a[b', 'a\\', '[z-a]', 'a\u0000*']) {
+    for (const p of ['', 'a[', 'a[b', 'a\\', '[]', '[^]', 'a\u0000*']) {
       expect(() => parseGlob(p)).toThrow(InvalidKeyError)
     }
   })
@@ -141,6 +146,15 @@ describe('glob patterns', () => {
       ),
       { numRuns: 3000 },
     )
+  })
+
+  it('refuses interpolations the escaping cannot protect', () => {
+    const user = 'a-z'
+    expect(() => glob`item:[${user}]`).toThrow(/inside a "\[...\]" class/)
+    expect(() => glob`dir\\${'*'}`).toThrow(/dangling/)
+    expect(glob`dir\\\\${'*'}`).toBe('dir\\\\\\*')
+    expect(globToRegExp(glob`a${'^!-'}b`).test('a^!-b')).toBe(true)
+    expect(globToRegExp(glob`[ab]${'x'}`).test('ax')).toBe(true)
   })
 
   it('reports the literal prefix of a pattern', () => {

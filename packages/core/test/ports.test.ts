@@ -260,3 +260,59 @@ describe('change log (in-process)', () => {
     expect((await log.history('primary_core', 'actor:1'))[0]?.newValue).toEqual({ hp: 1 })
   })
 })
+
+describe('hardening', () => {
+  it('keeps delivering when one bus listener throws, and resets that listener', async () => {
+    const hub = createLocalBusHub()
+    const a = hub.connect('a')
+    const b = hub.connect('b')
+    const resets: string[] = []
+    const got: string[] = []
+    b.subscribe({
+      onInvalidate: () => {
+        throw new Error('listener bug')
+      },
+      onReset: (r) => resets.push(r),
+    })
+    b.subscribe({ onInvalidate: (m) => got.push(...(m.keys ?? [])), onReset: () => {} })
+    await a.publish({ namespace: 'n', keys: ['k'] })
+    await tick()
+    expect(got).toEqual(['k'])
+    expect(resets).toEqual(['listener failed'])
+  })
+
+  it('appends a change batch all or none', async () => {
+    const log = createMemoryChangeLog()
+    const ok = {
+      id: 'c1',
+      entityType: 't',
+      entityId: 'e',
+      changeType: 'create' as const,
+      oldValue: null,
+      newValue: 1,
+      timestamp: 1,
+      userId: 'u',
+      systemId: 's',
+      version: 1,
+    }
+    await expect(
+      log.append([ok, { ...ok, id: 'c2', version: 2, newValue: () => 1 }]),
+    ).rejects.toThrow()
+    expect(await log.history('t', 'e')).toEqual([])
+    await expect(log.append([{ ...ok, version: 1.5 }])).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+    })
+  })
+
+  it('refuses blocking claims beyond what a timer can wait, and locks after close', async () => {
+    const q = createMemoryWriteQueue()
+    await expect(q.claim(1, { blockMs: Infinity })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+    })
+    const locks = createLocalLockProvider()
+    const held = await locks.acquire('r', { ttl: 10_000 })
+    await locks.close()
+    await expect(locks.acquire('r', { ttl: 10 })).rejects.toMatchObject({ code: 'E_CLOSED' })
+    expect(held).toBeDefined()
+  })
+})

@@ -168,9 +168,36 @@ class Shared {
     return ns
   }
 
-  /** Evicts least recently used entries, across namespaces, until within both limits. */
+  #lastSweep = 0
+
+  /** Removes every expired entry of every namespace; returns how many. */
+  sweep(): number {
+    const now = this.now()
+    this.#lastSweep = now
+    let n = 0
+    for (const ns of this.namespaces.values()) {
+      const expired: string[] = []
+      for (const [key, slot] of ns.lru.entries()) {
+        if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) expired.push(key)
+      }
+      for (const key of expired) this.expire(ns, key)
+      n += expired.length
+    }
+    return n
+  }
+
+  #over(): boolean {
+    return this.bytes > this.maxSize || this.entries > this.maxEntries
+  }
+
+  /**
+   * Brings the cache within both limits: expired entries go first (a sweep, at most once a
+   * second), then the least recently used entries across namespaces.
+   */
   enforce(): void {
-    while (this.bytes > this.maxSize || this.entries > this.maxEntries) {
+    if (!this.#over()) return
+    if (this.now() - this.#lastSweep >= 1000) this.sweep()
+    while (this.#over()) {
       let victim: NamespaceState | undefined
       let victimKey: string | undefined
       let oldest = Number.POSITIVE_INFINITY
@@ -185,6 +212,11 @@ class Shared {
         }
       }
       if (victim === undefined || victimKey === undefined) return
+      const { expiresAt } = (victim.lru.peek(victimKey) as Slot).entry
+      if (expiresAt !== null && expiresAt <= this.now()) {
+        this.expire(victim, victimKey)
+        continue
+      }
       victim.lru.delete(victimKey)
       if (this.statistics) victim.counters.evictions++
       if (channels.evict.hasSubscribers) {
@@ -288,7 +320,14 @@ export class MemCache implements CacheTier {
       readNow,
     )
     if (cleanupInterval > 0) {
-      this.#timer = setInterval(() => this.purgeExpired(), cleanupInterval)
+      // The timer holds the cache weakly: a cache dropped without close() can still be collected.
+      const ref = new WeakRef(this.#shared)
+      const timer: NodeJS.Timeout = setInterval(() => {
+        const shared = ref.deref()
+        if (shared) shared.sweep()
+        else clearInterval(timer)
+      }, cleanupInterval)
+      this.#timer = timer
       this.#timer.unref()
     }
   }
@@ -332,21 +371,12 @@ export class MemCache implements CacheTier {
 
   /** Drops expired entries now; returns how many. The cleanup interval calls this. */
   purgeExpired(): number {
-    const now = this.#shared.now()
-    let n = 0
-    for (const ns of this.#shared.namespaces.values()) {
-      const expired: string[] = []
-      for (const [key, slot] of ns.lru.entries()) {
-        if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) expired.push(key)
-      }
-      for (const key of expired) this.#shared.expire(ns, key)
-      n += expired.length
-    }
-    return n
+    return this.#shared.sweep()
   }
 
-  /** Removes every entry of every namespace; returns how many. */
+  /** Removes every live entry of every namespace (expired ones count as expirations); returns how many. */
   clearAll(): number {
+    this.#shared.sweep()
     const n = this.#shared.entries
     for (const ns of this.#shared.namespaces.values()) ns.lru.clear()
     return n
@@ -400,7 +430,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     const slot = typeof key === 'string' ? this.#lru.get(key) : undefined
     if (slot !== undefined) {
       const entry = slot.entry
-      if (entry.expiresAt === null || entry.expiresAt > this.#shared.readNow()) {
+      if (entry.expiresAt === null || this.#live(entry.expiresAt)) {
         slot.tick = ++this.#shared.tick
         if (this.#statistics) this.#counters.hits++
         if (channels.hit.hasSubscribers) {
@@ -419,17 +449,29 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     return undefined
   }
 
+  /**
+   * Expiry check of the hit path: the coarse clock, and the exact one for entries within a
+   * second of expiring (so a stale coarse reading can only matter after a synchronous run of
+   * more than a second).
+   */
+  #live(expiresAt: number): boolean {
+    const coarse = this.#shared.readNow()
+    if (expiresAt - coarse > 1000) return true
+    return expiresAt > this.#shared.now()
+  }
+
   setSync(key: string, value: V, options?: SetOptions | number): SetResult {
     const write = this.#check(key, value, options)
     const result = this.#resolve(write, this.#versionOf(write.key))
     if (result.applied) this.#write(write, result.version)
+    else this.#ignored(write.key)
     this.#shared.enforce()
     return result
   }
 
   deleteSync(key: string): boolean {
     validateKey(key, this.namespace)
-    const removed = this.#lru.delete(key)
+    const removed = this.#peek(key) !== undefined && this.#lru.delete(key)
     if (removed) this.#recordDelete(key, 1)
     return removed
   }
@@ -461,6 +503,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     writes.forEach((w, i) => {
       const r = results[i] as SetResult
       if (r.applied) this.#write(w, r.version)
+      else this.#ignored(w.key)
     })
     this.#shared.enforce()
     return results
@@ -473,23 +516,26 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   async deleteMany(keys: readonly string[]): Promise<number> {
     for (const key of keys) validateKey(key, this.namespace)
     let n = 0
-    for (const key of keys) if (this.#lru.delete(key)) n++
+    for (const key of keys) if (this.#peek(key) !== undefined && this.#lru.delete(key)) n++
     if (n > 0) this.#recordDelete(undefined, n)
     return n
   }
 
   async deletePattern(pattern: string): Promise<number> {
     const re = new RegExp(globTokensToRegExpSource(parseGlob(pattern)), 'su')
-    const doomed: string[] = []
-    for (const key of this.#lru.keys()) if (re.test(key)) doomed.push(key)
-    for (const key of doomed) this.#lru.delete(key)
-    if (doomed.length > 0) this.#recordDelete(undefined, doomed.length)
-    return doomed.length
+    return this.#deleteWhere((key) => re.test(key))
   }
 
   async clear(): Promise<number> {
-    const n = this.#lru.size
-    this.#lru.clear()
+    return this.#deleteWhere(() => true)
+  }
+
+  /** Deletes matching keys; expired ones are recorded as expirations and not counted. */
+  #deleteWhere(match: (key: string) => boolean): number {
+    const doomed: string[] = []
+    for (const key of this.#lru.keys()) if (match(key)) doomed.push(key)
+    let n = 0
+    for (const key of doomed) if (this.#peek(key) !== undefined && this.#lru.delete(key)) n++
     if (n > 0) this.#recordDelete(undefined, n)
     return n
   }
@@ -562,12 +608,27 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
           key: write.key,
         })
       }
-      return { applied: true, version: current + 1 }
+      return { applied: true, version: this.#next(current, write.key) }
     }
     if (version !== undefined) {
       return version < current ? { applied: false, version: current } : { applied: true, version }
     }
-    return { applied: true, version: current + 1 }
+    return { applied: true, version: this.#next(current, write.key) }
+  }
+
+  #next(current: number, key: string): number {
+    if (current >= Number.MAX_SAFE_INTEGER) {
+      throw new InvalidOptionError(
+        'version',
+        `${this.namespace}:${key} is at the largest safe version`,
+        {
+          tier: TIER,
+          namespace: this.namespace,
+          key,
+        },
+      )
+    }
+    return current + 1
   }
 
   #write(write: CheckedWrite, version: number): void {
@@ -595,6 +656,19 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
         key: write.key,
         durationMs: 0,
         applied: true,
+      })
+    }
+  }
+
+  /** A write lost to a newer stored version: published as a set that did not apply. */
+  #ignored(key: string): void {
+    if (channels.set.hasSubscribers) {
+      channels.set.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        key,
+        durationMs: 0,
+        applied: false,
       })
     }
   }

@@ -265,3 +265,61 @@ describe('synchronous API', () => {
     expect(s.getSync('a')).toMatchObject({ value: 3, version: 3 })
   })
 })
+
+describe('expired entries', () => {
+  it('are dropped before any live entry is evicted, and count as expirations', async () => {
+    let now = 1_000_000
+    const cache = make({ maxEntries: 3, now: () => now, cleanupInterval: 0 })
+    const hot = cache.namespace('hot')
+    const tmp = cache.namespace('tmp')
+    await hot.set('a', 1)
+    await hot.set('b', 2)
+    await tmp.set('x', 3, 10)
+    now += 50
+    await hot.set('c', 4)
+    expect((await hot.getMany(['a', 'b', 'c'])).map((e) => e?.value)).toEqual([1, 2, 4])
+    expect(cache.stats()).toMatchObject({ evictions: 0, expirations: 1, entries: 3 })
+  })
+
+  it('are not served after a long synchronous run, although the read clock is coarse', async () => {
+    const s = make().namespace('ns')
+    await s.set('k', 'v', 20)
+    expect(s.getSync('k')?.value).toBe('v')
+    const until = Date.now() + 60
+    while (Date.now() < until) {
+      // a synchronous burst: no timer runs, the coarse clock is not refreshed
+    }
+    expect(s.getSync('k')).toBeUndefined()
+  })
+
+  it('do not count as deleted or cleared', async () => {
+    let now = 0
+    const cache = make({ now: () => now, cleanupInterval: 0 })
+    const s = cache.namespace('ns')
+    await s.set('gone', 1, 10)
+    await s.set('gone2', 1, 10)
+    await s.set('live', 1)
+    now = 100
+    expect(await s.delete('gone')).toBe(false)
+    expect(await s.clear()).toBe(1)
+    expect(cache.stats()).toMatchObject({ deletes: 1, expirations: 2, entries: 0 })
+  })
+})
+
+describe('ignored writes', () => {
+  it('publish a set event with applied: false', async () => {
+    const seen: boolean[] = []
+    const fn = (m: unknown): void => {
+      seen.push((m as CacheEvent).applied === true)
+    }
+    subscribe(CHANNELS.set, fn)
+    try {
+      const s = make().namespace('ns')
+      await s.set('k', 1, { version: 5 })
+      await s.set('k', 0, { version: 3 })
+    } finally {
+      unsubscribe(CHANNELS.set, fn)
+    }
+    expect(seen).toEqual([true, false])
+  })
+})

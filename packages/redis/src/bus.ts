@@ -3,6 +3,7 @@ import {
   ClosedError,
   channels,
   type DeliveredInvalidation,
+  deliver,
   type InvalidationBus,
   type InvalidationListener,
   type InvalidationMessage,
@@ -207,7 +208,7 @@ export class RedisBus implements InvalidationBus {
       seq: wire.q,
       sentAt: wire.t,
     })
-    for (const l of this.#listeners) l.onInvalidate(delivered)
+    for (const l of this.#listeners) deliver(l, delivered)
   }
 }
 

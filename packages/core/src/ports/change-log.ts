@@ -144,6 +144,12 @@ export function createMemoryChangeLog(): ChangeLog {
       const fresh: ChangeRecord[] = []
       const seen = new Map<string, string>()
       for (const r of batch) {
+        if (!Number.isSafeInteger(r.version) || r.version < 1) {
+          throw new InvalidOptionError(
+            'version',
+            `must be a positive safe integer, got ${String(r.version)}`,
+          )
+        }
         if (byId.has(r.id) || fresh.some((f) => f.id === r.id)) continue
         const vk = versionKey(r)
         const owner = byVersion.get(vk) ?? seen.get(vk)
@@ -156,11 +162,13 @@ export function createMemoryChangeLog(): ChangeLog {
         seen.set(vk, r.id)
         fresh.push(r)
       }
-      for (const r of fresh) {
-        const stored = { ...structuredClone(r), seq: records.length + 1 }
+      // Clone everything before storing anything: all or none.
+      const copies = fresh.map((r) => structuredClone(r))
+      for (const copy of copies) {
+        const stored = { ...copy, seq: records.length + 1 }
         records.push(stored)
-        byId.set(r.id, stored)
-        byVersion.set(versionKey(r), r.id)
+        byId.set(copy.id, stored)
+        byVersion.set(versionKey(copy), copy.id)
       }
       return { appended: fresh.length, duplicates: batch.length - fresh.length }
     },

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { ClosedError, InvalidKeyError } from '../errors.js'
+import { channels } from '../events.js'
 import { parseGlob, validateKey, validateNamespace, validateTags } from '../keys.js'
 
 /** What to invalidate. At least one of `all`, `keys`, `patterns`, `tags` is required. */
@@ -124,6 +125,31 @@ export class SequenceTracker {
   }
 }
 
+/**
+ * Calls a listener; if it throws, reports the error on the `error` channel and tells that
+ * listener to reset (it may have dropped only part of what it should). Other listeners still run.
+ */
+export function deliver(listener: InvalidationListener, message: DeliveredInvalidation): void {
+  try {
+    listener.onInvalidate(message)
+  } catch (error) {
+    if (channels.error.hasSubscribers) {
+      channels.error.publish({
+        tier: 'bus',
+        namespace: message.namespace ?? '',
+        durationMs: 0,
+        error,
+        operation: 'invalidate',
+      })
+    }
+    try {
+      listener.onReset('listener failed')
+    } catch {
+      // nothing more can be done for this listener
+    }
+  }
+}
+
 /** An in-process bus hub: every bus connected to it hears the others. */
 export interface LocalBusHub {
   /** A new bus endpoint (an "instance"). */
@@ -161,7 +187,7 @@ export function createLocalBusHub(): LocalBusHub {
           for (const [id, targets] of endpoints) {
             if (id === instanceId) continue
             queueMicrotask(() => {
-              for (const l of targets) l.onInvalidate(delivered)
+              for (const l of targets) deliver(l, delivered)
             })
           }
         },

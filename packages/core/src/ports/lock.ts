@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { InvalidKeyError, InvalidOptionError } from '../errors.js'
+import { ClosedError, InvalidKeyError, InvalidOptionError } from '../errors.js'
 
 /** A held lock. */
 export interface Lock {
@@ -76,6 +76,7 @@ export function createLocalLockProvider(): LockProvider {
   const held = new Map<string, { token: string; expiresAt: number }>()
   const waiters = new Map<string, Set<() => void>>()
   let fence = 0
+  let closed = false
   const tryTake = (resource: string, ttl: number): Lock | undefined => {
     const now = Date.now()
     const current = held.get(resource)
@@ -110,6 +111,7 @@ export function createLocalLockProvider(): LockProvider {
   return {
     async acquire(resource, options) {
       const { ttl, waitMs, retryDelayMs } = validateAcquire(resource, options)
+      if (closed) throw new ClosedError('lock provider')
       const deadline = Date.now() + waitMs
       for (;;) {
         const lock = tryTake(resource, ttl)
@@ -131,7 +133,7 @@ export function createLocalLockProvider(): LockProvider {
       }
     },
     async close() {
-      held.clear()
+      closed = true
     },
   }
 }

@@ -68,6 +68,9 @@ export interface WriteQueue<T = QueuedWrite> {
   close(): Promise<void>
 }
 
+/** Longest a claim may block (the largest timer delay Node accepts). */
+export const MAX_BLOCK_MS = 2 ** 31 - 1
+
 /** Options of {@link createMemoryWriteQueue}. */
 export interface MemoryWriteQueueOptions {
   /** Most items held (ready + in flight). @default 100_000 */
@@ -147,8 +150,14 @@ export function createMemoryWriteQueue<T = QueuedWrite>(
       if (!Number.isSafeInteger(max) || max < 1) {
         throw new InvalidOptionError('max', `must be a positive integer, got ${String(max)}`)
       }
-      let out = take(max)
       const blockMs = claimOptions.blockMs ?? 0
+      if (typeof blockMs !== 'number' || !(blockMs >= 0) || blockMs > MAX_BLOCK_MS) {
+        throw new InvalidOptionError(
+          'blockMs',
+          `must be a number of ms from 0 to ${MAX_BLOCK_MS}, got ${String(blockMs)}`,
+        )
+      }
+      let out = take(max)
       if (out.length === 0 && blockMs > 0 && !closed) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, blockMs)
