@@ -21,7 +21,13 @@ function describe(value: unknown): string {
   return value === null ? 'null' : typeof value
 }
 
+// Accepts the common case in one test: no controls, no surrogates at all (the rare keys with
+// astral characters take the detailed path, which checks the surrogates are paired).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const PLAIN_KEY_RE = /^[^\u0000-\u001f\u007f-\u009f\ud800-\udfff]+$/
+
 function checkText(kind: string, value: unknown, max: number, namespace?: string): string {
+  if (typeof value === 'string' && value.length <= max && PLAIN_KEY_RE.test(value)) return value
   const ctx = namespace === undefined ? {} : { namespace }
   if (typeof value !== 'string') {
     throw new InvalidKeyError(`${kind} must be a string, got ${describe(value)}`, ctx)

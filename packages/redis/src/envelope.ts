@@ -27,6 +27,41 @@ export function encodeTail(
   return `,${createdAt},${expiresAt === null ? 'null' : expiresAt},${JSON.stringify(tags)},"${text ? 't' : 'b'}"]\n${payload}`
 }
 
+const NO_TAGS: readonly string[] = Object.freeze([])
+const UNTAGGED_TEXT_END = ',[],"t"]'
+/** Reads a non-negative decimal integer ending at `stop`; -1 when the text is anything else. */
+function readInt(raw: string, from: number, stop: number): number {
+  if (stop <= from || stop - from > 16) return -1
+  let n = 0
+  for (let i = from; i < stop; i++) {
+    const d = raw.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return Number.isSafeInteger(n) ? n : -1
+}
+
+/**
+ * The common header, `AC1 [<v>,<created>,<expires|null>,[],"t"]`, read without JSON.parse;
+ * `undefined` for anything else (tags, bytes, negative times, malformed: the general path decides).
+ */
+function decodeUntaggedHeader(
+  raw: string,
+  nl: number,
+): [number, number, number | null] | undefined {
+  const end = nl - UNTAGGED_TEXT_END.length
+  if (!raw.startsWith(UNTAGGED_TEXT_END, end)) return undefined
+  const c1 = raw.indexOf(',', MAGIC.length)
+  const c2 = c1 === -1 ? -1 : raw.indexOf(',', c1 + 1)
+  if (c2 === -1 || c2 >= end) return undefined
+  const version = readInt(raw, MAGIC.length, c1)
+  const createdAt = readInt(raw, c1 + 1, c2)
+  if (version < 1 || createdAt < 0) return undefined
+  if (end - c2 - 1 === 4 && raw.startsWith('null', c2 + 1)) return [version, createdAt, null]
+  const expiresAt = readInt(raw, c2 + 1, end)
+  return expiresAt < 0 ? undefined : [version, createdAt, expiresAt]
+}
+
 /**
  * Decodes a stored value.
  * @throws {DecodeError} when the bytes are not an entry this format wrote
@@ -36,6 +71,16 @@ export function decodeEntry<V>(raw: string, codec: Codec): CacheEntry<V> {
     throw new DecodeError('stored value is not an Actor Cache entry')
   const nl = raw.indexOf('\n')
   if (nl === -1) throw new DecodeError('stored entry has no header terminator')
+  const fast = decodeUntaggedHeader(raw, nl)
+  if (fast !== undefined) {
+    return Object.freeze({
+      value: codec.decode(raw.slice(nl + 1)) as V,
+      version: fast[0],
+      createdAt: fast[1],
+      expiresAt: fast[2],
+      tags: NO_TAGS,
+    })
+  }
   let header: unknown
   try {
     header = JSON.parse(raw.slice(4, nl))

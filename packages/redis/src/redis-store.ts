@@ -118,23 +118,30 @@ export class RedisTier implements CacheTier {
   /** The client is the caller's: closing the tier does not close it. */
   async close(): Promise<void> {}
 
-  /** @internal Fetches one raw value, batched with the other reads of this tick. */
+  /**
+   * @internal Fetches one raw value. The first read of a tick goes out at once (a lone read pays
+   * no batching delay); the reads that follow in the same tick are gathered into one MGET.
+   */
   _fetch(fullKey: string): Promise<string | null> {
     if (!this.#coalesce) return this.#commander.send<string | null>(['GET', fullKey], fullKey, true)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      queueMicrotask(() => this.#flush())
+      return this.#commander.send<string | null>(['GET', fullKey], fullKey, true)
+    }
     return new Promise((resolve, reject) => {
       this.#pending.push({ key: fullKey, resolve, reject })
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        queueMicrotask(() => this.#flush())
-      }
     })
   }
 
   /** @internal Raw values of many keys, one MGET per slot, in input order. */
   async _fetchMany(fullKeys: readonly string[]): Promise<(string | null)[]> {
     if (fullKeys.length === 0) return []
+    if (!this.#commander.cluster) {
+      return this.#commander.send<(string | null)[]>(['MGET', ...fullKeys], fullKeys[0], true)
+    }
     const indexed = fullKeys.map((key, i) => ({ key, i }))
-    const groups = this.#commander.cluster ? groupBySlot(indexed, (x) => x.key) : [indexed]
+    const groups = groupBySlot(indexed, (x) => x.key)
     const out = new Array<string | null>(fullKeys.length)
     await Promise.all(
       groups.map(async (group) => {
@@ -156,6 +163,7 @@ export class RedisTier implements CacheTier {
     const batch = this.#pending
     this.#pending = []
     this.#scheduled = false
+    if (batch.length === 0) return
     const unique = [...new Set(batch.map((w) => w.key))]
     this._fetchMany(unique).then(
       (values) => {
@@ -205,24 +213,32 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
     const full = this.#full(key)
     const t0 = performance.now()
     const raw = await this.#owner._fetch(full)
-    return this.#decode(key, full, raw, t0)
+    const corrupt: Promise<unknown>[] = []
+    const entry = this.#decode(key, full, raw, t0, corrupt)
+    if (corrupt.length > 0) await Promise.all(corrupt)
+    return entry
   }
 
   async getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
     const full = keys.map((k) => this.#full(k))
     const t0 = performance.now()
     const raws = await this.#owner._fetchMany(full)
-    return Promise.all(
-      raws.map((raw, i) => this.#decode(keys[i] as string, full[i] as string, raw, t0)),
+    const corrupt: Promise<unknown>[] = []
+    const entries = raws.map((raw, i) =>
+      this.#decode(keys[i] as string, full[i] as string, raw, t0, corrupt),
     )
+    if (corrupt.length > 0) await Promise.all(corrupt)
+    return entries
   }
 
-  async #decode(
+  /** Decodes one value; a corrupt one is reported, queued for removal in `corrupt`, and a miss. */
+  #decode(
     key: string,
     full: string,
     raw: string | null,
     t0: number,
-  ): Promise<CacheEntry<V> | undefined> {
+    corrupt: Promise<unknown>[],
+  ): CacheEntry<V> | undefined {
     if (raw === null) {
       if (channels.miss.hasSubscribers) {
         channels.miss.publish({
@@ -264,7 +280,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
           operation: 'get',
         })
       }
-      await DELETE_IF_SCRIPT.run(this.#commander, [full], [raw]).catch(() => undefined)
+      corrupt.push(DELETE_IF_SCRIPT.run(this.#commander, [full], [raw]).catch(() => undefined))
       return undefined
     }
   }
