@@ -114,6 +114,12 @@ export function resolveComponentOptions(options: RedisComponentOptions, tier = '
   }
 }
 
+interface Deadline {
+  at: number
+  reject(error: unknown): void
+  settled: boolean
+}
+
 class CommandTimeout extends Error {
   constructor(ms: number) {
     super(`no reply within ${ms} ms`)
@@ -166,16 +172,51 @@ export class Commander {
 
   /**
    * Bounds a command by `timeout`. node-redis's own command timeout does not cover a command
-   * already written to a server that stopped answering, so the bound is a timer of ours; a late
-   * reply is ignored.
+   * already written to a server that stopped answering, so the bound is ours: one watchdog
+   * timer for all commands in flight (cheaper than a timer per command); a late reply is ignored.
    */
   #bounded<T>(pending: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CommandTimeout(this.timeout)), this.timeout)
+    return new Promise<T>((resolve, reject) => {
+      const waiter: Deadline = { at: Date.now() + this.timeout, reject, settled: false }
+      this.#inFlight.add(waiter)
+      this.#watch()
+      pending.then(
+        (value) => {
+          if (waiter.settled) return
+          waiter.settled = true
+          this.#inFlight.delete(waiter)
+          resolve(value)
+        },
+        (error: unknown) => {
+          if (waiter.settled) return
+          waiter.settled = true
+          this.#inFlight.delete(waiter)
+          reject(error)
+        },
+      )
     })
-    pending.catch(() => undefined) // a rejection after the timeout must not go unhandled
-    return Promise.race([pending, timeout]).finally(() => clearTimeout(timer))
+  }
+
+  readonly #inFlight = new Set<Deadline>()
+  #watchdog: NodeJS.Timeout | undefined
+
+  #watch(): void {
+    if (this.#watchdog) return
+    const tick = Math.max(5, Math.min(100, Math.floor(this.timeout / 10)))
+    this.#watchdog = setInterval(() => {
+      const now = Date.now()
+      for (const w of this.#inFlight) {
+        if (w.at > now) continue
+        w.settled = true
+        this.#inFlight.delete(w)
+        w.reject(new CommandTimeout(this.timeout))
+      }
+      if (this.#inFlight.size === 0) {
+        clearInterval(this.#watchdog)
+        this.#watchdog = undefined
+      }
+    }, tick)
+    this.#watchdog.unref()
   }
 
   /** Runs `fn` against every master (one client for a single server). */

@@ -31,6 +31,9 @@ import { DELETE_IF_SCRIPT, SET_SCRIPT, SET_TTL_SCRIPT } from './scripts.js'
 import { groupBySlot } from './slot.js'
 
 const TIER = 'redis'
+
+/** Whether anyone listens for read events (timing costs a clock read otherwise wasted). */
+const observed = (): boolean => channels.hit.hasSubscribers || channels.miss.hasSubscribers
 const SCAN_COUNT = '1000'
 
 /** Options of {@link createRedisStore}. */
@@ -211,7 +214,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
 
   async get(key: string): Promise<CacheEntry<V> | undefined> {
     const full = this.#full(key)
-    const t0 = performance.now()
+    const t0 = observed() ? performance.now() : 0
     const raw = await this.#owner._fetch(full)
     const corrupt: Promise<unknown>[] = []
     const entry = this.#decode(key, full, raw, t0, corrupt)
@@ -221,7 +224,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
 
   async getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
     const full = keys.map((k) => this.#full(k))
-    const t0 = performance.now()
+    const t0 = observed() ? performance.now() : 0
     const raws = await this.#owner._fetchMany(full)
     const corrupt: Promise<unknown>[] = []
     const entries = raws.map((raw, i) =>
