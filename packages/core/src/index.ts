@@ -105,6 +105,7 @@ export {
   type CacheStore,
   type CacheTier,
   isSyncStore,
+  MAX_EXPIRES_AT,
   type NamespaceOptions,
   type ResolvedSet,
   remainingTtl,

@@ -160,6 +160,11 @@ export interface ResolvedSet {
 
 const EMPTY_TAGS: readonly string[] = Object.freeze([])
 
+/** Latest representable time (the end of JavaScript dates); expiries beyond it mean never. */
+export const MAX_EXPIRES_AT = 8.64e15
+
+const absolute = (at: number): number | null => (at > MAX_EXPIRES_AT ? null : Math.ceil(at))
+
 function isVersion(v: unknown, min: number): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= min
 }
@@ -191,7 +196,7 @@ export function resolveSetOptions(
 ): ResolvedSet {
   if (options === undefined) {
     return {
-      expiresAt: defaultTtl === Infinity ? null : now + defaultTtl,
+      expiresAt: defaultTtl === Infinity ? null : absolute(now + defaultTtl),
       createdAt: now,
       version: undefined,
       expectedVersion: undefined,
@@ -201,7 +206,7 @@ export function resolveSetOptions(
   if (typeof options === 'number') {
     const ttl = validateTtl(options)
     return {
-      expiresAt: ttl === Infinity ? null : now + ttl,
+      expiresAt: ttl === Infinity ? null : absolute(now + ttl),
       createdAt: now,
       version: undefined,
       expectedVersion: undefined,
@@ -215,7 +220,7 @@ export function resolveSetOptions(
     )
   }
   const { ttl, expiresAt, version, expectedVersion, tags, createdAt } = options
-  let absolute: number | null
+  let at: number | null
   if (ttl !== undefined && expiresAt !== undefined) {
     throw new InvalidOptionError('ttl', 'give either ttl or expiresAt, not both')
   } else if (expiresAt !== undefined) {
@@ -225,10 +230,10 @@ export function resolveSetOptions(
         `must be epoch milliseconds or null, got ${String(expiresAt)}`,
       )
     }
-    absolute = expiresAt
+    at = expiresAt === null ? null : absolute(expiresAt)
   } else {
     const t = ttl === undefined ? defaultTtl : validateTtl(ttl)
-    absolute = t === Infinity ? null : now + t
+    at = t === Infinity ? null : absolute(now + t)
   }
   if (version !== undefined && !isVersion(version, 1)) {
     throw new InvalidOptionError(
@@ -254,7 +259,7 @@ export function resolveSetOptions(
     )
   }
   return {
-    expiresAt: absolute,
+    expiresAt: at,
     createdAt: createdAt ?? now,
     version,
     expectedVersion,

@@ -41,6 +41,8 @@ interface Wire {
   q: number
   /** sent at */
   t: number
+  /** sender epoch: a restarted sender starts a new sequence */
+  e?: string
   /** message, or a probe nonce */
   m?: InvalidationMessage
   p?: string
@@ -66,6 +68,8 @@ export class RedisBus implements InvalidationBus {
   #subscriber: AnyRedisClient | undefined
   readonly #ownsSubscriber: boolean
   #seq = 0
+  /** Differs between two buses with the same instance id (a restarted process). */
+  readonly #epoch = randomUUID().slice(0, 8)
   #closed = false
   #started: Promise<void> | undefined
   #readyOnce = false
@@ -97,41 +101,98 @@ export class RedisBus implements InvalidationBus {
     return this.#channel
   }
 
-  /** Subscribes; `publish` and `subscribe` call it, awaiting it lets callers know the bus is live. */
+  /**
+   * Subscribes (`subscribe` starts it too). Awaiting it tells the caller the bus is live. Bounded
+   * by the command timeout; a failure is reported to listeners as a reset and retried every
+   * second until it succeeds, which is reported as a reset again.
+   * @throws {TierUnavailableError} when the subscription could not be made in time
+   */
   start(): Promise<void> {
-    this.#started ??= this.#start()
+    if (this.#closed) return Promise.reject(new ClosedError('invalidation bus'))
+    this.#started ??= this.#start().catch((error: unknown) => {
+      this.#started = undefined
+      if (!this.#closed) {
+        this.#failedOnce = true
+        this.#reset(`not subscribed: ${(error as Error).message}`)
+        if (this.#listeners.size > 0)
+          setTimeout(() => void this.start().catch(() => undefined), 1000).unref()
+      }
+      throw error
+    })
     return this.#started
   }
 
+  #failedOnce = false
+  readonly #onReadyEvent = (): void => this.#onReady()
+  readonly #onError = (): void => {}
+  readonly #onMessage = (raw: string): void => this.#onRaw(raw)
+
   async #start(): Promise<void> {
-    const sub = this.#subscriber ?? this.#client.duplicate()
-    this.#subscriber = sub
-    sub.on('error', () => {})
-    sub.on('ready', () => this.#onReady())
-    if (this.#ownsSubscriber) await sub.connect()
-    await sub.subscribe(this.#channel, (raw) => this.#onRaw(raw))
+    let sub = this.#subscriber
+    if (!sub) {
+      sub = this.#client.duplicate()
+      this.#subscriber = sub
+      sub.on('error', this.#onError)
+      // 'ready' on a single server; a cluster reports its nodes with 'node-ready'.
+      sub.on('ready', this.#onReadyEvent)
+      sub.on('node-ready', this.#onReadyEvent)
+    } else if (!this.#listening) {
+      sub.on('error', this.#onError)
+      sub.on('ready', this.#onReadyEvent)
+      sub.on('node-ready', this.#onReadyEvent)
+    }
+    this.#listening = true
+    const subscriber = sub
+    await this.#commander.within(async () => {
+      if (this.#ownsSubscriber && !subscriber.isOpen) await subscriber.connect()
+      await subscriber.subscribe(this.#channel, this.#onMessage)
+    }, 'SUBSCRIBE')
+    if (this.#closed) return
     this.#readyOnce = true
+    // Messages published while earlier attempts failed are gone.
+    if (this.#failedOnce) this.#reset('subscribed')
   }
+
+  #listening = false
 
   async publish(message: InvalidationMessage): Promise<void> {
     if (this.#closed) throw new ClosedError('invalidation bus')
     const m = validateInvalidationMessage(message)
-    const wire: Wire = { v: 1, s: this.instanceId, q: ++this.#seq, t: Date.now(), m }
+    const wire: Wire = {
+      v: 1,
+      s: this.instanceId,
+      e: this.#epoch,
+      q: ++this.#seq,
+      t: Date.now(),
+      m,
+    }
     await this.#commander.send(['PUBLISH', this.#channel, JSON.stringify(wire)], this.#channel)
   }
 
   subscribe(listener: InvalidationListener): () => void {
+    if (this.#closed) return () => false
     this.#listeners.add(listener)
     void this.start().catch(() => undefined)
     return () => this.#listeners.delete(listener)
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return
     this.#closed = true
     this.#listeners.clear()
     if (this.#probe) clearTimeout(this.#probe.timer)
-    if (this.#subscriber && this.#ownsSubscriber) {
-      await this.#subscriber.close().catch(() => this.#subscriber?.destroy())
+    const sub = this.#subscriber
+    if (!sub) return
+    sub.off('ready', this.#onReadyEvent)
+    sub.off('node-ready', this.#onReadyEvent)
+    if (this.#ownsSubscriber) {
+      // destroy, not close: close() waits for pending replies, forever if Redis hangs
+      sub.destroy()
+    } else {
+      await this.#commander
+        .within(() => sub.unsubscribe(this.#channel), 'UNSUBSCRIBE')
+        .catch(() => undefined)
+      sub.off('error', this.#onError)
     }
   }
 
@@ -189,7 +250,7 @@ export class RedisBus implements InvalidationBus {
       return
     }
     if (wire.p !== undefined) return
-    const verdict = this.#tracker.observe(wire.s, wire.q)
+    const verdict = this.#tracker.observe(`${wire.s}/${wire.e ?? ''}`, wire.q)
     if (verdict === 'duplicate') return
     let message: InvalidationMessage
     try {

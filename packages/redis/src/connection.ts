@@ -39,6 +39,7 @@ export interface ClusterClient {
   close(): Promise<unknown>
   destroy(): void
   on(event: string, listener: (...args: never[]) => void): unknown
+  off(event: string, listener: (...args: never[]) => void): unknown
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
   unsubscribe(channel: string): Promise<void>
   readonly isReady: boolean
@@ -116,6 +117,7 @@ export function resolveComponentOptions(options: RedisComponentOptions, tier = '
 
 interface Deadline {
   at: number
+  ms: number
   reject(error: unknown): void
   settled: boolean
 }
@@ -154,7 +156,12 @@ export class Commander {
   }
 
   /** Sends one command; `key` routes it in a cluster. */
-  async send<T = unknown>(args: readonly string[], key?: string, readonly = false): Promise<T> {
+  async send<T = unknown>(
+    args: readonly string[],
+    key?: string,
+    readonly = false,
+    timeout = this.timeout,
+  ): Promise<T> {
     this.breaker.enter()
     this.sent++
     try {
@@ -162,6 +169,7 @@ export class Commander {
         this.#cluster
           ? this.#cluster.sendCommand(key, readonly, args)
           : (this.client as SingleClient).sendCommand(args),
+        timeout,
       )
       this.breaker.success()
       return reply as T
@@ -175,9 +183,9 @@ export class Commander {
    * already written to a server that stopped answering, so the bound is ours: one watchdog
    * timer for all commands in flight (cheaper than a timer per command); a late reply is ignored.
    */
-  #bounded<T>(pending: Promise<T>): Promise<T> {
+  #bounded<T>(pending: Promise<T>, timeout = this.timeout): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const waiter: Deadline = { at: Date.now() + this.timeout, reject, settled: false }
+      const waiter: Deadline = { at: Date.now() + timeout, ms: timeout, reject, settled: false }
       this.#inFlight.add(waiter)
       this.#watch()
       pending.then(
@@ -209,7 +217,7 @@ export class Commander {
         if (w.at > now) continue
         w.settled = true
         this.#inFlight.delete(w)
-        w.reject(new CommandTimeout(this.timeout))
+        w.reject(new CommandTimeout(w.ms))
       }
       if (this.#inFlight.size === 0) {
         clearInterval(this.#watchdog)
@@ -219,13 +227,27 @@ export class Commander {
     this.#watchdog.unref()
   }
 
+  /**
+   * Runs a connection-level operation (connect, subscribe) under the command deadline, mapping
+   * failures like commands.
+   */
+  async within<T>(fn: () => Promise<T>, operation: string): Promise<T> {
+    try {
+      return await this.#bounded(fn())
+    } catch (error) {
+      throw this.#fail(error, operation)
+    }
+  }
+
   /** Runs `fn` against every master (one client for a single server). */
   async nodes(): Promise<SingleClient[]> {
     if (!this.#cluster) return [this.client as SingleClient]
     this.breaker.enter()
     try {
       const cluster = this.#cluster
-      const out = await Promise.all(cluster.masters.map((m) => cluster.nodeClient(m as never)))
+      const out = await this.#bounded(
+        Promise.all(cluster.masters.map((m) => cluster.nodeClient(m as never))),
+      )
       this.breaker.success()
       return out as SingleClient[]
     } catch (error) {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import {
   type AcquireOptions,
   InvalidOptionError,
@@ -35,8 +35,8 @@ export type RedisLockOptions = RedisComponentOptions
 /**
  * Distributed locks: `SET key token NX PX ttl` with a random token, released and extended only
  * by the token's owner (Lua), with a fencing number per resource that grows with every
- * acquisition. Keys `<prefix>:lock:{<resource>}` and `<prefix>:fence:{<resource>}` share a hash
- * slot, so it works on a Cluster. Single-instance Redlock semantics: safe while the Redis node
+ * acquisition. Keys `<prefix>:lock:{<sha1>}:<resource>` and `<prefix>:fence:{<sha1>}:<resource>`
+ * share a hash slot (the digest of the resource), so it works on a Cluster. Single-instance Redlock semantics: safe while the Redis node
  * holding the lock survives; pass `fence` to the protected resource for safety beyond that.
  */
 export class RedisLockProvider implements LockProvider {
@@ -51,8 +51,11 @@ export class RedisLockProvider implements LockProvider {
 
   async acquire(resource: string, options: AcquireOptions): Promise<Lock | undefined> {
     const { ttl, waitMs, retryDelayMs } = validateAcquire(resource, options)
-    const key = `${this.#prefix}:lock:{${resource}}`
-    const fenceKey = `${this.#prefix}:fence:{${resource}}`
+    // The hash tag is a digest of the resource: any resource text (braces included) keeps both
+    // keys in one Cluster slot; the resource follows for readability.
+    const tag = createHash('sha1').update(resource).digest('hex')
+    const key = `${this.#prefix}:lock:{${tag}}:${resource}`
+    const fenceKey = `${this.#prefix}:fence:{${tag}}:${resource}`
     const token = randomUUID()
     const deadline = Date.now() + waitMs
     for (;;) {

@@ -9,6 +9,7 @@ import {
   QueueFullError,
   type QueueStats,
   type Serializer,
+  TierUnavailableError,
   type WriteQueue,
 } from '@actor-cache/core'
 import { ErrorReply } from 'redis'
@@ -49,19 +50,27 @@ return n
 const ACK = new Script(`
 local n = 0
 for i = 1, #ARGV - 1 do
-  n = n + redis.call('XACK', KEYS[1], ARGV[#ARGV], ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
+  if redis.call('XACK', KEYS[1], ARGV[#ARGV], ARGV[i]) == 1 then
+    redis.call('XDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
 end
 return n
 `)
 
-/** Re-queue claimed entries: a new entry with the attempt count, the old one acked and deleted. */
+/**
+ * Re-queue claimed entries: a new entry with the attempt count, the old one acked and deleted.
+ * Only entries this consumer still holds (another may have taken them over meanwhile).
+ * ARGV: ids..., consumer, group.
+ */
 const RELEASE = new Script(`
 local group = ARGV[#ARGV]
+local consumer = ARGV[#ARGV - 1]
 local n = 0
-for i = 1, #ARGV - 1 do
+for i = 1, #ARGV - 2 do
+  local holder = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1, consumer)
   local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #found == 1 and redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
+  if #holder == 1 and #found == 1 and redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
     local fields = found[1][2]
     local data, attempts = nil, 0
     for j = 1, #fields, 2 do
@@ -101,7 +110,7 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
   readonly #capacity: number
   readonly #claimTimeout: number
   readonly #serializer: Serializer
-  #blocking: { client: AnyRedisClient; commander: Commander } | undefined
+  #blocking: Promise<{ client: AnyRedisClient; commander: Commander }> | undefined
   #groupReady: Promise<void> | undefined
   #autoclaimCursor = '0-0'
   #closed = false
@@ -183,17 +192,19 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
 
   async release(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await RELEASE.run(this.#commander, [this.#stream], [...ids, this.#group])
+    await RELEASE.run(this.#commander, [this.#stream], [...ids, this.#consumer, this.#group])
   }
 
   async stats(): Promise<QueueStats> {
     await this.#ensureGroup()
     const [length, pending] = await Promise.all([
       this.#commander.send<number>(['XLEN', this.#stream], this.#stream, true),
-      this.#commander.send<[number, ...unknown[]]>(
-        ['XPENDING', this.#stream, this.#group],
-        this.#stream,
-        true,
+      this.#withGroup(() =>
+        this.#commander.send<[number, ...unknown[]]>(
+          ['XPENDING', this.#stream, this.#group],
+          this.#stream,
+          true,
+        ),
       ),
     ])
     const inFlight = Number(pending[0] ?? 0)
@@ -204,7 +215,9 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
     this.#closed = true
     const b = this.#blocking
     this.#blocking = undefined
-    if (b) await b.client.close().catch(() => b.client.destroy())
+    // destroy, not close: close() would wait for a blocked read (and forever if Redis hangs).
+    // A read cut short leaves its entries pending; claimTimeout hands them to another consumer.
+    if (b) (await b.catch(() => undefined))?.client.destroy()
   }
 
   #ensureGroup(): Promise<void> {
@@ -276,24 +289,67 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
     const args = ['XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', String(count)]
     if (blockMs > 0) args.push('BLOCK', String(blockMs))
     args.push('STREAMS', this.#stream, '>')
-    const commander = blockMs > 0 ? await this.#blockingCommander(blockMs) : this.#commander
-    const reply = await this.#withGroup(() => commander.send<unknown>(args, this.#stream))
-    const entries = readStreamReply(reply)
-    return entries.map((e) => this.#delivery(e, 1))
+    let reply: unknown
+    if (blockMs > 0) {
+      // One blocking read at a time on the dedicated connection; each gets its own deadline,
+      // counted from when it is sent.
+      const turn = this.#blockingTurn.then(async () => {
+        const { commander } = await this.#blockingConnection()
+        return this.#withGroup(() =>
+          commander.send<unknown>(args, this.#stream, false, this.#commander.timeout + blockMs),
+        )
+      })
+      this.#blockingTurn = turn.catch(() => undefined)
+      reply = await turn
+    } else {
+      reply = await this.#withGroup(() => this.#commander.send<unknown>(args, this.#stream))
+    }
+    return readStreamReply(reply).map((e) => this.#delivery(e, 1))
   }
 
-  async #blockingCommander(blockMs: number): Promise<Commander> {
-    if (!this.#blocking) {
-      // A blocking read would stall every other command on a shared connection.
+  #blockingTurn: Promise<unknown> = Promise.resolve()
+
+  /** The dedicated connection for blocking reads (a blocking read stalls a shared one). */
+  #blockingConnection(): Promise<{ client: AnyRedisClient; commander: Commander }> {
+    if (this.#closed) return Promise.reject(new ClosedError('write queue'))
+    this.#blocking ??= (async () => {
       const client = this.#client.duplicate()
       client.on('error', () => {})
-      await client.connect()
-      this.#blocking = {
-        client,
-        commander: new Commander(client, 'redis', this.#commander.timeout + blockMs, {}),
+      let timer: NodeJS.Timeout | undefined
+      try {
+        await Promise.race([
+          client.connect(),
+          new Promise((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(
+                  new TierUnavailableError('redis blocking connection: no connection in time', {
+                    tier: 'redis',
+                  }),
+                ),
+              this.#commander.timeout,
+            )
+          }),
+        ])
+      } catch (error) {
+        client.destroy()
+        this.#blocking = undefined
+        throw error instanceof TierUnavailableError
+          ? error
+          : new TierUnavailableError(
+              `redis blocking connection failed: ${(error as Error).message}`,
+              { tier: 'redis', cause: error },
+            )
+      } finally {
+        clearTimeout(timer)
       }
-    }
-    return this.#blocking.commander
+      if (this.#closed) {
+        client.destroy()
+        throw new ClosedError('write queue')
+      }
+      return { client, commander: new Commander(client, 'redis', this.#commander.timeout, {}) }
+    })()
+    return this.#blocking
   }
 
   #delivery([id, fields]: StreamEntry, deliveries: number): QueueDelivery<T> {

@@ -11,6 +11,7 @@ import {
   globLiteralPrefix,
   globTokensToRegExpSource,
   InvalidOptionError,
+  MAX_EXPIRES_AT,
   type NamespaceOptions,
   parseGlob,
   resolveSetOptions,
@@ -126,11 +127,18 @@ export class RedisTier implements CacheTier {
    * no batching delay); the reads that follow in the same tick are gathered into one MGET.
    */
   _fetch(fullKey: string): Promise<string | null> {
-    if (!this.#coalesce) return this.#commander.send<string | null>(['GET', fullKey], fullKey, true)
+    if (!this.#coalesce) {
+      return this.#commander
+        .send<(string | null)[]>(['MGET', fullKey], fullKey, true)
+        .then((v) => v[0] ?? null)
+    }
     if (!this.#scheduled) {
       this.#scheduled = true
       queueMicrotask(() => this.#flush())
-      return this.#commander.send<string | null>(['GET', fullKey], fullKey, true)
+      // MGET, not GET: a key of another type reads as a miss either way
+      return this.#commander
+        .send<(string | null)[]>(['MGET', fullKey], fullKey, true)
+        .then((v) => v[0] ?? null)
     }
     return new Promise((resolve, reject) => {
       this.#pending.push({ key: fullKey, resolve, reject })
@@ -248,7 +256,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
           tier: TIER,
           namespace: this.namespace,
           key,
-          durationMs: performance.now() - t0,
+          durationMs: t0 === 0 ? 0 : performance.now() - t0,
         })
       }
       return undefined
@@ -260,7 +268,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
           tier: TIER,
           namespace: this.namespace,
           key,
-          durationMs: performance.now() - t0,
+          durationMs: t0 === 0 ? 0 : performance.now() - t0,
         })
       }
       return entry
@@ -320,26 +328,38 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
       mode,
       n,
       tail,
-      pxat: opts.expiresAt === null ? '' : String(Math.ceil(opts.expiresAt)),
+      pxat: opts.expiresAt === null ? '' : String(Math.max(1, opts.expiresAt)),
     }
   }
 
   async #write(p: PreparedWrite): Promise<SetResult> {
     const t0 = performance.now()
-    const [status, version] = await SET_SCRIPT.run<[number, number]>(
+    const [status, shown] = await SET_SCRIPT.run<[number, string]>(
       this.#commander,
       [p.full],
       [p.mode, String(p.n), p.tail, p.pxat],
     )
+    const version = Number(shown)
     if (status === -1) {
       throw new ConflictError(p.n, version, { tier: TIER, namespace: this.namespace, key: p.key })
+    }
+    if (status === -2) {
+      throw new InvalidOptionError(
+        'version',
+        `${this.namespace}:${p.key} is at the largest safe version`,
+        {
+          tier: TIER,
+          namespace: this.namespace,
+          key: p.key,
+        },
+      )
     }
     if (channels.set.hasSubscribers) {
       channels.set.publish({
         tier: TIER,
         namespace: this.namespace,
         key: p.key,
-        durationMs: performance.now() - t0,
+        durationMs: t0 === 0 ? 0 : performance.now() - t0,
         applied: status === 1,
       })
     }
@@ -391,7 +411,8 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
   async setTTL(key: string, ttl: number): Promise<boolean> {
     const full = this.#full(key)
     validateTtl(ttl)
-    const pxat = ttl === Infinity ? '' : String(Date.now() + Math.ceil(ttl))
+    const at = ttl === Infinity ? null : Date.now() + Math.ceil(ttl)
+    const pxat = at === null || at > MAX_EXPIRES_AT ? '' : String(at)
     return (await SET_TTL_SCRIPT.run<number>(this.#commander, [full], [pxat])) === 1
   }
 

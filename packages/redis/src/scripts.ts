@@ -33,19 +33,20 @@ end
 
 /**
  * Versioned write. ARGV: mode ('auto' | 'version' | 'cas'), number, tail, pxat ('' = none).
- * Returns {1, version} applied, {0, stored} older version ignored, {-1, stored} CAS mismatch.
+ * Returns {1, version} applied, {0, stored} older version ignored, {-1, stored} CAS mismatch,
+ * {-2, stored} no safe version left. Versions travel as strings (exact up to 2^53 - 1).
  */
 export const SET_SCRIPT = new Script(`${VERSION_OF}
 local current = version_of(redis.call('GET', KEYS[1]))
+local shown = string.format('%.0f', current)
 local mode = ARGV[1]
 local version
-if mode == 'auto' then
-  version = current + 1
-elseif mode == 'version' then
+if mode == 'version' then
   version = tonumber(ARGV[2])
-  if version < current then return {0, current} end
+  if version < current then return {0, shown} end
 else
-  if tonumber(ARGV[2]) ~= current then return {-1, current} end
+  if mode == 'cas' and tonumber(ARGV[2]) ~= current then return {-1, shown} end
+  if current >= 9007199254740991 then return {-2, shown} end
   version = current + 1
 end
 local value = 'AC1 [' .. string.format('%.0f', version) .. ARGV[3]
@@ -54,7 +55,7 @@ if ARGV[4] == '' then
 else
   redis.call('SET', KEYS[1], value, 'PXAT', ARGV[4])
 end
-return {1, version}
+return {1, string.format('%.0f', version)}
 `)
 
 /**

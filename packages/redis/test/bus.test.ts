@@ -87,6 +87,33 @@ describe('redis invalidation bus', () => {
     await eventually(() => b.got.length === 3, 2000, 'delivery after resets')
   })
 
+  it('hears a restarted sender that kept its instance id', async () => {
+    const b = await bus('restart-b', 'busr')
+    const first = await bus('pod-a', 'busr')
+    await first.bus.publish({ namespace: 'n', keys: ['k1'] })
+    await first.bus.publish({ namespace: 'n', keys: ['k2'] })
+    await first.bus.close()
+    const again = await bus('pod-a', 'busr')
+    await again.bus.publish({ namespace: 'n', keys: ['k3'] })
+    await eventually(() => b.got.length === 3, 2000, 'the restarted sender to be heard')
+    expect(b.got.map((m) => m.keys?.[0])).toEqual(['k1', 'k2', 'k3'])
+  })
+
+  it('does nothing after close, and leaves a caller-supplied subscriber unsubscribed', async () => {
+    const subscriber = await connect(server.url)
+    clients.push(subscriber)
+    const publisher = await connect(server.url)
+    clients.push(publisher)
+    const b = createRedisBus({ client: publisher, subscriber, prefix: 'busc', instanceId: 'c' })
+    await b.start()
+    expect(await server.cli('PUBSUB', 'NUMSUB', 'busc:invalidate')).toMatch(/1$/)
+    await b.close()
+    expect(await server.cli('PUBSUB', 'NUMSUB', 'busc:invalidate')).toMatch(/0$/)
+    b.subscribe({ onInvalidate: () => {}, onReset: () => {} })
+    await expect(b.start()).rejects.toMatchObject({ code: 'E_CLOSED' })
+    expect(await server.cli('PUBSUB', 'NUMSUB', 'busc:invalidate')).toMatch(/0$/)
+  })
+
   it('resets listeners once the subscription is back after its connection is killed', async () => {
     const a = await bus('kill-a', 'busk')
     const b = await bus('kill-b', 'busk')

@@ -220,6 +220,25 @@ describe('faults', () => {
     }
   })
 
+  it('refuses to go past the largest safe version and handles extreme expiries', async () => {
+    const { tier: t } = await tier()
+    const store = t.namespace('limits')
+    const max = Number.MAX_SAFE_INTEGER
+    expect(await store.set('k', 'top', { version: max })).toEqual({ applied: true, version: max })
+    expect((await store.get('k'))?.version).toBe(max)
+    await expect(store.set('k', 'next')).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      option: 'version',
+    })
+    await store.set('gone', 1)
+    expect(await store.set('gone', 2, { expiresAt: 0 })).toMatchObject({ applied: true })
+    expect(await store.exists('gone')).toBe(false)
+    await store.set('forever', 1, { ttl: 1e300 })
+    expect(await store.getTTL('forever')).toBe(Infinity)
+    expect(await store.setTTL('forever', 1e300)).toBe(true)
+    expect((await store.get('forever'))?.expiresAt).toBeNull()
+  })
+
   it('keeps the newest version when a queue delivers one key out of order', async () => {
     const { tier: t, client } = await tier()
     const store = t.namespace('reorder')

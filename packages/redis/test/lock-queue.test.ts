@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { QueuedWrite } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -58,7 +59,8 @@ describe('redis lock provider', () => {
     expect(await a!.release()).toBe(false) // not the owner any more
     expect(await a!.extend(1000)).toBe(false)
     expect(await b!.extend(10_000)).toBe(true)
-    expect(Number(await server.cli('PTTL', 'lk:lock:{actor:1}'))).toBeGreaterThan(5_000)
+    const tag = createHash('sha1').update('actor:1').digest('hex')
+    expect(Number(await server.cli('PTTL', `lk:lock:{${tag}}:actor:1`))).toBeGreaterThan(5_000)
     expect(await b!.release()).toBe(true)
   })
 
@@ -75,7 +77,7 @@ describe('redis lock provider', () => {
     await expect(locks.acquire('r', { ttl: -1 })).rejects.toMatchObject({
       code: 'E_INVALID_OPTION',
     })
-    expect(await server.cli('EXISTS', 'lk3:lock:{r}')).toBe('0')
+    expect(await server.cli('KEYS', 'lk3:*')).toBe('')
   })
 })
 
@@ -171,5 +173,51 @@ describe('redis streams write queue', () => {
     expect(() => queue('bad name!')).toThrow(/name/)
     expect(() => queue('x', { capacity: 0 })).toThrow(/capacity/)
     expect(await server.cli('EXISTS', q.stream)).toBe('0')
+  })
+})
+
+describe('redis streams write queue under contention', () => {
+  it('gives every blocking claim its own deadline, one at a time, and loses nothing', async () => {
+    const q = queue('blocking2', { commandTimeout: 200 })
+    expect(await q.claim(1, { blockMs: 50 })).toEqual([])
+    const waiting = [q.claim(1, { blockMs: 2000 }), q.claim(1, { blockMs: 2000 })]
+    await new Promise((r) => setTimeout(r, 400))
+    await q.enqueue([write('late1'), write('late2')])
+    const got = (await Promise.all(waiting)).flat().map((d) => d.item.key)
+    expect(got.sort()).toEqual(['late1', 'late2'])
+  })
+
+  it('closes at once while a blocking claim waits', async () => {
+    const q = queue('closing')
+    const pending = q.claim(1, { blockMs: 5000 })
+    await new Promise((r) => setTimeout(r, 100))
+    const t0 = Date.now()
+    await q.close()
+    expect(Date.now() - t0).toBeLessThan(1000)
+    await expect(pending).rejects.toBeInstanceOf(Error)
+    await expect(q.claim(1)).resolves.toEqual([])
+  })
+
+  it('ignores a release from a consumer that no longer holds the entry', async () => {
+    const slow = queue('holder', { consumer: 'slow', claimTimeout: 30 })
+    const fast = queue('holder', { consumer: 'fast', claimTimeout: 30 })
+    await slow.enqueue([write('job')])
+    const [mine] = await slow.claim(1)
+    await new Promise((r) => setTimeout(r, 60))
+    const [taken] = await fast.claim(1)
+    expect(taken?.id).toBe(mine?.id)
+    await slow.release([mine!.id]) // too late: fast holds it now
+    expect(await fast.claim(1)).toEqual([])
+    expect(await fast.stats()).toMatchObject({ ready: 0, inFlight: 1 })
+    await fast.ack([taken!.id])
+    expect(await fast.stats()).toMatchObject({ ready: 0, inFlight: 0 })
+  })
+
+  it('reports stats after Redis lost the group', async () => {
+    const q = queue('lostgroup')
+    await q.enqueue([write('a')])
+    await server.cli('DEL', q.stream)
+    await q.enqueue([write('b')])
+    expect(await q.stats()).toMatchObject({ ready: 1, inFlight: 0 })
   })
 })
