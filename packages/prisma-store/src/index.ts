@@ -1,0 +1,14 @@
+export {
+  listMigrations,
+  type MigrateResult,
+  type Migration,
+  migrate,
+  splitStatements,
+} from './migrate.js'
+export {
+  createPrismaStore,
+  PrismaStore,
+  type PrismaStoreOptions,
+  PrismaTier,
+} from './prisma-store.js'
+export { isUnavailable, type PrismaLike, type PrismaTransaction } from './sql.js'

@@ -1,0 +1,105 @@
+import { createHash, randomUUID } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import type { PrismaLike } from './sql.js'
+
+/** A migration shipped with this package. */
+export interface Migration {
+  /** Directory name, e.g. `20261125000000_init`. */
+  name: string
+  sql: string
+  /** SHA-256 of migration.sql, as `prisma migrate deploy` records it. */
+  checksum: string
+}
+
+const MIGRATIONS_DIR = new URL('../prisma/migrations/', import.meta.url)
+
+/** The migrations this package ships, oldest first. */
+export async function listMigrations(): Promise<Migration[]> {
+  const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()
+  return Promise.all(
+    names.map(async (name) => {
+      const sql = await readFile(new URL(`${name}/migration.sql`, MIGRATIONS_DIR), 'utf8')
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') }
+    }),
+  )
+}
+
+/** Splits a migration into statements (our SQL has no semicolons inside statements). */
+export function splitStatements(sql: string): string[] {
+  return sql
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n')
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+}
+
+// Prisma Migrate's own bookkeeping table: recording our migrations there lets users switch to
+// (or mix in) `prisma migrate deploy` with the same files.
+const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+  "id" VARCHAR(36) PRIMARY KEY NOT NULL,
+  "checksum" VARCHAR(64) NOT NULL,
+  "finished_at" TIMESTAMPTZ,
+  "migration_name" VARCHAR(255) NOT NULL,
+  "logs" TEXT,
+  "rolled_back_at" TIMESTAMPTZ,
+  "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
+  "applied_steps_count" INTEGER NOT NULL DEFAULT 0
+)`
+
+/** Outcome of {@link migrate}. */
+export interface MigrateResult {
+  /** Migrations applied by this call. */
+  applied: string[]
+  /** Migrations that were already applied. */
+  skipped: string[]
+}
+
+/**
+ * Applies the shipped migrations that the database has not recorded yet, each in its own
+ * transaction under an advisory lock (concurrent callers wait, then skip). Idempotent. Records
+ * them in `_prisma_migrations` exactly as `prisma migrate deploy` would.
+ * @throws when a recorded migration's checksum differs from the shipped file (edited history)
+ */
+export async function migrate(prisma: PrismaLike): Promise<MigrateResult> {
+  await prisma.$executeRawUnsafe(BOOKKEEPING)
+  const result: MigrateResult = { applied: [], skipped: [] }
+  for (const m of await listMigrations()) {
+    const done = await prisma.$transaction(
+      async (tx) => {
+        await tx.$queryRawUnsafe(
+          `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext('actor-cache-migrate'))) AS locked`,
+        )
+        const rows = await tx.$queryRawUnsafe<{ checksum: string }[]>(
+          `SELECT checksum FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+          m.name,
+        )
+        if (rows.length > 0) {
+          if (rows[0]?.checksum !== m.checksum) {
+            throw new Error(
+              `migration ${m.name} was applied with a different checksum: the file has been edited since`,
+            )
+          }
+          return false
+        }
+        const statements = splitStatements(m.sql)
+        for (const statement of statements) await tx.$executeRawUnsafe(statement)
+        await tx.$executeRawUnsafe(
+          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ($1, $2, now(), $3, $4)`,
+          randomUUID(),
+          m.checksum,
+          m.name,
+          statements.length,
+        )
+        return true
+      },
+      { timeout: 60_000, maxWait: 60_000 },
+    )
+    ;(done ? result.applied : result.skipped).push(m.name)
+  }
+  return result
+}
