@@ -1,4 +1,9 @@
 export {
+  createPrismaChangeLog,
+  PrismaChangeLog,
+  type PrismaChangeLogOptions,
+} from './change-log.js'
+export {
   listMigrations,
   type MigrateResult,
   type Migration,

@@ -127,8 +127,10 @@ for (const [name, open] of [
         'ac_dead_letters_entry_idx',
         'ac_dead_letters_pkey',
         'ac_state_changes_entity_version_key',
+        'ac_state_changes_feed_idx',
         'ac_state_changes_id_key',
         'ac_state_changes_pkey',
+        'ac_state_changes_system_idx',
         'ac_state_changes_time_idx',
         'ac_state_changes_user_idx',
       ])

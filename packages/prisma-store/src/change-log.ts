@@ -1,0 +1,244 @@
+import {
+  type AppendResult,
+  type ChangeFeedBatch,
+  type ChangeLog,
+  type ChangePage,
+  type ChangeQuery,
+  type ChangeRecord,
+  ConflictError,
+  InvalidOptionError,
+  jsonSerializer,
+  type Serializer,
+  validateLimit,
+} from '@actor-cache/core'
+import { guarded, type PrismaLike } from './sql.js'
+
+/** Options of {@link createPrismaChangeLog}. */
+export interface PrismaChangeLogOptions {
+  prisma: PrismaLike
+  /** Serializer of old and new values. @default jsonSerializer */
+  serializer?: Serializer
+  /** Longest any operation may take, in ms. @default 5000 */
+  timeout?: number
+}
+
+interface ChangeRow {
+  seq: bigint
+  id: string
+  entity_type: string
+  entity_id: string
+  change_type: ChangeRecord['changeType']
+  old_value: string | null
+  new_value: string | null
+  timestamp: Date
+  user_id: string
+  system_id: string
+  version: bigint
+  txid: string
+  hash: string | null
+  prev_hash: string | null
+}
+
+const COLUMNS = `seq, id, entity_type, entity_id, change_type, old_value, new_value, timestamp, user_id,
+  system_id, version, txid::text AS txid, hash, prev_hash`
+const CHANGE_TYPES = new Set(['create', 'update', 'delete'])
+
+function checkRecord(r: ChangeRecord): void {
+  const fail = (field: string, what: string): never => {
+    throw new InvalidOptionError(field, `${what} (change ${JSON.stringify(r?.id)})`)
+  }
+  if (typeof r !== 'object' || r === null) fail('record', 'must be an object')
+  if (typeof r.id !== 'string' || r.id.length === 0 || r.id.length > 200)
+    fail('id', 'must be a non-empty string')
+  if (typeof r.entityType !== 'string' || r.entityType.length === 0)
+    fail('entityType', 'must be a non-empty string')
+  if (typeof r.entityId !== 'string' || r.entityId.length === 0)
+    fail('entityId', 'must be a non-empty string')
+  if (!CHANGE_TYPES.has(r.changeType)) fail('changeType', 'must be create, update or delete')
+  if (!Number.isSafeInteger(r.version) || r.version < 1)
+    fail('version', 'must be a positive safe integer')
+  if (typeof r.timestamp !== 'number' || !Number.isFinite(r.timestamp))
+    fail('timestamp', 'must be epoch milliseconds')
+  if (typeof r.userId !== 'string') fail('userId', 'must be a string')
+  if (typeof r.systemId !== 'string') fail('systemId', 'must be a string')
+}
+
+/**
+ * The audit trail in `ac_state_changes`: append-only, idempotent by change id, one record per
+ * entity version, queries with keyset pagination, and an ordered feed that never skips a change
+ * committed late: it reads only below the oldest running transaction
+ * (`txid < pg_snapshot_xmin(pg_current_snapshot())`) and checkpoints on `(txid, seq)`, so a
+ * sequence number taken by a transaction that commits later (or rolls back) cannot be jumped.
+ */
+export class PrismaChangeLog implements ChangeLog {
+  readonly #prisma: PrismaLike
+  readonly #serializer: Serializer
+  readonly #timeout: number
+
+  constructor(options: PrismaChangeLogOptions) {
+    if (typeof options?.prisma?.$queryRawUnsafe !== 'function') {
+      throw new InvalidOptionError('prisma', 'must be a PrismaClient')
+    }
+    this.#prisma = options.prisma
+    this.#serializer = options.serializer ?? jsonSerializer
+    this.#timeout = options.timeout ?? 5000
+  }
+
+  async append(records: readonly ChangeRecord[]): Promise<AppendResult> {
+    if (!Array.isArray(records)) throw new InvalidOptionError('records', 'must be an array')
+    for (const r of records) checkRecord(r)
+    if (records.length === 0) return { appended: 0, duplicates: 0 }
+    const encode = (v: unknown): string | null =>
+      v === null || v === undefined ? null : this.#serializer.serialize(v)
+    const columns = [
+      records.map((r) => r.id),
+      records.map((r) => r.entityType),
+      records.map((r) => r.entityId),
+      records.map((r) => r.changeType),
+      records.map((r) => encode(r.oldValue)),
+      records.map((r) => encode(r.newValue)),
+      records.map((r) => new Date(r.timestamp)),
+      records.map((r) => r.userId),
+      records.map((r) => r.systemId),
+      records.map((r) => String(r.version)),
+      records.map((r) => r.hash ?? null),
+      records.map((r) => r.prevHash ?? null),
+    ]
+    try {
+      const rows = await guarded(this.#timeout, 'append', () =>
+        this.#prisma.$queryRawUnsafe<{ n: bigint }[]>(
+          `WITH ins AS (
+             INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
+               timestamp, user_id, system_id, version, hash, prev_hash)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+               $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
+             ON CONFLICT (id) DO NOTHING
+             RETURNING 1)
+           SELECT count(*) AS n FROM ins`,
+          ...columns,
+        ),
+      )
+      const appended = Number(rows[0]?.n ?? 0)
+      return { appended, duplicates: records.length - appended }
+    } catch (error) {
+      const text = `${(error as Error).message} ${JSON.stringify((error as { meta?: unknown }).meta ?? '')}`
+      if (/entity_version_key|23505|unique/i.test(text)) {
+        const r = records[0] as ChangeRecord
+        throw new ConflictError(r.version - 1, r.version, {
+          tier: 'postgres',
+          namespace: r.entityType,
+          key: r.entityId,
+          cause: error,
+        })
+      }
+      throw error
+    }
+  }
+
+  async query(query: ChangeQuery): Promise<ChangePage> {
+    const limit = validateLimit(query.limit)
+    const where: string[] = []
+    const params: unknown[] = []
+    const add = (sql: string, value: unknown): void => {
+      params.push(value)
+      where.push(sql.replace('?', `$${params.length}`))
+    }
+    if (query.entityType !== undefined) add('entity_type = ?', query.entityType)
+    if (query.entityId !== undefined) add('entity_id = ?', query.entityId)
+    if (query.userId !== undefined) add('user_id = ?', query.userId)
+    if (query.systemId !== undefined) add('system_id = ?', query.systemId)
+    if (query.changeType !== undefined) add('change_type = ?', query.changeType)
+    if (query.from !== undefined) add('timestamp >= ?', new Date(query.from))
+    if (query.to !== undefined) add('timestamp < ?', new Date(query.to))
+    if (query.cursor !== undefined) {
+      if (!/^\d{1,19}$/.test(query.cursor)) {
+        throw new InvalidOptionError(
+          'cursor',
+          `is not a cursor this log issued: ${JSON.stringify(query.cursor)}`,
+        )
+      }
+      add('seq > ?::bigint', query.cursor)
+    }
+    params.push(limit + 1)
+    const rows = await guarded(this.#timeout, 'query', () =>
+      this.#prisma.$queryRawUnsafe<ChangeRow[]>(
+        `SELECT ${COLUMNS} FROM ac_state_changes ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY seq LIMIT $${params.length}`,
+        ...params,
+      ),
+    )
+    const page = rows.slice(0, limit).map((r) => this.#record(r))
+    const last = rows[limit - 1]
+    return rows.length > limit && last
+      ? { records: page, nextCursor: String(last.seq) }
+      : { records: page }
+  }
+
+  async history(entityType: string, entityId: string): Promise<ChangeRecord[]> {
+    const rows = await guarded(this.#timeout, 'history', () =>
+      this.#prisma.$queryRawUnsafe<ChangeRow[]>(
+        `SELECT ${COLUMNS} FROM ac_state_changes WHERE entity_type = $1 AND entity_id = $2 ORDER BY version`,
+        entityType,
+        entityId,
+      ),
+    )
+    return rows.map((r) => this.#record(r))
+  }
+
+  async readFeed(checkpoint: string | undefined, limit: number): Promise<ChangeFeedBatch> {
+    const n = validateLimit(limit)
+    let txid = '0'
+    let seq = '0'
+    if (checkpoint !== undefined) {
+      const m = /^(\d{1,20}):(\d{1,19})$/.exec(checkpoint)
+      if (!m)
+        throw new InvalidOptionError(
+          'checkpoint',
+          `is not a checkpoint this log issued: ${JSON.stringify(checkpoint)}`,
+        )
+      txid = m[1] as string
+      seq = m[2] as string
+    }
+    const rows = await guarded(this.#timeout, 'readFeed', () =>
+      this.#prisma.$queryRawUnsafe<ChangeRow[]>(
+        `SELECT ${COLUMNS} FROM ac_state_changes
+          WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+            AND (txid, seq) > ($1::text::xid8, $2::bigint)
+          ORDER BY txid, seq LIMIT $3`,
+        txid,
+        seq,
+        n,
+      ),
+    )
+    const last = rows.at(-1)
+    return {
+      records: rows.map((r) => this.#record(r)),
+      checkpoint: last ? `${last.txid}:${last.seq}` : (checkpoint ?? '0:0'),
+    }
+  }
+
+  #record(r: ChangeRow): ChangeRecord {
+    const decode = (v: string | null): unknown =>
+      v === null ? null : this.#serializer.deserialize(v)
+    return {
+      id: r.id,
+      entityType: r.entity_type,
+      entityId: r.entity_id,
+      changeType: r.change_type,
+      oldValue: decode(r.old_value),
+      newValue: decode(r.new_value),
+      timestamp: r.timestamp.getTime(),
+      userId: r.user_id,
+      systemId: r.system_id,
+      version: Number(r.version),
+      seq: Number(r.seq),
+      ...(r.hash === null ? {} : { hash: r.hash }),
+      ...(r.prev_hash === null ? {} : { prevHash: r.prev_hash }),
+    }
+  }
+}
+
+/** Creates the Postgres {@link ChangeLog}. Run `migrate` once first. */
+export function createPrismaChangeLog(options: PrismaChangeLogOptions): PrismaChangeLog {
+  return new PrismaChangeLog(options)
+}
