@@ -363,44 +363,55 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
 
   /** A batch of explicit-version writes with distinct keys, in one statement. */
   async #batchUpsert(db: PrismaLike, items: Prepared[]): Promise<SetResult[]> {
-    const rows = await db.$queryRawUnsafe<
-      { key: string; applied: bigint | null; stored: bigint | null }[]
-    >(
-      `WITH input AS (
-         SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::timestamptz[], $8::text[])
-           AS t(key, value, encoding, version, created_at, expires_at, tags_json)
-       ), up AS (
-         INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
-         SELECT $1, key, value, encoding, version, created_at, expires_at,
-                ARRAY(SELECT jsonb_array_elements_text(tags_json::jsonb))
-           FROM input
-         ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, encoding = EXCLUDED.encoding,
-           version = EXCLUDED.version, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-           tags = EXCLUDED.tags, updated_at = now()
-         WHERE (CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= $9 THEN 0 ELSE e.version END) <= EXCLUDED.version
-         RETURNING e.key, e.version
-       )
-       SELECT i.key, up.version AS applied,
-              (CASE WHEN c.expires_at IS NOT NULL AND c.expires_at <= $9 THEN 0 ELSE c.version END) AS stored
-         FROM input i
-         LEFT JOIN up ON up.key = i.key
-         LEFT JOIN ac_cache_entries c ON c.namespace = $1 AND c.key = i.key`,
+    const now = new Date()
+    // Tags cost a per-row array build: only when some item has tags.
+    const tagged = items.some((p) => p.opts.tags.length > 0)
+    const uniform = items.every((p) => p.encoding === (items[0] as Prepared).encoding)
+    // Only a count comes back (parsing one row per item costs as much as writing it); the rare
+    // batch where some write lost to a newer version reads the stored versions afterwards.
+    const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(
+      `WITH up AS (
+       INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
+       SELECT $1, key, value, ${uniform ? '$4' : 'encoding'}, version,
+              to_timestamp(created_ms / 1000.0), to_timestamp(expires_ms / 1000.0),
+              ${tagged ? 'ARRAY(SELECT jsonb_array_elements_text(tags_json::jsonb))' : `'{}'::text[]`}
+         FROM UNNEST($2::text[], $3::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $10::text[])
+           AS t(key, value, encoding, version, created_ms, expires_ms, tags_json)
+       ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, encoding = EXCLUDED.encoding,
+         version = EXCLUDED.version, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+         tags = EXCLUDED.tags, updated_at = now()
+       WHERE (CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= $9 THEN 0 ELSE e.version END) <= EXCLUDED.version
+       RETURNING 1)
+       SELECT count(*) AS n FROM up`,
       this.namespace,
       items.map((p) => p.key),
       items.map((p) => p.value),
-      items.map((p) => p.encoding),
+      uniform ? (items[0] as Prepared).encoding : 't',
+      uniform ? [] : items.map((p) => p.encoding),
       items.map((p) => String(p.opts.version)),
-      items.map((p) => new Date(p.opts.createdAt)),
-      items.map((p) => (p.opts.expiresAt === null ? null : new Date(p.opts.expiresAt))),
-      items.map((p) => JSON.stringify(p.opts.tags)),
-      new Date(),
+      // epoch ms as integers: cheaper to send and parse than timestamps
+      items.map((p) => String(Math.round(p.opts.createdAt))),
+      items.map((p) => (p.opts.expiresAt === null ? null : String(p.opts.expiresAt))),
+      now,
+      tagged ? items.map((p) => JSON.stringify(p.opts.tags)) : [],
     )
-    const byKey = new Map(rows.map((r) => [r.key, r]))
+    const stored = new Map<string, number>()
+    if (Number(rows[0]?.n ?? 0) < items.length) {
+      // Keys are distinct and a lost write leaves a strictly newer version: a key applied iff
+      // its stored version is the one written.
+      const current = await db.$queryRawUnsafe<{ key: string; version: bigint }[]>(
+        `SELECT key, version FROM ac_cache_entries WHERE namespace = $1 AND key = ANY($2::text[])`,
+        this.namespace,
+        items.map((p) => p.key),
+      )
+      for (const r of current) stored.set(r.key, Number(r.version))
+    }
     return items.map((p) => {
-      const r = byKey.get(p.key)
-      const applied = r?.applied !== null && r?.applied !== undefined
+      const version = p.opts.version as number
+      const now = stored.get(p.key) ?? version
+      const applied = now === version
       this.#publishSet(p.key, applied)
-      return { applied, version: Number(applied ? r?.applied : (r?.stored ?? 0)) }
+      return { applied, version: now }
     })
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { type ChangeRecord, ConflictError } from '@actor-cache/core'
 import { PrismaPg } from '@prisma/adapter-pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PrismaClient } from '../generated/prisma/client.js'
+import { PrismaClient } from '../src/generated/prisma/client.js'
 import { createPrismaChangeLog, migrate } from '../src/index.js'
 import { pglite, postgres, type TestDb } from './db.js'
 

@@ -1,6 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg'
 import { describe, expect, it } from 'vitest'
-import { PrismaClient } from '../generated/prisma/client.js'
+import { PrismaClient } from '../src/generated/prisma/client.js'
 import { createPrismaChangeLog, createPrismaStore } from '../src/index.js'
 
 describe('an unreachable database', () => {

@@ -1,0 +1,72 @@
+import { compression, createCodec } from '@actor-cache/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPrismaStore, migrate, type PrismaTier } from '../src/index.js'
+import { pglite, postgres, type TestDb } from './db.js'
+
+for (const [name, open] of [
+  ['postgres', postgres],
+  ['pglite', pglite],
+] as const) {
+  describe(`one-statement batches on ${name}`, () => {
+    let db: TestDb
+    let tier: PrismaTier
+    beforeAll(async () => {
+      db = await open()
+      await migrate(db.prisma)
+      tier = createPrismaStore({ prisma: db.prisma })
+    })
+    afterAll(async () => {
+      await db?.drop()
+    })
+
+    it('apply newer versions, keep newer stored ones, and keep envelopes exact', async () => {
+      const s = tier.namespace('batch')
+      await s.set('b', 'stored-9', { version: 9 })
+      const expiresAt = Date.now() + 60_123
+      const results = await s.setMany([
+        {
+          key: 'a',
+          value: { hp: 1 },
+          version: 3,
+          tags: ['guild:7', 'x'],
+          createdAt: 1_234_567,
+          expiresAt,
+        },
+        { key: 'b', value: 'older', version: 5 },
+        { key: 'c', value: [1, 2], version: 1 },
+      ])
+      expect(results).toEqual([
+        { applied: true, version: 3 },
+        { applied: false, version: 9 },
+        { applied: true, version: 1 },
+      ])
+      expect(await s.get('a')).toEqual({
+        value: { hp: 1 },
+        version: 3,
+        createdAt: 1_234_567,
+        expiresAt,
+        tags: ['guild:7', 'x'],
+      })
+      expect((await s.get('b'))?.value).toBe('stored-9')
+      // a replay of the same batch changes nothing and reports the same outcome
+      expect((await s.setMany([{ key: 'c', value: [1, 2], version: 1 }]))[0]).toEqual({
+        applied: true,
+        version: 1,
+      })
+    })
+
+    it('store bytes codecs and mixed encodings', async () => {
+      const packed = tier.namespace('packed', {
+        codec: createCodec({ transforms: [compression({ threshold: 1 })] }),
+      })
+      await packed.setMany([
+        { key: 'p1', value: { text: 'x'.repeat(500) }, version: 1 },
+        { key: 'p2', value: 2, version: 1 },
+      ])
+      expect((await packed.getMany(['p1', 'p2'])).map((e) => e?.value)).toEqual([
+        { text: 'x'.repeat(500) },
+        2,
+      ])
+    })
+  })
+}
