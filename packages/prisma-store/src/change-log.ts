@@ -11,7 +11,7 @@ import {
   type Serializer,
   validateLimit,
 } from '@actor-cache/core'
-import { guarded, type PrismaLike } from './sql.js'
+import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
 
 /** Options of {@link createPrismaChangeLog}. */
 export interface PrismaChangeLogOptions {
@@ -63,6 +63,70 @@ function checkRecord(r: ChangeRecord): void {
   if (typeof r.systemId !== 'string') fail('systemId', 'must be a string')
 }
 
+/** Validates and serializes change records into the columns of one UNNEST insert. */
+export function prepareChanges(
+  records: readonly ChangeRecord[],
+  serializer: Serializer,
+): unknown[][] {
+  if (!Array.isArray(records)) throw new InvalidOptionError('records', 'must be an array')
+  for (const r of records) checkRecord(r)
+  if (records.length === 0) return []
+  const encode = (v: unknown): string | null =>
+    v === null || v === undefined ? null : serializer.serialize(v)
+  return [
+    records.map((r) => r.id),
+    records.map((r) => r.entityType),
+    records.map((r) => r.entityId),
+    records.map((r) => r.changeType),
+    records.map((r) => encode(r.oldValue)),
+    records.map((r) => encode(r.newValue)),
+    records.map((r) => new Date(r.timestamp)),
+    records.map((r) => r.userId),
+    records.map((r) => r.systemId),
+    records.map((r) => String(r.version)),
+    records.map((r) => r.hash ?? null),
+    records.map((r) => r.prevHash ?? null),
+  ]
+}
+
+/**
+ * Inserts prepared change records in one statement (idempotent by id); a taken entity version
+ * becomes `ConflictError`. Runs on a client or inside a transaction.
+ */
+export async function insertChanges(
+  db: PrismaTransaction,
+  records: readonly ChangeRecord[],
+  columns: unknown[][],
+): Promise<AppendResult> {
+  try {
+    const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(
+      `WITH ins AS (
+         INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
+           timestamp, user_id, system_id, version, hash, prev_hash)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+           $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
+         ON CONFLICT (id) DO NOTHING
+         RETURNING 1)
+       SELECT count(*) AS n FROM ins`,
+      ...columns,
+    )
+    const appended = Number(rows[0]?.n ?? 0)
+    return { appended, duplicates: records.length - appended }
+  } catch (error) {
+    const text = `${(error as Error).message} ${JSON.stringify((error as { meta?: unknown }).meta ?? '')}`
+    if (/entity_version_key|23505|unique/i.test(text)) {
+      const r = records[0] as ChangeRecord
+      throw new ConflictError(r.version - 1, r.version, {
+        tier: 'postgres',
+        namespace: r.entityType,
+        key: r.entityId,
+        cause: error,
+      })
+    }
+    throw error
+  }
+}
+
 /**
  * The audit trail in `ac_state_changes`: append-only, idempotent by change id, one record per
  * entity version, queries with keyset pagination, and an ordered feed that never skips a change
@@ -85,54 +149,9 @@ export class PrismaChangeLog implements ChangeLog {
   }
 
   async append(records: readonly ChangeRecord[]): Promise<AppendResult> {
-    if (!Array.isArray(records)) throw new InvalidOptionError('records', 'must be an array')
-    for (const r of records) checkRecord(r)
-    if (records.length === 0) return { appended: 0, duplicates: 0 }
-    const encode = (v: unknown): string | null =>
-      v === null || v === undefined ? null : this.#serializer.serialize(v)
-    const columns = [
-      records.map((r) => r.id),
-      records.map((r) => r.entityType),
-      records.map((r) => r.entityId),
-      records.map((r) => r.changeType),
-      records.map((r) => encode(r.oldValue)),
-      records.map((r) => encode(r.newValue)),
-      records.map((r) => new Date(r.timestamp)),
-      records.map((r) => r.userId),
-      records.map((r) => r.systemId),
-      records.map((r) => String(r.version)),
-      records.map((r) => r.hash ?? null),
-      records.map((r) => r.prevHash ?? null),
-    ]
-    try {
-      const rows = await guarded(this.#timeout, 'append', () =>
-        this.#prisma.$queryRawUnsafe<{ n: bigint }[]>(
-          `WITH ins AS (
-             INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
-               timestamp, user_id, system_id, version, hash, prev_hash)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-               $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
-             ON CONFLICT (id) DO NOTHING
-             RETURNING 1)
-           SELECT count(*) AS n FROM ins`,
-          ...columns,
-        ),
-      )
-      const appended = Number(rows[0]?.n ?? 0)
-      return { appended, duplicates: records.length - appended }
-    } catch (error) {
-      const text = `${(error as Error).message} ${JSON.stringify((error as { meta?: unknown }).meta ?? '')}`
-      if (/entity_version_key|23505|unique/i.test(text)) {
-        const r = records[0] as ChangeRecord
-        throw new ConflictError(r.version - 1, r.version, {
-          tier: 'postgres',
-          namespace: r.entityType,
-          key: r.entityId,
-          cause: error,
-        })
-      }
-      throw error
-    }
+    const prepared = prepareChanges(records, this.#serializer)
+    if (prepared.length === 0) return { appended: 0, duplicates: 0 }
+    return guarded(this.#timeout, 'append', () => insertChanges(this.#prisma, records, prepared))
   }
 
   async query(query: ChangeQuery): Promise<ChangePage> {

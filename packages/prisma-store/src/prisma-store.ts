@@ -1,7 +1,9 @@
 import {
+  type AppendResult,
   type CacheEntry,
   type CacheStore,
   type CacheTier,
+  type ChangeRecord,
   type Codec,
   ConflictError,
   channels,
@@ -9,10 +11,12 @@ import {
   defaultCodec,
   globTokensToRegExpSource,
   InvalidOptionError,
+  jsonSerializer,
   type NamespaceOptions,
   parseGlob,
   type ResolvedSet,
   resolveSetOptions,
+  type Serializer,
   type SetManyItem,
   type SetOptions,
   type SetResult,
@@ -20,6 +24,7 @@ import {
   validateNamespace,
   validateTtl,
 } from '@actor-cache/core'
+import { insertChanges, prepareChanges } from './change-log.js'
 import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
 
 const TIER = 'postgres'
@@ -210,6 +215,34 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     })
   }
 
+  /**
+   * Writes a batch and the state changes that belong to it in one transaction: both land or
+   * neither does (a change for an entity version already logged rolls the writes back with
+   * `ConflictError`).
+   */
+  async setManyWithChanges(
+    items: readonly SetManyItem<V>[],
+    changes: readonly ChangeRecord[],
+    options: { serializer?: Serializer } = {},
+  ): Promise<{ results: SetResult[]; changes: AppendResult }> {
+    if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
+    const prepared = items.map((item) => this.#prepare(item.key, item.value, item))
+    const columns = prepareChanges(changes, options.serializer ?? jsonSerializer)
+    const batch =
+      new Set(prepared.map((p) => p.key)).size === prepared.length &&
+      prepared.every((p) => p.opts.version !== undefined)
+    return this.#owner._transaction('setManyWithChanges', async (tx) => {
+      let results: SetResult[] = []
+      if (prepared.length > 0 && batch) results = await this.#batchUpsert(tx, prepared)
+      else for (const p of prepared) results.push(await this.#upsert(tx, p))
+      const logged =
+        columns.length === 0
+          ? { appended: 0, duplicates: 0 }
+          : await insertChanges(tx, changes, columns)
+      return { results, changes: logged }
+    })
+  }
+
   async delete(key: string): Promise<boolean> {
     validateKey(key, this.namespace)
     return (await this.#deleteWhere('key = $3', key)) > 0
@@ -362,7 +395,7 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
   }
 
   /** A batch of explicit-version writes with distinct keys, in one statement. */
-  async #batchUpsert(db: PrismaLike, items: Prepared[]): Promise<SetResult[]> {
+  async #batchUpsert(db: PrismaTransaction, items: Prepared[]): Promise<SetResult[]> {
     const now = new Date()
     // Tags cost a per-row array build: only when some item has tags.
     const tagged = items.some((p) => p.opts.tags.length > 0)

@@ -1,6 +1,6 @@
 import { compression, createCodec } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createPrismaStore, migrate, type PrismaTier } from '../src/index.js'
+import { createPrismaChangeLog, createPrismaStore, migrate, type PrismaTier } from '../src/index.js'
 import { pglite, postgres, type TestDb } from './db.js'
 
 for (const [name, open] of [
@@ -53,6 +53,40 @@ for (const [name, open] of [
         applied: true,
         version: 1,
       })
+    })
+
+    it('write entries and their state changes together, or neither', async () => {
+      const s = tier.namespace('together')
+      const log = createPrismaChangeLog({ prisma: db.prisma })
+      const change = (id: string, version: number) => ({
+        id,
+        entityType: 'together',
+        entityId: 'actor:1',
+        changeType: (version === 1 ? 'create' : 'update') as 'create' | 'update',
+        oldValue: version === 1 ? null : { hp: version - 1 },
+        newValue: { hp: version },
+        timestamp: Date.now(),
+        userId: 'u',
+        systemId: 's',
+        version,
+      })
+      const ok = await s.setManyWithChanges(
+        [{ key: 'actor:1', value: { hp: 1 }, version: 1 }],
+        [change('t1', 1)],
+      )
+      expect(ok).toEqual({
+        results: [{ applied: true, version: 1 }],
+        changes: { appended: 1, duplicates: 0 },
+      })
+      // version 1 is already logged under another id: the whole transaction rolls back
+      await expect(
+        s.setManyWithChanges(
+          [{ key: 'actor:1', value: { hp: 99 }, version: 2 }],
+          [change('t2', 2), change('t3', 1)],
+        ),
+      ).rejects.toMatchObject({ code: 'E_CONFLICT' })
+      expect(await s.get('actor:1')).toMatchObject({ value: { hp: 1 }, version: 1 })
+      expect((await log.history('together', 'actor:1')).map((r) => r.id)).toEqual(['t1'])
     })
 
     it('store bytes codecs and mixed encodings', async () => {
