@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'E_TIER_UNAVAILABLE'
   | 'E_TIMEOUT'
   | 'E_CLOSED'
+  | 'E_WRITE_REJECTED'
 
 /** Fields that locate an error: which tier, which namespace, which key. */
 export interface ErrorContext {
@@ -169,6 +170,34 @@ export class ClosedError extends ActorCacheError {
   }
 }
 
+/** One item of a batch the store refused. */
+export interface RejectedWrite {
+  key: string
+  /** What the store said. */
+  reason: string
+}
+
+/**
+ * The store refused some items of a batch (a constraint, a trigger, a value it cannot hold);
+ * nothing of the batch was written. `rejected` names the items and the reasons, so the caller
+ * can set them aside (dead-letter) and retry the rest.
+ */
+export class WriteRejectedError extends ActorCacheError {
+  readonly rejected: readonly RejectedWrite[]
+  constructor(rejected: readonly RejectedWrite[], context?: ErrorContext) {
+    const list = rejected
+      .slice(0, 5)
+      .map((r) => `${r.key} (${r.reason})`)
+      .join(', ')
+    super(
+      'E_WRITE_REJECTED',
+      `${rejected.length} write(s) rejected: ${list}${rejected.length > 5 ? ', ...' : ''}`,
+      context,
+    )
+    this.rejected = rejected
+  }
+}
+
 /** Every error class, by name, for `instanceof` checks without deep imports. */
 export const errors = {
   ActorCacheError,
@@ -183,6 +212,7 @@ export const errors = {
   TierUnavailableError,
   TimeoutError,
   ClosedError,
+  WriteRejectedError,
 } as const
 
 /**

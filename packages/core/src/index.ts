@@ -36,10 +36,12 @@ export {
   InvalidOptionError,
   isActorCacheError,
   QueueFullError,
+  type RejectedWrite,
   SerializationError,
   TierUnavailableError,
   TimeoutError,
   ValueTooLargeError,
+  WriteRejectedError,
 } from './errors.js'
 export { type CacheEvent, type CacheEventKind, CHANNELS, channels, publish } from './events.js'
 export {

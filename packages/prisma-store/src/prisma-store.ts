@@ -1,4 +1,5 @@
 import {
+  ActorCacheError,
   type AppendResult,
   type CacheEntry,
   type CacheStore,
@@ -14,6 +15,7 @@ import {
   jsonSerializer,
   type NamespaceOptions,
   parseGlob,
+  type RejectedWrite,
   type ResolvedSet,
   resolveSetOptions,
   type Serializer,
@@ -23,9 +25,10 @@ import {
   validateKey,
   validateNamespace,
   validateTtl,
+  WriteRejectedError,
 } from '@actor-cache/core'
 import { insertChanges, prepareChanges } from './change-log.js'
-import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
+import { guarded, isUnavailable, type PrismaLike, type PrismaTransaction } from './sql.js'
 
 const TIER = 'postgres'
 
@@ -206,12 +209,50 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     if (prepared.length === 0) return []
     const distinct = new Set(prepared.map((p) => p.key)).size === prepared.length
     if (distinct && prepared.every((p) => p.opts.version !== undefined)) {
-      return this.#owner._run('setMany', (db) => this.#batchUpsert(db, prepared))
+      try {
+        return await this.#owner._run('setMany', (db) => this.#batchUpsert(db, prepared))
+      } catch (error) {
+        if (!isStatementError(error)) throw error
+        // The database refused the batch: find out which rows, report them, write nothing.
+        throw await this.#findRejected(prepared, error)
+      }
     }
     return this.#owner._transaction('setMany', async (tx) => {
       const out: SetResult[] = []
       for (const p of prepared) out.push(await this.#upsert(tx, p))
       return out
+    })
+  }
+
+  /**
+   * Replays a refused batch row by row, each under a savepoint, inside a transaction that is
+   * then rolled back: the rows the database refuses become a `WriteRejectedError`.
+   */
+  async #findRejected(prepared: Prepared[], original: unknown): Promise<unknown> {
+    const rejected: RejectedWrite[] = []
+    const ROLLBACK = Symbol('rollback')
+    try {
+      await this.#owner._transaction('setMany', async (tx) => {
+        for (const p of prepared) {
+          await tx.$executeRawUnsafe('SAVEPOINT ac_row')
+          try {
+            await this.#upsert(tx, p)
+            await tx.$executeRawUnsafe('RELEASE SAVEPOINT ac_row')
+          } catch (error) {
+            await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT ac_row')
+            rejected.push({ key: p.key, reason: statementMessage(error) })
+          }
+        }
+        throw ROLLBACK
+      })
+    } catch (error) {
+      if (error !== ROLLBACK) return error
+    }
+    if (rejected.length === 0) return original
+    return new WriteRejectedError(rejected, {
+      tier: TIER,
+      namespace: this.namespace,
+      cause: original,
     })
   }
 
@@ -501,6 +542,27 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
       channels.set.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0, applied })
     }
   }
+}
+
+/** An error the database raised about a statement (as opposed to being unreachable). */
+function isStatementError(error: unknown): boolean {
+  return !(error instanceof ActorCacheError) && !isUnavailable(error)
+}
+
+/** The database's own words from a Prisma raw-query error. */
+function statementMessage(error: unknown): string {
+  const meta = (
+    error as {
+      meta?: { driverAdapterError?: { cause?: { originalMessage?: string; message?: string } } }
+    }
+  ).meta
+  const cause = meta?.driverAdapterError?.cause
+  return (
+    cause?.originalMessage ??
+    cause?.message ??
+    (error as Error).message.split('\n').filter(Boolean).at(-1) ??
+    'refused'
+  )
 }
 
 /** `expires_at IS NULL OR expires_at > $n` */

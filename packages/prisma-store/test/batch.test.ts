@@ -1,4 +1,4 @@
-import { compression, createCodec } from '@actor-cache/core'
+import { compression, createCodec, type WriteRejectedError } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrismaChangeLog, createPrismaStore, migrate, type PrismaTier } from '../src/index.js'
 import { pglite, postgres, type TestDb } from './db.js'
@@ -87,6 +87,31 @@ for (const [name, open] of [
       ).rejects.toMatchObject({ code: 'E_CONFLICT' })
       expect(await s.get('actor:1')).toMatchObject({ value: { hp: 1 }, version: 1 })
       expect((await log.history('together', 'actor:1')).map((r) => r.id)).toEqual(['t1'])
+    })
+
+    it('name the rows the database refuses and write none of the batch', async () => {
+      // a rule of the database the store knows nothing about
+      await db.prisma.$executeRawUnsafe(
+        `ALTER TABLE ac_cache_entries ADD CONSTRAINT no_poison CHECK (key NOT LIKE 'poison%')`,
+      )
+      const s = tier.namespace('poison')
+      const items = Array.from({ length: 50 }, (_, i) => ({
+        key: i === 17 || i === 33 ? `poison-${i}` : `row-${i}`,
+        value: i,
+        version: 1,
+      }))
+      const error = await s.setMany(items).catch((e: unknown) => e)
+      expect(error).toMatchObject({ code: 'E_WRITE_REJECTED', namespace: 'poison' })
+      expect((error as WriteRejectedError).rejected.map((r) => r.key)).toEqual([
+        'poison-17',
+        'poison-33',
+      ])
+      expect((error as WriteRejectedError).rejected[0]?.reason).toMatch(/no_poison/)
+      expect(await s.getMany(['row-0', 'row-49'])).toEqual([undefined, undefined])
+      // the rest goes through once the poison rows are set aside
+      const results = await s.setMany(items.filter((it) => !it.key.startsWith('poison')))
+      expect(results.every((r) => r.applied)).toBe(true)
+      await db.prisma.$executeRawUnsafe('ALTER TABLE ac_cache_entries DROP CONSTRAINT no_poison')
     })
 
     it('store bytes codecs and mixed encodings', async () => {
