@@ -65,7 +65,7 @@ export async function runL3Suite(options: L3Options = {}): Promise<L3Report> {
             await store.setMany(
               Array.from({ length: size }, () => {
                 const i = next()
-                return { key: `actor:${i}`, value: actorState(i), version: v }
+                return { key: `actor:${i}`, value: actorState(i), version: v, ttl: 600_000 }
               }),
             )
           }
@@ -77,7 +77,7 @@ export async function runL3Suite(options: L3Options = {}): Promise<L3Report> {
           async run(n: number) {
             for (let j = 0; j < n; j++) {
               const i = next()
-              await store.set(`actor:${i}`, actorState(i), { version: ++version })
+              await store.set(`actor:${i}`, actorState(i), { version: ++version, ttl: 600_000 })
             }
           },
         },
@@ -85,6 +85,8 @@ export async function runL3Suite(options: L3Options = {}): Promise<L3Report> {
         batchCase(1000),
       ]
     }
+    // The same rows and guard as the store writes (envelope columns, expiry-aware version
+    // check), with node-postgres directly: what a hand-written flusher would send.
     const rawCase = (size: number) => {
       let k = 0
       return {
@@ -94,18 +96,24 @@ export async function runL3Suite(options: L3Options = {}): Promise<L3Report> {
             const v = String(++version)
             const keys: string[] = []
             const vals: string[] = []
+            const created: string[] = []
+            const expires: string[] = []
+            const now = Date.now()
             for (let j = 0; j < size; j++) {
               const i = k++ % UNIVERSE
               keys.push(`actor:${i}`)
-              // a hand-written flusher serializes too
               vals.push(JSON.stringify(actorState(i)))
+              created.push(String(now))
+              expires.push(String(now + 600_000))
             }
             await pool.query(
-              `INSERT INTO ac_cache_entries AS e (namespace, key, value, version, created_at)
-               SELECT 'raw', k, v, $3::bigint, now() FROM UNNEST($1::text[], $2::text[]) AS t(k, v)
+              `INSERT INTO ac_cache_entries AS e (namespace, key, value, version, created_at, expires_at)
+               SELECT 'raw', k, v, $3::bigint, to_timestamp(c / 1000.0), to_timestamp(x / 1000.0)
+                 FROM UNNEST($1::text[], $2::text[], $4::bigint[], $5::bigint[]) AS t(k, v, c, x)
                ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version,
-                 updated_at = now() WHERE e.version <= EXCLUDED.version`,
-              [keys, vals, v],
+                 created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, updated_at = now()
+               WHERE (CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= now() THEN 0 ELSE e.version END) <= EXCLUDED.version`,
+              [keys, vals, v, created, expires],
             )
           }
         },

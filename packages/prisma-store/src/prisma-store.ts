@@ -441,11 +441,11 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     // Tags cost a per-row array build: only when some item has tags.
     const tagged = items.some((p) => p.opts.tags.length > 0)
     const uniform = items.every((p) => p.encoding === (items[0] as Prepared).encoding)
-    // Only a count comes back (parsing one row per item costs as much as writing it); the rare
-    // batch where some write lost to a newer version reads the stored versions afterwards.
-    const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(
-      `WITH up AS (
-       INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
+    // Only the affected-row count comes back: the rows inserted or updated, i.e. the writes that
+    // applied (parsing a row per item would cost as much as writing it). The rare batch where
+    // some write lost to a newer version reads the stored versions afterwards.
+    const count = await db.$executeRawUnsafe(
+      `INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
        SELECT $1, key, value, ${uniform ? '$4' : 'encoding'}, version,
               to_timestamp(created_ms / 1000.0), to_timestamp(expires_ms / 1000.0),
               ${tagged ? 'ARRAY(SELECT jsonb_array_elements_text(tags_json::jsonb))' : `'{}'::text[]`}
@@ -454,9 +454,7 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
        ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, encoding = EXCLUDED.encoding,
          version = EXCLUDED.version, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
          tags = EXCLUDED.tags, updated_at = now()
-       WHERE (CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= $9 THEN 0 ELSE e.version END) <= EXCLUDED.version
-       RETURNING 1)
-       SELECT count(*) AS n FROM up`,
+       WHERE (CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= $9 THEN 0 ELSE e.version END) <= EXCLUDED.version`,
       this.namespace,
       items.map((p) => p.key),
       items.map((p) => p.value),
@@ -470,7 +468,7 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
       tagged ? items.map((p) => JSON.stringify(p.opts.tags)) : [],
     )
     const stored = new Map<string, number>()
-    if (Number(rows[0]?.n ?? 0) < items.length) {
+    if (count < items.length) {
       // Keys are distinct and a lost write leaves a strictly newer version: a key applied iff
       // its stored version is the one written.
       const current = await db.$queryRawUnsafe<{ key: string; version: bigint }[]>(
