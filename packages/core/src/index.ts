@@ -111,6 +111,7 @@ export {
   type NamespaceOptions,
   type ResolvedSet,
   remainingTtl,
+  resolveNamespace,
   resolveSetOptions,
   type SetManyItem,
   type SetOptions,

@@ -1,6 +1,6 @@
 import type { Codec } from './codec.js'
 import { InvalidOptionError } from './errors.js'
-import { validateTags } from './keys.js'
+import { validateNamespace, validateTags } from './keys.js'
 
 /**
  * What every tier stores under a key: the value plus the metadata that lets tiers agree.
@@ -265,6 +265,22 @@ export function resolveSetOptions(
     expectedVersion,
     tags: tags === undefined ? EMPTY_TAGS : validateTags(tags),
   }
+}
+
+/**
+ * Validates a namespace name and the namespace options shared by every tier; returns the
+ * namespace's default TTL (its own, or the tier's).
+ * @throws {InvalidKeyError} | {InvalidOptionError}
+ */
+export function resolveNamespace(
+  name: string,
+  options: NamespaceOptions,
+  tierDefaultTtl: number,
+): number {
+  validateNamespace(name)
+  return options.defaultTtl === undefined
+    ? tierDefaultTtl
+    : validateTtl(options.defaultTtl, 'defaultTtl')
 }
 
 /** Remaining life of an entry in ms (`Infinity` when it never expires, 0 when expired). */

@@ -10,6 +10,7 @@ import {
   type NamespaceOptions,
   parseGlob,
   type ResolvedSet,
+  resolveNamespace,
   resolveSetOptions,
   type SetManyItem,
   type SetOptions,
@@ -17,7 +18,6 @@ import {
   type SyncCacheStore,
   ValueTooLargeError,
   validateKey,
-  validateNamespace,
   validateTtl,
 } from '@actor-cache/core'
 import { LRUCache } from 'lru-cache'
@@ -337,11 +337,7 @@ export class MemCache implements CacheTier {
    * @throws {InvalidKeyError} for a malformed namespace
    */
   namespace<V = unknown>(name: string, options: NamespaceOptions = {}): MemCacheStore<V> {
-    validateNamespace(name)
-    const ttl =
-      options.defaultTtl === undefined
-        ? this.#defaultTtl
-        : validateTtl(options.defaultTtl, 'defaultTtl')
+    const ttl = resolveNamespace(name, options, this.#defaultTtl)
     return new MemCacheStore<V>(this.#shared, this.#shared.state(name), ttl)
   }
 

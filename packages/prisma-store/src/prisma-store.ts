@@ -17,13 +17,13 @@ import {
   parseGlob,
   type RejectedWrite,
   type ResolvedSet,
+  resolveNamespace,
   resolveSetOptions,
   type Serializer,
   type SetManyItem,
   type SetOptions,
   type SetResult,
   validateKey,
-  validateNamespace,
   validateTtl,
   WriteRejectedError,
 } from '@actor-cache/core'
@@ -97,11 +97,7 @@ export class PrismaTier implements CacheTier {
   }
 
   namespace<V = unknown>(name: string, options: NamespaceOptions = {}): PrismaStore<V> {
-    validateNamespace(name)
-    const ttl =
-      options.defaultTtl === undefined
-        ? this.#defaultTtl
-        : validateTtl(options.defaultTtl, 'defaultTtl')
+    const ttl = resolveNamespace(name, options, this.#defaultTtl)
     return new PrismaStore<V>(this, name, ttl, options.codec ?? this.#codec)
   }
 

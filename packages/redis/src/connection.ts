@@ -9,10 +9,9 @@ import {
 import { createClient, ErrorReply, type RedisClientOptions } from 'redis'
 import { type BreakerOptions, CircuitBreaker } from './breaker.js'
 
-/** The parts of a node-redis client (`createClient`) this package uses. */
-export interface SingleClient {
-  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>
-  duplicate(): SingleClient
+/** What node-redis clients and cluster clients share, of what this package uses. */
+interface ClientLifecycle<Self> {
+  duplicate(): Self
   connect(): Promise<unknown>
   close(): Promise<unknown>
   destroy(): void
@@ -24,8 +23,13 @@ export interface SingleClient {
   readonly isOpen: boolean
 }
 
+/** The parts of a node-redis client (`createClient`) this package uses. */
+export interface SingleClient extends ClientLifecycle<SingleClient> {
+  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>
+}
+
 /** The parts of a node-redis cluster client (`createCluster`) this package uses. */
-export interface ClusterClient {
+export interface ClusterClient extends ClientLifecycle<ClusterClient> {
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
@@ -34,16 +38,6 @@ export interface ClusterClient {
   ): Promise<unknown>
   readonly masters: readonly unknown[]
   nodeClient(node: never): Promise<unknown>
-  duplicate(): ClusterClient
-  connect(): Promise<unknown>
-  close(): Promise<unknown>
-  destroy(): void
-  on(event: string, listener: (...args: never[]) => void): unknown
-  off(event: string, listener: (...args: never[]) => void): unknown
-  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
-  unsubscribe(channel: string): Promise<void>
-  readonly isReady: boolean
-  readonly isOpen: boolean
 }
 
 /** A node-redis client or cluster client, connected by its owner. */
@@ -371,26 +365,34 @@ export async function connectRedis(
   })
   // An 'error' listener is required: without it node-redis errors crash the process.
   client.on('error', () => {})
+  await connectWithin(client, config.dialTimeout, 'cannot connect to Redis')
+  return client
+}
+
+/**
+ * Connects `client`, bounding the whole handshake (TCP, TLS, HELLO/AUTH) by `ms`; on failure
+ * destroys it and throws `TierUnavailableError` prefixed with `what`.
+ */
+export async function connectWithin(
+  client: AnyRedisClient,
+  ms: number,
+  what: string,
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   try {
-    // Bounds the whole handshake (TCP, TLS, HELLO/AUTH), not only the TCP connect.
     await Promise.race([
       client.connect(),
       new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no connection within ${config.dialTimeout} ms`)),
-          config.dialTimeout,
-        )
+        timer = setTimeout(() => reject(new Error(`no connection within ${ms} ms`)), ms)
       }),
     ])
   } catch (error) {
     client.destroy()
-    throw new TierUnavailableError(`cannot connect to Redis: ${(error as Error).message}`, {
+    throw new TierUnavailableError(`${what}: ${(error as Error).message}`, {
       tier: 'redis',
       cause: error,
     })
   } finally {
     clearTimeout(timer)
   }
-  return client
 }

@@ -9,13 +9,13 @@ import {
   QueueFullError,
   type QueueStats,
   type Serializer,
-  TierUnavailableError,
   type WriteQueue,
 } from '@actor-cache/core'
 import { ErrorReply } from 'redis'
 import {
   type AnyRedisClient,
   Commander,
+  connectWithin,
   type RedisComponentOptions,
   resolveComponentOptions,
 } from './connection.js'
@@ -315,33 +315,11 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
     this.#blocking ??= (async () => {
       const client = this.#client.duplicate()
       client.on('error', () => {})
-      let timer: NodeJS.Timeout | undefined
       try {
-        await Promise.race([
-          client.connect(),
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () =>
-                reject(
-                  new TierUnavailableError('redis blocking connection: no connection in time', {
-                    tier: 'redis',
-                  }),
-                ),
-              this.#commander.timeout,
-            )
-          }),
-        ])
+        await connectWithin(client, this.#commander.timeout, 'redis blocking connection')
       } catch (error) {
-        client.destroy()
         this.#blocking = undefined
-        throw error instanceof TierUnavailableError
-          ? error
-          : new TierUnavailableError(
-              `redis blocking connection failed: ${(error as Error).message}`,
-              { tier: 'redis', cause: error },
-            )
-      } finally {
-        clearTimeout(timer)
+        throw error
       }
       if (this.#closed) {
         client.destroy()

@@ -14,12 +14,12 @@ import {
   MAX_EXPIRES_AT,
   type NamespaceOptions,
   parseGlob,
+  resolveNamespace,
   resolveSetOptions,
   type SetManyItem,
   type SetOptions,
   type SetResult,
   validateKey,
-  validateNamespace,
   validateTtl,
 } from '@actor-cache/core'
 import {
@@ -104,11 +104,7 @@ export class RedisTier implements CacheTier {
   }
 
   namespace<V = unknown>(name: string, options: NamespaceOptions = {}): RedisStore<V> {
-    validateNamespace(name)
-    const ttl =
-      options.defaultTtl === undefined
-        ? this.#defaultTtl
-        : validateTtl(options.defaultTtl, 'defaultTtl')
+    const ttl = resolveNamespace(name, options, this.#defaultTtl)
     return new RedisStore<V>(
       this,
       this.#commander,
