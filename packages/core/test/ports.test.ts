@@ -12,6 +12,7 @@ import {
   SequenceTracker,
   validateInvalidationMessage,
 } from '../src/index.js'
+import { runChangeLogConformance } from '../src/testing/index.js'
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
 
@@ -190,76 +191,7 @@ describe('lock provider (in-process)', () => {
   })
 })
 
-describe('change log (in-process)', () => {
-  const change = (
-    id: string,
-    version: number,
-    extra: Partial<ChangeRecord> = {},
-  ): ChangeRecord => ({
-    id,
-    entityType: 'primary_core',
-    entityId: 'actor:1',
-    changeType: version === 1 ? 'create' : 'update',
-    oldValue: version === 1 ? null : { hp: version - 1 },
-    newValue: { hp: version },
-    timestamp: 1_000 * version,
-    userId: 'user:1',
-    systemId: 'combat',
-    version,
-    ...extra,
-  })
-
-  it('appends idempotently by id and refuses a second record for the same version', async () => {
-    const log = createMemoryChangeLog()
-    expect(await log.append([change('c1', 1), change('c2', 2)])).toEqual({
-      appended: 2,
-      duplicates: 0,
-    })
-    expect(await log.append([change('c2', 2), change('c3', 3)])).toEqual({
-      appended: 1,
-      duplicates: 1,
-    })
-    await expect(log.append([change('other', 3)])).rejects.toBeInstanceOf(ConflictError)
-    await expect(log.append([change('c4', 4), change('c5', 4)])).rejects.toBeInstanceOf(
-      ConflictError,
-    )
-    expect((await log.history('primary_core', 'actor:1')).map((r) => r.version)).toEqual([1, 2, 3])
-  })
-
-  it('queries with filters and cursors, and reads the feed in order', async () => {
-    const log = createMemoryChangeLog()
-    const records = Array.from({ length: 25 }, (_, i) =>
-      change(`c${i + 1}`, i + 1, { userId: i % 2 ? 'user:odd' : 'user:even' }),
-    )
-    await log.append(records)
-    const seen: number[] = []
-    let cursor: string | undefined
-    do {
-      const page = await log.query({ userId: 'user:odd', limit: 4, ...(cursor ? { cursor } : {}) })
-      seen.push(...page.records.map((r) => r.version))
-      cursor = page.nextCursor
-    } while (cursor)
-    expect(seen).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24])
-    expect((await log.query({ from: 3_000, to: 5_000 })).records.map((r) => r.version)).toEqual([
-      3, 4,
-    ])
-    const feed1 = await log.readFeed(undefined, 10)
-    const feed2 = await log.readFeed(feed1.checkpoint, 100)
-    expect([...feed1.records, ...feed2.records].map((r) => r.seq)).toEqual(
-      records.map((_, i) => i + 1),
-    )
-    await expect(log.query({ limit: 0 })).rejects.toThrow(/limit/)
-    await expect(log.query({ cursor: 'zz' })).rejects.toThrow(/cursor/)
-  })
-
-  it('keeps history immune to later mutation of the caller objects', async () => {
-    const log = createMemoryChangeLog()
-    const r = change('c1', 1)
-    await log.append([r])
-    ;(r.newValue as { hp: number }).hp = 999
-    expect((await log.history('primary_core', 'actor:1'))[0]?.newValue).toEqual({ hp: 1 })
-  })
-})
+runChangeLogConformance({ name: 'in-process', create: () => createMemoryChangeLog() })
 
 describe('hardening', () => {
   it('keeps delivering when one bus listener throws, and resets that listener', async () => {
@@ -279,29 +211,6 @@ describe('hardening', () => {
     await tick()
     expect(got).toEqual(['k'])
     expect(resets).toEqual(['listener failed'])
-  })
-
-  it('appends a change batch all or none', async () => {
-    const log = createMemoryChangeLog()
-    const ok = {
-      id: 'c1',
-      entityType: 't',
-      entityId: 'e',
-      changeType: 'create' as const,
-      oldValue: null,
-      newValue: 1,
-      timestamp: 1,
-      userId: 'u',
-      systemId: 's',
-      version: 1,
-    }
-    await expect(
-      log.append([ok, { ...ok, id: 'c2', version: 2, newValue: () => 1 }]),
-    ).rejects.toThrow()
-    expect(await log.history('t', 'e')).toEqual([])
-    await expect(log.append([{ ...ok, version: 1.5 }])).rejects.toMatchObject({
-      code: 'E_INVALID_OPTION',
-    })
   })
 
   it('refuses blocking claims beyond what a timer can wait, and locks after close', async () => {

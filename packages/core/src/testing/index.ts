@@ -395,3 +395,5 @@ export function runStoreConformance(target: ConformanceTarget): void {
     })
   })
 }
+
+export { type ChangeLogTarget, runChangeLogConformance } from './change-log.js'

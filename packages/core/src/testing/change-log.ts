@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ConflictError } from '../errors.js'
+import type { ChangeLog, ChangeRecord } from '../ports/change-log.js'
+
+/** What the change-log suite needs from an implementation. */
+export interface ChangeLogTarget {
+  /** Label of the describe block. */
+  name: string
+  /** Creates an empty log (called once for the whole suite). */
+  create(): ChangeLog | Promise<ChangeLog>
+  /** Releases what `create` made. */
+  destroy?(): void | Promise<void>
+}
+
+/** Registers the conformance tests every `ChangeLog` implementation must pass. */
+export function runChangeLogConformance(target: ChangeLogTarget): void {
+  describe(`ChangeLog conformance: ${target.name}`, () => {
+    let log: ChangeLog
+    let n = 0
+    /** A fresh entity per test, so tests share one log without interfering. */
+    const entity = (): string => `actor:${++n}`
+    const change = (
+      entityId: string,
+      id: string,
+      version: number,
+      extra: Partial<ChangeRecord> = {},
+    ): ChangeRecord => ({
+      id: `${entityId}/${id}`,
+      entityType: 'primary_core',
+      entityId,
+      changeType: version === 1 ? 'create' : 'update',
+      oldValue: version === 1 ? null : { hp: version - 1 },
+      newValue: { hp: version, at: new Date(0), big: 10n ** 20n },
+      timestamp: 1_000 * version,
+      userId: 'user:1',
+      systemId: 'combat',
+      version,
+      ...extra,
+    })
+
+    beforeAll(async () => {
+      log = await target.create()
+    })
+    afterAll(async () => {
+      await target.destroy?.()
+    })
+
+    it('appends idempotently by id and refuses a second record for one entity version', async () => {
+      const e = entity()
+      expect(await log.append([change(e, 'c1', 1), change(e, 'c2', 2)])).toEqual({
+        appended: 2,
+        duplicates: 0,
+      })
+      expect(await log.append([change(e, 'c2', 2), change(e, 'c3', 3)])).toEqual({
+        appended: 1,
+        duplicates: 1,
+      })
+      await expect(log.append([change(e, 'other', 3)])).rejects.toBeInstanceOf(ConflictError)
+      await expect(log.append([change(e, 'c4', 4), change(e, 'c5', 4)])).rejects.toBeInstanceOf(
+        ConflictError,
+      )
+      const history = await log.history('primary_core', e)
+      expect(history.map((r) => r.version)).toEqual([1, 2, 3])
+      expect(history[1]).toMatchObject({
+        id: `${e}/c2`,
+        changeType: 'update',
+        oldValue: { hp: 1 },
+        newValue: { hp: 2, at: new Date(0), big: 10n ** 20n },
+        timestamp: 2000,
+        userId: 'user:1',
+        systemId: 'combat',
+      })
+    })
+
+    it('appends all or none', async () => {
+      const e = entity()
+      await log.append([change(e, 'a', 1)])
+      await expect(log.append([change(e, 'b', 2), change(e, 'dup', 1)])).rejects.toBeInstanceOf(
+        ConflictError,
+      )
+      expect((await log.history('primary_core', e)).map((r) => r.version)).toEqual([1])
+    })
+
+    it('rejects malformed records before writing', async () => {
+      const e = entity()
+      await expect(log.append([{ ...change(e, 'v', 1), version: 1.5 }])).rejects.toMatchObject({
+        code: 'E_INVALID_OPTION',
+      })
+      await expect(log.append([{ ...change(e, 'v', 1), version: 0 }])).rejects.toMatchObject({
+        code: 'E_INVALID_OPTION',
+      })
+      expect(await log.history('primary_core', e)).toEqual([])
+    })
+
+    it('queries with filters and cursors, oldest first', async () => {
+      const e = entity()
+      const records = Array.from({ length: 25 }, (_, i) =>
+        change(e, `q${i + 1}`, i + 1, {
+          userId: i % 2 ? 'user:odd' : 'user:even',
+          systemId: i < 5 ? 'admin' : 'combat',
+        }),
+      )
+      await log.append(records)
+      const seen: number[] = []
+      let cursor: string | undefined
+      do {
+        const page = await log.query({
+          entityId: e,
+          userId: 'user:odd',
+          limit: 4,
+          ...(cursor ? { cursor } : {}),
+        })
+        seen.push(...page.records.map((r) => r.version))
+        cursor = page.nextCursor
+      } while (cursor)
+      expect(seen).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24])
+      expect(
+        (await log.query({ entityId: e, from: 3_000, to: 5_000 })).records.map((r) => r.version),
+      ).toEqual([3, 4])
+      expect((await log.query({ entityId: e, systemId: 'admin' })).records).toHaveLength(5)
+      expect(
+        (await log.query({ entityId: e, changeType: 'create' })).records.map((r) => r.version),
+      ).toEqual([1])
+      await expect(log.query({ limit: 0 })).rejects.toMatchObject({ code: 'E_INVALID_OPTION' })
+      await expect(log.query({ cursor: 'not a cursor' })).rejects.toMatchObject({
+        code: 'E_INVALID_OPTION',
+      })
+    })
+
+    it('feeds every appended change exactly once, in order, across small batches', async () => {
+      const e = entity()
+      await log.append(Array.from({ length: 7 }, (_, i) => change(e, `f${i}`, i + 1)))
+      const ids: string[] = []
+      let checkpoint: string | undefined
+      for (let i = 0; i < 1_000; i++) {
+        const batch = await log.readFeed(checkpoint, 3)
+        ids.push(...batch.records.map((r) => r.id))
+        checkpoint = batch.checkpoint
+        if (batch.records.length === 0) break
+      }
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(ids.filter((id) => id.startsWith(`${e}/`))).toEqual(
+        Array.from({ length: 7 }, (_, i) => `${e}/f${i}`),
+      )
+      // nothing new: the checkpoint stays where it is
+      const again = await log.readFeed(checkpoint, 3)
+      expect(again.records).toEqual([])
+      await expect(log.readFeed('not a checkpoint', 3)).rejects.toMatchObject({
+        code: 'E_INVALID_OPTION',
+      })
+    })
+
+    it('keeps history immune to later mutation of the caller objects', async () => {
+      const e = entity()
+      const r = change(e, 'm', 1)
+      await log.append([r])
+      ;(r.newValue as { hp: number }).hp = 999
+      expect((await log.history('primary_core', e))[0]?.newValue).toMatchObject({ hp: 1 })
+    })
+  })
+}
