@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest'
 import {
-  type ChangeRecord,
-  ConflictError,
   createLocalBusHub,
   createLocalLockProvider,
   createMemoryChangeLog,
