@@ -225,7 +225,8 @@ export function parseGlob(pattern: unknown): readonly GlobToken[] {
 }
 
 const REGEXP_META_RE = /[.*+?^${}()|[\]\\/]/g
-const CLASS_META_RE = /[\]\\^-]/g
+// `[` too: inside brackets PostgreSQL reads `[.`, `[:` and `[=` as collating elements and classes
+const CLASS_META_RE = /[[\]\\^-]/g
 const escapeRegExp = (text: string): string => text.replace(REGEXP_META_RE, '\\$&')
 const escapeClass = (text: string): string => text.replace(CLASS_META_RE, '\\$&')
 

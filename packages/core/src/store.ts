@@ -160,8 +160,11 @@ export interface ResolvedSet {
 
 const EMPTY_TAGS: readonly string[] = Object.freeze([])
 
-/** Latest representable time (the end of JavaScript dates); expiries beyond it mean never. */
-export const MAX_EXPIRES_AT = 8.64e15
+/**
+ * Latest expiry kept as a time (the last millisecond of year 9999, the end of SQL timestamps);
+ * expiries beyond it mean never.
+ */
+export const MAX_EXPIRES_AT = 253_402_300_799_999
 
 const absolute = (at: number): number | null => (at > MAX_EXPIRES_AT ? null : Math.ceil(at))
 

@@ -15,6 +15,12 @@ export interface PostgresClientOptions {
   max?: number
   /** Bound on establishing a connection, in ms. @default 5000 */
   connectionTimeoutMillis?: number
+  /**
+   * Server-side bound on every statement and lock wait, in ms, so that a call the store gave up
+   * on (its `timeout`) is also cancelled in the database instead of applying later. Keep it at
+   * or below the store's `timeout`. @default 5000
+   */
+  statementTimeout?: number
 }
 
 /** A PrismaClient on PostgreSQL at `connectionString`. */
@@ -24,6 +30,12 @@ export async function connectPostgres(
 ): Promise<PrismaClient> {
   const { PrismaPg } = await import('@prisma/adapter-pg')
   const { schema } = options
+  const statementTimeout = options.statementTimeout ?? 5000
+  if (!Number.isSafeInteger(statementTimeout) || statementTimeout < 1) {
+    throw new TypeError(
+      `statementTimeout must be a positive integer number of ms, got ${String(statementTimeout)}`,
+    )
+  }
   if (schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
     throw new TypeError(`schema must be a plain identifier, got ${JSON.stringify(schema)}`)
   }
@@ -32,7 +44,11 @@ export async function connectPostgres(
       connectionString,
       max: options.max ?? 10,
       connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
-      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+      options: [
+        `-c statement_timeout=${statementTimeout}`,
+        `-c lock_timeout=${statementTimeout}`,
+        ...(schema ? [`-c search_path=${schema}`] : []),
+      ].join(' '),
     },
     schema ? { schema } : undefined,
   )

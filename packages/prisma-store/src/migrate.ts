@@ -66,7 +66,13 @@ export interface MigrateResult {
  * @throws when a recorded migration's checksum differs from the shipped file (edited history)
  */
 export async function migrate(prisma: PrismaLike): Promise<MigrateResult> {
-  await prisma.$executeRawUnsafe(BOOKKEEPING)
+  // Created under the same lock as the migrations: concurrent callers would otherwise race on it.
+  await prisma.$transaction(async (tx) => {
+    await tx.$queryRawUnsafe(
+      `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext('actor-cache-migrate'))) AS locked`,
+    )
+    await tx.$executeRawUnsafe(BOOKKEEPING)
+  })
   const result: MigrateResult = { applied: [], skipped: [] }
   for (const m of await listMigrations()) {
     const done = await prisma.$transaction(

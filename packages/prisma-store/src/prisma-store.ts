@@ -28,7 +28,7 @@ import {
   WriteRejectedError,
 } from '@actor-cache/core'
 import { insertChanges, prepareChanges } from './change-log.js'
-import { guarded, isUnavailable, type PrismaLike, type PrismaTransaction } from './sql.js'
+import { guarded, isUnavailable, type PrismaLike, type PrismaTransaction, sqlState } from './sql.js'
 
 const TIER = 'postgres'
 
@@ -415,11 +415,20 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
       ...params,
     )
     const row = rows[0]
-    const stored = Number(row?.stored ?? 0)
     if (row?.applied !== null && row?.applied !== undefined) {
       this.#publishSet(p.key, true)
       return { applied: true, version: Number(row.applied) }
     }
+    // Not applied. The statement's snapshot may predate the concurrent write that beat this
+    // one (the conflict check sees the newest row, the outer SELECT does not): read again.
+    const fresh = await db.$queryRawUnsafe<{ stored: bigint }[]>(
+      `SELECT CASE WHEN expires_at IS NOT NULL AND expires_at <= $3 THEN 0 ELSE version END AS stored
+         FROM ac_cache_entries WHERE namespace = $1 AND key = $2`,
+      this.namespace,
+      p.key,
+      new Date(),
+    )
+    const stored = Number(fresh[0]?.stored ?? row?.stored ?? 0)
     if (opts.expectedVersion !== undefined) {
       throw new ConflictError(opts.expectedVersion, stored, {
         tier: TIER,
@@ -432,7 +441,10 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
   }
 
   /** A batch of explicit-version writes with distinct keys, in one statement. */
-  async #batchUpsert(db: PrismaTransaction, items: Prepared[]): Promise<SetResult[]> {
+  async #batchUpsert(db: PrismaTransaction, input: Prepared[]): Promise<SetResult[]> {
+    // Rows are locked in key order, so concurrent batches over the same keys cannot deadlock;
+    // results come back in input order.
+    const items = [...input].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     const now = new Date()
     // Tags cost a per-row array build: only when some item has tags.
     const tagged = items.some((p) => p.opts.tags.length > 0)
@@ -474,7 +486,7 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
       )
       for (const r of current) stored.set(r.key, Number(r.version))
     }
-    return items.map((p) => {
+    return input.map((p) => {
       const version = p.opts.version as number
       const now = stored.get(p.key) ?? version
       const applied = now === version
@@ -540,6 +552,9 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
 
 /** An error the database raised about a statement (as opposed to being unreachable). */
 function isStatementError(error: unknown): boolean {
+  const code = sqlState(error)
+  // deadlocks and serialization failures are contention, not bad rows
+  if (code === '40P01' || code === '40001') return false
   return !(error instanceof ActorCacheError) && !isUnavailable(error)
 }
 

@@ -18,10 +18,24 @@ export interface PrismaTransaction {
 
 /** True for errors that mean the database could not be reached (not a bad statement). */
 export function isUnavailable(error: unknown): boolean {
+  const code = sqlState(error)
+  // connection exceptions, insufficient resources, operator intervention, lock/statement timeouts
+  if (code && (/^(08|53|57P0)/.test(code) || code === '55P03' || code === '57014')) return true
   const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`
   return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|P1001|P1002|P1017|P2024|Connection terminated|connection (?:closed|refused|error)|Can't reach database|timeout exceeded when trying to connect/i.test(
     text,
   )
+}
+
+/** The SQLSTATE of a database error reported through Prisma's driver adapter, if any. */
+export function sqlState(error: unknown): string | undefined {
+  const meta = (
+    error as {
+      meta?: { driverAdapterError?: { cause?: { originalCode?: string; code?: string } } }
+    }
+  )?.meta
+  const cause = meta?.driverAdapterError?.cause
+  return cause?.originalCode ?? cause?.code
 }
 
 /**
@@ -47,9 +61,9 @@ export async function guarded<T>(
       timeoutMs,
     )
   })
-  const work = fn()
-  work.catch(() => undefined)
   try {
+    const work = fn()
+    work.catch(() => undefined)
     return await Promise.race([work, deadline])
   } catch (error) {
     if (error instanceof TimeoutError) {

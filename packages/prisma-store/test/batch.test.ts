@@ -1,4 +1,4 @@
-import { compression, createCodec, type WriteRejectedError } from '@actor-cache/core'
+import { compression, createCodec, glob, type WriteRejectedError } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrismaChangeLog, createPrismaStore, migrate, type PrismaTier } from '../src/index.js'
 import { pglite, postgres, type TestDb } from './db.js'
@@ -112,6 +112,24 @@ for (const [name, open] of [
       const results = await s.setMany(items.filter((it) => !it.key.startsWith('poison')))
       expect(results.every((r) => r.applied)).toBe(true)
       await db.prisma.$executeRawUnsafe('ALTER TABLE ac_cache_entries DROP CONSTRAINT no_poison')
+    })
+
+    it('match glob classes holding "[" as every other tier does, and treat year-10000 expiries as never', async () => {
+      const s = tier.namespace('brackets')
+      const keys = ['[', '.', 'a', '[.a.]', ':']
+      await s.setMany(keys.map((key) => ({ key, value: key, version: 1 })))
+      expect(await s.deletePattern(glob`${'['}`)).toBe(1)
+      expect(await s.deletePattern('[\\[.:]')).toBe(2)
+      expect((await s.getMany(keys)).map((e) => e?.value)).toEqual([
+        undefined,
+        undefined,
+        'a',
+        '[.a.]',
+        undefined,
+      ])
+      await s.set('far', 1, { ttl: 9_000 * 365 * 24 * 3_600_000 })
+      expect(await s.getTTL('far')).toBe(Infinity)
+      expect((await s.get('far'))?.expiresAt).toBeNull()
     })
 
     it('store bytes codecs and mixed encodings', async () => {

@@ -137,3 +137,17 @@ for (const [name, open] of [
     })
   })
 }
+
+describe('concurrent migrations', () => {
+  it('let two callers on a fresh database both succeed, applying each migration once', async () => {
+    const db = await postgres()
+    try {
+      const [a, b] = await Promise.all([migrate(db.prisma), migrate(db.prisma)])
+      expect([...a.applied, ...b.applied].sort()).toEqual(
+        (await listMigrations()).map((m) => m.name).sort(),
+      )
+    } finally {
+      await db.drop()
+    }
+  })
+})

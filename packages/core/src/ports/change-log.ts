@@ -90,8 +90,11 @@ export interface ChangeLog {
   /** The records of one entity in version order (the chain to verify or roll back along). */
   history(entityType: string, entityId: string): Promise<ChangeRecord[]>
   /**
-   * The log in commit order, after `checkpoint` (from the start when omitted). Never skips a
-   * record that commits later with an earlier position.
+   * The log after `checkpoint` (from the start when omitted), in an order fixed once read
+   * (transaction-id order for SQL logs, which is not always commit order: two versions of one
+   * entity written by different transactions may come out of order, so consumers apply them
+   * by version). Never skips a record that commits later with an earlier position, never
+   * delivers one twice.
    */
   readFeed(checkpoint: string | undefined, limit: number): Promise<ChangeFeedBatch>
 }
