@@ -13,7 +13,7 @@ import {
   createRedisWriteQueue,
   type RedisTier,
 } from '../src/index.js'
-import { connect, eventually } from './helpers.js'
+import { connect, eventually, queuedWrite } from './helpers.js'
 import { type RedisServer, startRedis } from './servers.js'
 
 let server: RedisServer
@@ -91,20 +91,7 @@ describe('faults', () => {
     await expect(bus.publish({ namespace: 'actors', keys: ['a'] })).rejects.toMatchObject({
       code: 'E_TIER_UNAVAILABLE',
     })
-    await expect(
-      queue.enqueue([
-        {
-          namespace: 'n',
-          key: 'k',
-          op: 'set',
-          value: 1,
-          version: 1,
-          expiresAt: null,
-          tags: [],
-          enqueuedAt: 0,
-        },
-      ]),
-    ).rejects.toMatchObject({
+    await expect(queue.enqueue([queuedWrite('k')])).rejects.toMatchObject({
       code: 'E_TIER_UNAVAILABLE',
     })
 
@@ -133,18 +120,7 @@ describe('faults', () => {
       10_000,
       'bus delivery after restart',
     )
-    await queue.enqueue([
-      {
-        namespace: 'n',
-        key: 'k',
-        op: 'set',
-        value: 1,
-        version: 1,
-        expiresAt: null,
-        tags: [],
-        enqueuedAt: 0,
-      },
-    ])
+    await queue.enqueue([queuedWrite('k')])
     expect((await queue.claim(10)).map((d) => d.item.key)).toEqual(['k'])
     await Promise.all([bus.close(), other.close(), queue.close()])
   }, 30_000)

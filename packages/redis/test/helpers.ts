@@ -1,3 +1,4 @@
+import type { QueuedWrite } from '@actor-cache/core'
 import { createClient } from 'redis'
 import type { AnyRedisClient } from '../src/index.js'
 
@@ -27,5 +28,19 @@ export async function eventually(
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** A write-behind queue item for key `key` (namespace `n`), as the queue tests enqueue. */
+export function queuedWrite(key: string, version = 1): QueuedWrite {
+  return {
+    namespace: 'n',
+    key,
+    op: 'set',
+    value: 1,
+    version,
+    expiresAt: null,
+    tags: [],
+    enqueuedAt: 0,
   }
 }

@@ -9,7 +9,7 @@ import {
   createRedisWriteQueue,
   type SingleClient,
 } from '../src/index.js'
-import { eventually } from './helpers.js'
+import { eventually, queuedWrite } from './helpers.js'
 import { makeCerts, type RedisServer, startRedis, type TestCerts } from './servers.js'
 
 /** The documented minimal ACL: the cache's keys and channels, the commands it sends, nothing else. */
@@ -134,18 +134,7 @@ describe('TLS and ACL', () => {
     expect(await lock?.release()).toBe(true)
 
     const queue = createRedisWriteQueue<QueuedWrite>({ client, name: 'tls' })
-    await queue.enqueue([
-      {
-        namespace: 'n',
-        key: 'k',
-        op: 'set',
-        value: 1,
-        version: 1,
-        expiresAt: null,
-        tags: [],
-        enqueuedAt: 0,
-      },
-    ])
+    await queue.enqueue([queuedWrite('k')])
     const [d] = await queue.claim(1, { blockMs: 100 })
     await queue.ack([d!.id])
     expect((await queue.stats()).ready).toBe(0)
