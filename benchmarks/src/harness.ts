@@ -75,6 +75,25 @@ export async function compare(
   })
 }
 
+/**
+ * A case that awaits `get(next())` `n` times, one at a time, and counts the defined results.
+ * `next` yields the precomputed access sequence.
+ */
+export function awaitedCase<K>(
+  name: string,
+  next: () => K,
+  get: (key: K) => Promise<unknown>,
+): BenchCase {
+  return {
+    name,
+    async run(n: number) {
+      let hits = 0
+      for (let i = 0; i < n; i++) if ((await get(next())) !== undefined) hits++
+      return hits
+    },
+  }
+}
+
 /** Formats results as a table with each case's ratio to `baseline` (cost ratio: >1 is slower). */
 export function table(results: readonly BenchResult[], baseline: string): string {
   const base = results.find((r) => r.name === baseline)

@@ -1,6 +1,6 @@
 import { createMemCache } from '@actor-cache/memcache'
 import { LRUCache } from 'lru-cache'
-import { type BenchResult, compare, table } from './harness.js'
+import { awaitedCase, type BenchResult, compare, table } from './harness.js'
 import { actorState, zipfSequence } from './workload.js'
 
 type State = ReturnType<typeof actorState>
@@ -70,17 +70,8 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
       },
     }
   }
-  const asyncCase = (name: string, get: (k: string) => Promise<unknown>) => {
-    const next = cursor()
-    return {
-      name,
-      async run(n: number) {
-        let hits = 0
-        for (let i = 0; i < n; i++) if ((await get(next())) !== undefined) hits++
-        return hits
-      },
-    }
-  }
+  const asyncCase = (name: string, get: (k: string) => Promise<unknown>) =>
+    awaitedCase(name, cursor(), get)
 
   log(
     `\n## L1 hit path (Zipf s=0.99 over ${universe.toLocaleString('en-US')} resident keys, TTL on)\n`,

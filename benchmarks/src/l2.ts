@@ -1,6 +1,6 @@
 import { createRedisBus, createRedisStore, type SingleClient } from '@actor-cache/redis'
 import { createClient } from 'redis'
-import { type BenchResult, compare, table } from './harness.js'
+import { awaitedCase, type BenchResult, compare, table } from './harness.js'
 import { actorState, zipfSequence } from './workload.js'
 
 /** Options of the L2 suite. */
@@ -82,17 +82,8 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
     }
 
     log(`\n## L2 get (Redis at ${url}, ${universe.toLocaleString('en-US')} keys, Zipf 0.99)\n`)
-    const seqCase = (name: string, get: (rank: number) => Promise<unknown>) => {
-      const next = cursor()
-      return {
-        name,
-        async run(n: number) {
-          let hits = 0
-          for (let i = 0; i < n; i++) if ((await get(next())) !== undefined) hits++
-          return hits
-        },
-      }
-    }
+    const seqCase = (name: string, get: (rank: number) => Promise<unknown>) =>
+      awaitedCase(name, cursor(), get)
     const sequential = await compare(
       [
         seqCase('node-redis GET + JSON.parse, 1 in flight', rawGet),

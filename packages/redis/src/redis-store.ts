@@ -247,26 +247,12 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
     corrupt: Promise<unknown>[],
   ): CacheEntry<V> | undefined {
     if (raw === null) {
-      if (channels.miss.hasSubscribers) {
-        channels.miss.publish({
-          tier: TIER,
-          namespace: this.namespace,
-          key,
-          durationMs: t0 === 0 ? 0 : performance.now() - t0,
-        })
-      }
+      this.#publishRead('miss', key, t0)
       return undefined
     }
     try {
       const entry = decodeEntry<V>(raw, this.#codec)
-      if (channels.hit.hasSubscribers) {
-        channels.hit.publish({
-          tier: TIER,
-          namespace: this.namespace,
-          key,
-          durationMs: t0 === 0 ? 0 : performance.now() - t0,
-        })
-      }
+      this.#publishRead('hit', key, t0)
       return entry
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error
@@ -448,6 +434,19 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
       } while (cursor !== '0')
     }
     return total
+  }
+
+  /** A read event, timed from `t0` (0 when nobody listened as the read began). */
+  #publishRead(kind: 'hit' | 'miss', key: string, t0: number): void {
+    const ch = channels[kind]
+    if (ch.hasSubscribers) {
+      ch.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        key,
+        durationMs: t0 === 0 ? 0 : performance.now() - t0,
+      })
+    }
   }
 
   #recordDelete(key: string | undefined, count: number): void {
