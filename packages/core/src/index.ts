@@ -74,6 +74,14 @@ export {
   validateLimit,
 } from './ports/change-log.js'
 export {
+  createMemoryDeadLetters,
+  type DeadLetter,
+  type DeadLetterQuery,
+  type DeadLetterSink,
+  type StoredDeadLetter,
+  validateDeadLetterQuery,
+} from './ports/dead-letter.js'
+export {
   createLocalBusHub,
   type DeliveredInvalidation,
   deliver,

@@ -4,6 +4,11 @@ export {
   type PrismaChangeLogOptions,
 } from './change-log.js'
 export {
+  createPrismaDeadLetters,
+  PrismaDeadLetters,
+  type PrismaDeadLettersOptions,
+} from './dead-letters.js'
+export {
   listMigrations,
   type MigrateResult,
   type Migration,

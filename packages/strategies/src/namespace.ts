@@ -1,0 +1,1141 @@
+import {
+  type CacheEntry,
+  type CacheStore,
+  ConflictError,
+  type InvalidationMessage,
+  InvalidOptionError,
+  isSyncStore,
+  type LockProvider,
+  type QueuedWrite,
+  resolveSetOptions,
+  type SetResult,
+  type SyncCacheStore,
+  TimeoutError,
+  validateKey,
+  type WriteQueue,
+} from '@actor-cache/core'
+import type { TagClock } from './invalidation.js'
+import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
+import { BoundedMap, reportError, TIMEOUT, within } from './util.js'
+
+/** Options of a tiered write. */
+export interface TieredSetOptions {
+  /** Life of the cached copies in ms (`Infinity` = until invalidated). @default the namespace's ttl, jittered */
+  ttl?: number
+  /** Tags for group invalidation. */
+  tags?: readonly string[]
+  /** Explicit version: the write applies only where no newer version is stored. */
+  version?: number
+  /** Compare-and-set against the version of record (`0` = absent): `ConflictError` on mismatch. */
+  expectedVersion?: number
+}
+
+/** Counters of one namespace. */
+export interface NamespaceStats {
+  /** Reads answered by L1 (only counted on the async path and for batch reads). */
+  l1Hits: number
+  /** Reads answered by a lower cache tier (L2, L3 as cache). */
+  lowerHits: number
+  /** Reads answered by the store of record. */
+  recordHits: number
+  /** Loader calls. */
+  loads: number
+  /** Reads that found nothing anywhere (loader returned nothing or there was none). */
+  misses: number
+  /** Reads answered from the negative cache. */
+  negativeHits: number
+  /** Stale values served (grace, soft timeout, failure). */
+  staleServed: number
+  /** Background refreshes started. */
+  refreshes: number
+  /** Tier and loader failures absorbed or reported. */
+  errors: number
+}
+
+/** What a namespace needs from its cache. */
+export interface NamespaceContext {
+  readonly now: () => number
+  readonly random: () => number
+  readonly tags: TagClock
+  readonly lock: LockProvider | undefined
+  readonly queue: WriteQueue<QueuedWrite> | undefined
+  /** After a write: other instances and dependents drop `key`; with `ownTiers`, this namespace's caches too. */
+  readonly invalidateKey: (namespace: string, key: string, ownTiers: boolean) => Promise<void>
+  readonly assertOpen: () => void
+}
+
+/** The tiers a namespace was wired with. */
+export interface NamespaceTiers<V> {
+  l1: CacheStore<V> | undefined
+  /** Cache tiers below L1, top down (L2, then L3 when it is not the record). */
+  lower: CacheStore<V>[]
+  record: RecordStore<V> | undefined
+}
+
+interface Negative {
+  until: number
+}
+
+interface Backoff {
+  until: number
+  failures: number
+}
+
+const NOT_SEEN = 0
+
+/**
+ * One namespace (entity type) of a {@link TieredCache}: reads through L1 → L2 → L3 → loader with
+ * backfill, writes by the namespace's strategy. Get it from `cache.namespace(name)`.
+ */
+export class TieredNamespace<V = unknown> {
+  /** Namespace name. */
+  readonly name: string
+  readonly #ctx: NamespaceContext
+  readonly #p: ResolvedPolicy<V>
+  readonly #l1: CacheStore<V> | undefined
+  readonly #l1sync: SyncCacheStore<V> | undefined
+  /** Every cache tier, top down: L1 first when present. */
+  readonly #caches: CacheStore<V>[]
+  /** Index in #caches of the tier that orders versions when there is no record. */
+  readonly #coord: number
+  readonly #record: RecordStore<V> | undefined
+  readonly #plain: boolean
+  readonly #flights = new Map<string, Promise<V | undefined>>()
+  readonly #loading = new Map<string, Promise<V | undefined>>()
+  readonly #negative = new BoundedMap<string, Negative>(100_000)
+  readonly #backoff = new BoundedMap<string, Backoff>(10_000)
+  /** Write-behind versions not yet known to be flushed (this instance's writes). */
+  readonly #pending = new BoundedMap<string, number>(100_000)
+  // Invalidation counters: a fill started before a write or invalidation of its key is dropped.
+  #counter = 0
+  #floor = 0
+  readonly #touched = new BoundedMap<string, number>(50_000)
+  readonly #stats: NamespaceStats = {
+    l1Hits: 0,
+    lowerHits: 0,
+    recordHits: 0,
+    loads: 0,
+    misses: 0,
+    negativeHits: 0,
+    staleServed: 0,
+    refreshes: 0,
+    errors: 0,
+  }
+
+  /** @internal use `cache.namespace(name)` */
+  constructor(
+    name: string,
+    policy: ResolvedPolicy<V>,
+    tiers: NamespaceTiers<V>,
+    ctx: NamespaceContext,
+  ) {
+    this.name = name
+    this.#p = policy
+    this.#ctx = ctx
+    this.#l1 = tiers.l1
+    this.#l1sync = tiers.l1 !== undefined && isSyncStore(tiers.l1) ? tiers.l1 : undefined
+    this.#caches = tiers.l1 === undefined ? [...tiers.lower] : [tiers.l1, ...tiers.lower]
+    this.#coord = tiers.l1 !== undefined && tiers.lower.length > 0 ? 1 : 0
+    this.#record = tiers.record
+    this.#plain = policy.grace === 0 && !policy.refreshAhead
+  }
+
+  /** The namespace's write strategy. */
+  get strategy(): ResolvedPolicy<V>['strategy'] {
+    return this.#p.strategy
+  }
+
+  /** A copy of the namespace's counters. */
+  stats(): NamespaceStats {
+    return { ...this.#stats }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The value under `key`: L1, then lower tiers (backfilling the ones above), then the store of
+   * record, then the namespace's loader if it has one. `undefined` when nothing has it.
+   * @throws {InvalidKeyError} before any I/O for a bad key
+   */
+  get(key: string): Promise<V | undefined> {
+    const l1 = this.#l1sync
+    if (l1 !== undefined) {
+      let e: CacheEntry<V> | undefined
+      try {
+        e = l1.getSync(key)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      if (
+        e !== undefined &&
+        (this.#plain
+          ? e.tags.length === 0 || !this.#ctx.tags.isStale(e.tags, e.createdAt)
+          : this.#usable(key, e, this.#p.loader))
+      ) {
+        return Promise.resolve(e.value)
+      }
+    }
+    return this.#read(key, this.#p.loader)
+  }
+
+  /**
+   * Like {@link get}, with `loader` (or the namespace's) called on a miss. However many callers
+   * ask for the same key at once, the loader runs once per process (and once across instances
+   * when the cache has a lock provider).
+   * @throws {InvalidOptionError} when there is neither `loader` nor a namespace loader
+   */
+  getOrSet(key: string, loader?: Loader<V>): Promise<V | undefined> {
+    const fn = loader ?? this.#p.loader
+    if (typeof fn !== 'function') {
+      return Promise.reject(
+        new InvalidOptionError(
+          'loader',
+          `namespace "${this.name}" has no loader; pass one to getOrSet`,
+        ),
+      )
+    }
+    const l1 = this.#l1sync
+    if (l1 !== undefined) {
+      let e: CacheEntry<V> | undefined
+      try {
+        e = l1.getSync(key)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      if (e !== undefined && this.#usable(key, e, fn)) return Promise.resolve(e.value)
+    }
+    return this.#read(key, fn)
+  }
+
+  /** The cached entry with its metadata (no loader call), or `undefined`. */
+  async getEntry(key: string): Promise<CacheEntry<V> | undefined> {
+    validateKey(key, this.name)
+    const now = this.#ctx.now()
+    for (const tier of this.#caches) {
+      try {
+        const e = await tier.get(key)
+        if (e !== undefined && this.#classify(e, now) === 'fresh') return e
+      } catch (error) {
+        this.#tierError(tier.tier, 'get', error, key)
+      }
+    }
+    if (this.#record !== undefined) {
+      const e = await this.#record.get(key)
+      if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) return e
+    }
+    return undefined
+  }
+
+  /** True when a value is cached or recorded under `key` (no loader call). */
+  async has(key: string): Promise<boolean> {
+    return (await this.getEntry(key)) !== undefined
+  }
+
+  /**
+   * Values for `keys`, in order. Keys missing everywhere go to `batchLoader` (or the namespace's
+   * batch loader, else its loader per key) in one call; keys another read is already loading are
+   * joined, not loaded twice.
+   */
+  async getMany(keys: readonly string[], batchLoader?: BatchLoader<V>): Promise<(V | undefined)[]> {
+    if (!Array.isArray(keys)) throw new InvalidOptionError('keys', 'must be an array of keys')
+    for (const key of keys) validateKey(key, this.name)
+    const out: (V | undefined)[] = new Array(keys.length)
+    const waiting = new Map<string, number[]>()
+    const l1 = this.#l1sync
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string
+      const e = l1?.getSync(key)
+      if (e !== undefined && this.#usable(key, e, this.#p.loader)) {
+        out[i] = e.value
+        this.#stats.l1Hits++
+        continue
+      }
+      const at = waiting.get(key)
+      if (at === undefined) waiting.set(key, [i])
+      else at.push(i)
+    }
+    if (waiting.size === 0) return out
+    const joined: Promise<void>[] = []
+    const fresh: string[] = []
+    for (const key of waiting.keys()) {
+      const flight = this.#flights.get(key)
+      if (flight === undefined) fresh.push(key)
+      else joined.push(flight.then((v) => this.#place(out, waiting.get(key) as number[], v)))
+    }
+    if (fresh.length > 0) {
+      const batch = this.#readMany(fresh, batchLoader ?? this.#p.batchLoader)
+      for (let j = 0; j < fresh.length; j++) {
+        const key = fresh[j] as string
+        const p = batch.then((values) => values[j])
+        this.#flights.set(key, p)
+        p.then(
+          () => this.#flights.delete(key),
+          () => this.#flights.delete(key),
+        )
+        joined.push(p.then((v) => this.#place(out, waiting.get(key) as number[], v)))
+      }
+    }
+    await Promise.all(joined)
+    return out
+  }
+
+  #place(out: (V | undefined)[], at: number[], value: V | undefined): void {
+    for (const i of at) out[i] = value
+  }
+
+  #read(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
+    try {
+      validateKey(key, this.name)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const neg = this.#negative.get(key)
+    if (neg !== undefined) {
+      if (neg.until > this.#ctx.now()) {
+        this.#stats.negativeHits++
+        return Promise.resolve(undefined)
+      }
+      this.#negative.delete(key)
+    }
+    const flight = this.#flights.get(key)
+    if (flight !== undefined) return flight
+    const p = this.#resolve(key, loader)
+    this.#flights.set(key, p)
+    const done = (): void => {
+      if (this.#flights.get(key) === p) this.#flights.delete(key)
+    }
+    p.then(done, done)
+    return p
+  }
+
+  /** L1 hit check of the fast path: tags, logical expiry (grace), refresh-ahead. */
+  #usable(key: string, e: CacheEntry<V>, loader: Loader<V> | undefined): boolean {
+    if (e.tags.length !== 0 && this.#ctx.tags.isStale(e.tags, e.createdAt)) return false
+    if (this.#plain || e.expiresAt === null) return true
+    const now = this.#ctx.now()
+    const logical = e.expiresAt - this.#p.grace
+    if (now >= logical) return false
+    if (this.#p.refreshAhead && loader !== undefined) this.#maybeRefresh(key, e, now, loader)
+    return true
+  }
+
+  #classify(e: CacheEntry<V>, now: number): 'fresh' | 'stale' | 'dead' {
+    if (e.tags.length !== 0 && this.#ctx.tags.isStale(e.tags, e.createdAt)) return 'dead'
+    if (e.expiresAt === null) return 'fresh'
+    if (now < e.expiresAt - this.#p.grace) return 'fresh'
+    return now < e.expiresAt ? 'stale' : 'dead'
+  }
+
+  #maybeRefresh(key: string, e: CacheEntry<V>, now: number, loader: Loader<V>): void {
+    if (!this.#p.refreshAhead || e.expiresAt === null) return
+    const logical = e.expiresAt - this.#p.grace
+    if (logical - now >= (logical - e.createdAt) * this.#p.refreshAheadThreshold) return
+    if (this.#loading.has(key)) return
+    this.#stats.refreshes++
+    const token = this.#counter
+    this.#runLoader(
+      key,
+      loader,
+      undefined,
+      token,
+      true,
+      this.#caches.map(() => e),
+    ).catch((error) => this.#tierError('loader', 'refresh', error, key))
+  }
+
+  async #resolve(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
+    const token = this.#counter
+    const now = this.#ctx.now()
+    let stale: CacheEntry<V> | undefined
+    let failed = false
+    const seen: (CacheEntry<V> | undefined | null)[] = []
+    for (let i = 0; i < this.#caches.length; i++) {
+      const tier = this.#caches[i] as CacheStore<V>
+      let e: CacheEntry<V> | undefined
+      try {
+        e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
+        if (e !== undefined && i > 0 && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
+      } catch (error) {
+        this.#tierError(tier.tier, 'get', error, key)
+        failed = true
+        seen.push(null)
+        continue
+      }
+      seen.push(e)
+      if (e === undefined) continue
+      const state = this.#classify(e, now)
+      if (state === 'fresh') {
+        if (i === 0) this.#stats.l1Hits++
+        else {
+          this.#stats.lowerHits++
+          await this.#copyUp(key, e, i, seen, token)
+        }
+        if (loader !== undefined) this.#maybeRefresh(key, e, now, loader)
+        return e.value
+      }
+      if (state === 'stale' && (stale === undefined || e.version > stale.version)) stale = e
+    }
+    if (this.#record !== undefined) {
+      try {
+        const e = await this.#record.get(key)
+        if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
+          this.#stats.recordHits++
+          await this.#fillCaches(key, e.value, e.version, e.tags, e.expiresAt, seen, token)
+          return e.value
+        }
+      } catch (error) {
+        this.#tierError(this.#record.tier, 'get', error, key)
+        failed = true
+      }
+    }
+    if (loader === undefined) {
+      if (stale !== undefined && failed) return this.#serveStale(stale)
+      this.#stats.misses++
+      return undefined
+    }
+    if (stale !== undefined) {
+      const b = this.#backoff.get(key)
+      if (b !== undefined && b.until > now) return this.#serveStale(stale)
+    }
+    try {
+      const work = this.#runLoader(key, loader, stale, token, false, seen)
+      if (stale !== undefined && this.#p.softTimeout !== undefined) {
+        const r = await within(work, this.#p.softTimeout)
+        if (r === TIMEOUT) {
+          work.catch((error) => this.#tierError('loader', 'load', error, key))
+          return this.#serveStale(stale)
+        }
+        return r
+      }
+      return await work
+    } catch (error) {
+      if (stale === undefined) throw error
+      this.#tierError('loader', 'load', error, key)
+      const b = this.#backoff.get(key)
+      const failures = (b?.failures ?? 0) + 1
+      this.#backoff.set(key, {
+        failures,
+        until: now + this.#p.failureBackoff * 2 ** Math.min(failures - 1, 4),
+      })
+      return this.#serveStale(stale)
+    }
+  }
+
+  #serveStale(stale: CacheEntry<V>): V {
+    this.#stats.staleServed++
+    return stale.value
+  }
+
+  /** One loader run per key at a time, whatever the number of callers (and soft timeouts). */
+  #runLoader(
+    key: string,
+    loader: Loader<V>,
+    stale: CacheEntry<V> | undefined,
+    token: number,
+    refresh: boolean,
+    seen?: (CacheEntry<V> | undefined | null)[],
+  ): Promise<V | undefined> {
+    const running = this.#loading.get(key)
+    if (running !== undefined) return running
+    const p = this.#load(key, loader, stale, token, refresh, seen)
+    this.#loading.set(key, p)
+    const done = (): void => {
+      if (this.#loading.get(key) === p) this.#loading.delete(key)
+    }
+    p.then(done, done)
+    return p
+  }
+
+  async #load(
+    key: string,
+    loader: Loader<V>,
+    stale: CacheEntry<V> | undefined,
+    token: number,
+    refresh: boolean,
+    seen: (CacheEntry<V> | undefined | null)[] | undefined,
+  ): Promise<V | undefined> {
+    const lockProvider = this.#ctx.lock
+    const shared =
+      this.#record !== undefined || this.#caches.length > (this.#l1 === undefined ? 0 : 1)
+    let lock: Awaited<ReturnType<LockProvider['acquire']>>
+    if (lockProvider !== undefined && shared) {
+      try {
+        lock = await lockProvider.acquire(`load:${this.name}:${key}`.slice(0, 512), {
+          ttl: this.#p.lockTtl,
+          waitMs: refresh ? 0 : this.#p.lockWait,
+        })
+      } catch (error) {
+        this.#tierError('lock', 'acquire', error, key)
+      }
+      if (lock === undefined && refresh) return undefined // another instance refreshes it
+      if (!refresh) {
+        // another instance may have loaded it while we waited
+        const found = await this.#sharedFresh(key, token)
+        if (found !== undefined) {
+          await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+          return found.value
+        }
+      }
+    }
+    if (refresh && this.#record !== undefined) {
+      // the record is the source: refreshing means copying its current value into the caches
+      try {
+        const e = await this.#record.get(key)
+        if (e !== undefined) {
+          await this.#fillCaches(key, e.value, e.version, e.tags, e.expiresAt, undefined, token)
+          return e.value
+        }
+      } finally {
+        await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+      }
+      lock = undefined
+    }
+    try {
+      this.#stats.loads++
+      const controller = new AbortController()
+      const call = Promise.resolve().then(() =>
+        loader(key, { signal: controller.signal, stale: stale?.value }),
+      )
+      let value: V | undefined
+      if (this.#p.hardTimeout === undefined) value = await call
+      else {
+        const r = await within(call, this.#p.hardTimeout)
+        if (r === TIMEOUT) {
+          controller.abort()
+          call.catch(() => {})
+          throw new TimeoutError(
+            this.#p.hardTimeout,
+            `loader did not answer within ${this.#p.hardTimeout} ms`,
+            { tier: 'loader', namespace: this.name, key },
+          )
+        }
+        value = r
+      }
+      if (value === undefined) {
+        this.#backoff.delete(key)
+        this.#stats.misses++
+        if (this.#p.negativeTtl > 0 && this.#clean(key, token)) {
+          this.#negative.set(key, { until: this.#ctx.now() + this.#p.negativeTtl })
+        }
+        return undefined
+      }
+      this.#backoff.delete(key)
+      await this.#storeLoaded(key, value, token, seen)
+      return value
+    } finally {
+      await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+    }
+  }
+
+  /** A fresh entry in a shared tier (L2, L3, record), copied into L1. */
+  async #sharedFresh(key: string, token: number): Promise<CacheEntry<V> | undefined> {
+    const now = this.#ctx.now()
+    const seen: (CacheEntry<V> | undefined | null)[] = [this.#l1sync?.getSync(key)]
+    for (let i = this.#l1 === undefined ? 0 : 1; i < this.#caches.length; i++) {
+      const tier = this.#caches[i] as CacheStore<V>
+      try {
+        const e = await tier.get(key)
+        seen[i] = e
+        if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
+        if (e !== undefined && this.#classify(e, now) === 'fresh') {
+          await this.#copyUp(key, e, i, seen, token)
+          return e
+        }
+      } catch (error) {
+        seen[i] = null
+        this.#tierError(tier.tier, 'get', error, key)
+      }
+    }
+    if (this.#record !== undefined) {
+      try {
+        const e = await this.#record.get(key)
+        if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
+          await this.#fillCaches(key, e.value, e.version, e.tags, e.expiresAt, seen, token)
+          return e
+        }
+      } catch (error) {
+        this.#tierError(this.#record.tier, 'get', error, key)
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * Stores a loaded value. With a store of record, the value goes there first, only if the record
+   * still has nothing under the key (compare-and-set on absence), and the caches take the record's
+   * version. Without one, the coordinating cache tier (L2, else L1) does the compare-and-set.
+   */
+  async #storeLoaded(
+    key: string,
+    value: V,
+    token: number,
+    seen: (CacheEntry<V> | undefined | null)[] | undefined,
+  ): Promise<void> {
+    if (!this.#clean(key, token)) return
+    const now = this.#ctx.now()
+    const expiresAt = this.#expiry(now, undefined)
+    const known = seen ?? []
+    if (this.#record !== undefined) {
+      let version: number
+      try {
+        const r = await this.#record.set(key, value, { ttl: Infinity, expectedVersion: 0 })
+        version = r.version
+      } catch (error) {
+        if (!(error instanceof ConflictError)) this.#tierError(this.#record.tier, 'set', error, key)
+        return // written meanwhile (or the record failed): the loaded value is not cached
+      }
+      await this.#fillCaches(key, value, version, [], expiresAt, known, token)
+      return
+    }
+    const coord = this.#caches[this.#coord]
+    if (coord === undefined) return
+    const observed = known[this.#coord]
+    if (observed === null) return // that tier failed: nothing safe to compare against
+    let version: number
+    try {
+      const r = await coord.set(key, value, {
+        expiresAt,
+        createdAt: now,
+        expectedVersion: observed?.version ?? NOT_SEEN,
+      })
+      version = r.version
+    } catch (error) {
+      if (!(error instanceof ConflictError)) this.#tierError(coord.tier, 'set', error, key)
+      return
+    }
+    for (let i = 0; i < this.#caches.length; i++) {
+      if (i === this.#coord) continue
+      if (!this.#clean(key, token)) return
+      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags: [] })
+    }
+  }
+
+  /** Copies a fresh entry found in tier `from` into the tiers above it, keeping its life and version. */
+  async #copyUp(
+    key: string,
+    e: CacheEntry<V>,
+    from: number,
+    _seen: unknown,
+    token: number,
+  ): Promise<void> {
+    for (let i = from - 1; i >= 0; i--) {
+      if (!this.#clean(key, token)) return
+      await this.#put(i, key, e.value, {
+        version: e.version,
+        expiresAt: e.expiresAt,
+        createdAt: e.createdAt,
+        tags: e.tags,
+      })
+    }
+  }
+
+  /** Writes a value of the record (with its version) into every cache tier. */
+  async #fillCaches(
+    key: string,
+    value: V,
+    version: number,
+    tags: readonly string[],
+    recordExpiry: number | null,
+    _seen: unknown,
+    token: number,
+  ): Promise<void> {
+    const now = this.#ctx.now()
+    let expiresAt = this.#expiry(now, undefined)
+    if (recordExpiry !== null && (expiresAt === null || recordExpiry < expiresAt))
+      expiresAt = recordExpiry
+    for (let i = this.#caches.length - 1; i >= 0; i--) {
+      if (!this.#clean(key, token)) return
+      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags })
+    }
+  }
+
+  /**
+   * Writes one cache tier with an explicit version. When the tier keeps a different newer version,
+   * the key is dropped there instead: the caller's version came from the tier that orders versions,
+   * so whatever the tier holds cannot be trusted.
+   */
+  async #put(
+    i: number,
+    key: string,
+    value: V,
+    options: {
+      version: number
+      expiresAt: number | null
+      createdAt: number
+      tags: readonly string[]
+    },
+  ): Promise<void> {
+    const tier = this.#caches[i] as CacheStore<V>
+    try {
+      if (tier === this.#l1sync) {
+        const r = this.#l1sync.setSync(key, value, options)
+        if (!r.applied) this.#l1sync.deleteSync(key)
+        return
+      }
+      const r = await tier.set(key, value, options)
+      if (!r.applied) await tier.delete(key)
+    } catch (error) {
+      this.#tierError(tier.tier, 'set', error, key)
+      await this.#drop(tier, key)
+    }
+  }
+
+  async #drop(tier: CacheStore<V>, key: string): Promise<void> {
+    try {
+      if (tier === this.#l1sync) this.#l1sync.deleteSync(key)
+      else await tier.delete(key)
+    } catch (error) {
+      this.#tierError(tier.tier, 'delete', error, key)
+    }
+  }
+
+  async #readMany(
+    keys: string[],
+    batchLoader: BatchLoader<V> | undefined,
+  ): Promise<(V | undefined)[]> {
+    const token = this.#counter
+    const now = this.#ctx.now()
+    const out: (V | undefined)[] = new Array(keys.length)
+    const stale: (CacheEntry<V> | undefined)[] = new Array(keys.length)
+    let rest = keys.map((_, i) => i)
+    let failed = false
+    for (let t = 0; t < this.#caches.length && rest.length > 0; t++) {
+      const tier = this.#caches[t] as CacheStore<V>
+      if (tier === this.#l1sync && t === 0) continue // already looked at synchronously
+      let entries: (CacheEntry<V> | undefined)[]
+      try {
+        entries = await tier.getMany(rest.map((i) => keys[i] as string))
+        const tags = new Set<string>()
+        for (const e of entries) for (const tag of e?.tags ?? []) tags.add(tag)
+        if (tags.size > 0 && t > 0) await this.#ctx.tags.ensure([...tags])
+      } catch (error) {
+        this.#tierError(tier.tier, 'getMany', error)
+        failed = true
+        continue
+      }
+      const next: number[] = []
+      for (let j = 0; j < rest.length; j++) {
+        const i = rest[j] as number
+        const e = entries[j]
+        const state = e === undefined ? 'dead' : this.#classify(e, now)
+        if (e !== undefined && state === 'fresh') {
+          out[i] = e.value
+          if (t === 0) this.#stats.l1Hits++
+          else {
+            this.#stats.lowerHits++
+            await this.#copyUp(keys[i] as string, e, t, undefined, token)
+          }
+          continue
+        }
+        if (
+          e !== undefined &&
+          state === 'stale' &&
+          (stale[i] === undefined || e.version > (stale[i] as CacheEntry<V>).version)
+        )
+          stale[i] = e
+        next.push(i)
+      }
+      rest = next
+    }
+    if (this.#record !== undefined && rest.length > 0) {
+      try {
+        const entries = await this.#record.getMany(rest.map((i) => keys[i] as string))
+        const next: number[] = []
+        for (let j = 0; j < rest.length; j++) {
+          const i = rest[j] as number
+          const e = entries[j]
+          if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
+            out[i] = e.value
+            this.#stats.recordHits++
+            await this.#fillCaches(
+              keys[i] as string,
+              e.value,
+              e.version,
+              e.tags,
+              e.expiresAt,
+              undefined,
+              token,
+            )
+          } else next.push(i)
+        }
+        rest = next
+      } catch (error) {
+        this.#tierError(this.#record.tier, 'getMany', error)
+        failed = true
+      }
+    }
+    if (rest.length === 0) return out
+    const loader = this.#p.loader
+    if (batchLoader === undefined && loader === undefined) {
+      for (const i of rest) {
+        if (failed && stale[i] !== undefined) out[i] = this.#serveStale(stale[i] as CacheEntry<V>)
+        else this.#stats.misses++
+      }
+      return out
+    }
+    const missing = rest.map((i) => keys[i] as string)
+    let loaded: (V | undefined)[]
+    try {
+      if (batchLoader !== undefined) {
+        this.#stats.loads++
+        const controller = new AbortController()
+        const r = await batchLoader(missing, { signal: controller.signal })
+        loaded =
+          r instanceof Map
+            ? missing.map((k) => r.get(k))
+            : Array.from(r as readonly (V | undefined)[])
+        if (loaded.length !== missing.length) {
+          throw new InvalidOptionError(
+            'batchLoader',
+            `returned ${loaded.length} values for ${missing.length} keys`,
+          )
+        }
+      } else {
+        loaded = await Promise.all(
+          missing.map((k) => this.#runLoader(k, loader as Loader<V>, undefined, token, false)),
+        )
+        for (let j = 0; j < rest.length; j++) out[rest[j] as number] = loaded[j]
+        return out
+      }
+    } catch (error) {
+      if (rest.every((i) => stale[i] !== undefined)) {
+        this.#tierError('loader', 'loadMany', error)
+        for (const i of rest) out[i] = this.#serveStale(stale[i] as CacheEntry<V>)
+        return out
+      }
+      throw error
+    }
+    for (let j = 0; j < rest.length; j++) {
+      const i = rest[j] as number
+      const key = keys[i] as string
+      const value = loaded[j]
+      out[i] = value
+      if (value === undefined) {
+        this.#stats.misses++
+        if (this.#p.negativeTtl > 0 && this.#clean(key, token))
+          this.#negative.set(key, { until: this.#ctx.now() + this.#p.negativeTtl })
+      }
+    }
+    await Promise.all(
+      rest.map((i, j) =>
+        loaded[j] === undefined
+          ? undefined
+          : this.#storeLoaded(keys[i] as string, loaded[j] as V, token, undefined),
+      ),
+    )
+    return out
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Writes `value` by the namespace's strategy and returns the version it got.
+   * - write_through: the record, then every cache tier; a record failure reaches the caller and
+   *   leaves the caches as they were.
+   * - write_behind: the cache tiers, then the write queue; resolves once the queue has it.
+   * - write_around: the record; the key is then invalidated in every cache tier.
+   * Other instances drop their L1 copy through the bus; dependent namespaces are invalidated.
+   * @throws {ConflictError} when `expectedVersion` does not match
+   * @throws {QueueFullError} (write_behind) when the queue is full; nothing is kept
+   */
+  async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
+    this.#ctx.assertOpen()
+    validateKey(key, this.name)
+    const now = this.#ctx.now()
+    // validates ttl, version, expectedVersion and tags before any I/O
+    const checked = resolveSetOptions({ ...options }, this.#p.ttl, now)
+    const expiresAt = this.#expiry(now, options.ttl)
+    const tags = checked.tags
+    this.#touch(key)
+    this.#negative.delete(key)
+    let result: SetResult
+    switch (this.#p.strategy) {
+      case 'write_behind':
+        result = await this.#writeBehind(key, value, options, expiresAt, tags, now)
+        break
+      case 'write_around': {
+        result = await (this.#record as RecordStore<V>).set(key, value, {
+          ttl: Infinity,
+          tags,
+          ...this.#versionOf(options),
+        })
+        this.#touch(key)
+        await this.#ctx.invalidateKey(this.name, key, true)
+        return result
+      }
+      default:
+        result = await this.#writeThrough(key, value, options, expiresAt, tags, now)
+    }
+    this.#touch(key)
+    if (result.applied) await this.#ctx.invalidateKey(this.name, key, false)
+    return result
+  }
+
+  /**
+   * Removes `key`: from the record (write_through, write_around), through the queue
+   * (write_behind), and from every cache tier; other instances and dependents follow.
+   */
+  async delete(key: string): Promise<boolean> {
+    this.#ctx.assertOpen()
+    validateKey(key, this.name)
+    this.#touch(key)
+    let existed = false
+    if (this.#p.strategy === 'write_behind' && this.#ctx.queue !== undefined) {
+      const current = await this.#currentVersion(key)
+      const version = current.version + 1
+      existed = current.version > 0
+      await this.#ctx.queue.enqueue([
+        {
+          namespace: this.name,
+          key,
+          op: 'delete',
+          version,
+          expiresAt: null,
+          tags: [],
+          enqueuedAt: this.#ctx.now(),
+        },
+      ])
+      this.#pending.set(key, version)
+    } else if (this.#record !== undefined) {
+      existed = await this.#record.delete(key)
+    }
+    for (const tier of this.#caches) {
+      try {
+        const removed =
+          tier === this.#l1sync ? this.#l1sync.deleteSync(key) : await tier.delete(key)
+        if (this.#record === undefined) existed ||= removed
+      } catch (error) {
+        this.#tierError(tier.tier, 'delete', error, key)
+      }
+    }
+    this.#touch(key)
+    await this.#ctx.invalidateKey(this.name, key, false)
+    return existed
+  }
+
+  #versionOf(options: TieredSetOptions): { version?: number; expectedVersion?: number } {
+    if (options.expectedVersion !== undefined) return { expectedVersion: options.expectedVersion }
+    if (options.version !== undefined) return { version: options.version }
+    return {}
+  }
+
+  async #writeThrough(
+    key: string,
+    value: V,
+    options: TieredSetOptions,
+    expiresAt: number | null,
+    tags: readonly string[],
+    now: number,
+  ): Promise<SetResult> {
+    const versioning = this.#versionOf(options)
+    if (this.#record !== undefined) {
+      const r = await this.#record.set(key, value, { ttl: Infinity, tags, ...versioning })
+      if (!r.applied) return r
+      for (let i = this.#caches.length - 1; i >= 0; i--) {
+        await this.#put(i, key, value, { version: r.version, expiresAt, createdAt: now, tags })
+      }
+      return r
+    }
+    const coord = this.#caches[this.#coord]
+    if (coord === undefined)
+      throw new InvalidOptionError('tiers', 'the cache has no tier to write to')
+    const r =
+      coord === this.#l1sync
+        ? this.#l1sync.setSync(key, value, { expiresAt, createdAt: now, tags, ...versioning })
+        : await coord.set(key, value, { expiresAt, createdAt: now, tags, ...versioning })
+    if (!r.applied) return r
+    for (let i = 0; i < this.#caches.length; i++) {
+      if (i !== this.#coord)
+        await this.#put(i, key, value, { version: r.version, expiresAt, createdAt: now, tags })
+    }
+    return r
+  }
+
+  /** The version the key has now: the coordinating cache tier, else pending writes, else the record. */
+  async #currentVersion(key: string): Promise<{ version: number; inCoord: boolean }> {
+    const coord = this.#caches[this.#coord]
+    if (coord !== undefined) {
+      const e = coord === this.#l1sync ? this.#l1sync.getSync(key) : await coord.get(key)
+      if (e !== undefined) return { version: e.version, inCoord: true }
+    }
+    let version = this.#pending.get(key) ?? 0
+    if (this.#record !== undefined) {
+      const e = await this.#record.get(key)
+      if (e !== undefined && e.version > version) version = e.version
+    }
+    return { version, inCoord: false }
+  }
+
+  async #writeBehind(
+    key: string,
+    value: V,
+    options: TieredSetOptions,
+    expiresAt: number | null,
+    tags: readonly string[],
+    now: number,
+  ): Promise<SetResult> {
+    const queue = this.#ctx.queue
+    if (queue === undefined)
+      throw new InvalidOptionError('queue', 'write_behind needs a write queue')
+    const coord = this.#caches[this.#coord]
+    let version: number | undefined
+    for (let attempt = 0; version === undefined; attempt++) {
+      const current = await this.#currentVersion(key)
+      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
+        throw new ConflictError(options.expectedVersion, current.version, {
+          tier: 'tiered',
+          namespace: this.name,
+          key,
+        })
+      }
+      const next = options.version ?? current.version + 1
+      if (coord === undefined) {
+        version = next
+        break
+      }
+      const setOptions =
+        current.inCoord && options.version === undefined
+          ? { expiresAt, createdAt: now, tags, expectedVersion: current.version }
+          : { expiresAt, createdAt: now, tags, version: next }
+      try {
+        const r =
+          coord === this.#l1sync
+            ? this.#l1sync.setSync(key, value, setOptions)
+            : await coord.set(key, value, setOptions)
+        if (r.applied) version = r.version
+        else if (options.version !== undefined) return r // an explicit older version: ignored
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error
+      }
+      if (version === undefined && (attempt >= 8 || options.expectedVersion !== undefined)) {
+        throw new ConflictError(current.version, -1, { tier: 'tiered', namespace: this.name, key })
+      }
+    }
+    try {
+      await queue.enqueue([
+        {
+          namespace: this.name,
+          key,
+          op: 'set',
+          value,
+          version,
+          expiresAt: null,
+          tags,
+          enqueuedAt: now,
+        },
+      ])
+    } catch (error) {
+      // not acknowledged: the caches must not keep a write the record will never see
+      for (const tier of this.#caches) await this.#drop(tier, key)
+      throw error
+    }
+    this.#pending.set(key, version)
+    for (let i = 0; i < this.#caches.length; i++) {
+      if (i !== this.#coord)
+        await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags })
+    }
+    return { applied: true, version }
+  }
+
+  /** @internal the flusher persisted writes up to `version` of `key`. */
+  flushed(key: string, version: number): void {
+    const pending = this.#pending.get(key)
+    if (pending !== undefined && pending <= version) this.#pending.delete(key)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Invalidation (called by the cache)
+  // -------------------------------------------------------------------------------------------
+
+  /** @internal drops what `message` names from this instance's L1 (and negative cache). */
+  dropLocal(message: InvalidationMessage): void {
+    if (message.all || message.patterns) {
+      this.#touchAll()
+      this.#negative.clear()
+    }
+    for (const key of message.keys ?? []) {
+      this.#touch(key)
+      this.#negative.delete(key)
+    }
+    if (message.tags) this.#touchAll()
+    const l1 = this.#l1sync
+    if (l1 === undefined) return
+    if (message.all) {
+      void this.#l1?.clear().catch((error) => this.#tierError('memory', 'clear', error))
+      return
+    }
+    for (const key of message.keys ?? []) l1.deleteSync(key)
+    for (const pattern of message.patterns ?? []) {
+      void l1
+        .deletePattern(pattern)
+        .catch((error) => this.#tierError('memory', 'deletePattern', error))
+    }
+  }
+
+  /** @internal drops what `message` names from every cache tier of this instance (not the record). */
+  async dropTiers(message: InvalidationMessage): Promise<void> {
+    this.dropLocal(message)
+    const tiers = this.#l1sync === undefined ? this.#caches : this.#caches.slice(1)
+    for (const tier of tiers) {
+      try {
+        if (message.all) await tier.clear()
+        if (message.keys && message.keys.length > 0) await tier.deleteMany(message.keys)
+        for (const pattern of message.patterns ?? []) await tier.deletePattern(pattern)
+      } catch (error) {
+        this.#tierError(tier.tier, 'invalidate', error)
+      }
+    }
+    if (message.all && this.#l1sync) await this.#l1sync.clear()
+  }
+
+  /** @internal the bus may have lost messages: forget everything local. */
+  reset(): Promise<void> {
+    return this.dropTiersLocalAll()
+  }
+
+  async dropTiersLocalAll(): Promise<void> {
+    this.#touchAll()
+    this.#negative.clear()
+    if (this.#l1 !== undefined) {
+      try {
+        await this.#l1.clear()
+      } catch (error) {
+        this.#tierError(this.#l1.tier, 'clear', error)
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // helpers
+  // -------------------------------------------------------------------------------------------
+
+  /** Physical expiry of a cached copy written now: jittered TTL plus grace. */
+  #expiry(now: number, ttl: number | undefined): number | null {
+    const base = ttl ?? this.#p.ttl
+    if (base === Infinity) return null
+    const life = ttl === undefined ? base * (1 - this.#p.jitter * this.#ctx.random()) : base
+    return Math.ceil(now + life + this.#p.grace)
+  }
+
+  #touch(key: string): void {
+    this.#touched.set(key, ++this.#counter)
+    if (this.#touched.size >= 50_000) this.#floor = this.#counter
+  }
+
+  #touchAll(): void {
+    this.#floor = ++this.#counter
+  }
+
+  #clean(key: string, token: number): boolean {
+    return this.#floor <= token && (this.#touched.get(key) ?? 0) <= token
+  }
+
+  #tierError(tier: string, operation: string, error: unknown, key?: string): void {
+    this.#stats.errors++
+    reportError(tier, this.name, operation, error, key)
+  }
+}

@@ -1,0 +1,385 @@
+import {
+  type CacheConfig,
+  type CacheStore,
+  type CacheTier,
+  ClosedError,
+  createMemoryWriteQueue,
+  type DeadLetterSink,
+  type InvalidationBus,
+  type InvalidationMessage,
+  InvalidKeyError,
+  InvalidOptionError,
+  type LockProvider,
+  type QueuedWrite,
+  validateNamespace,
+  type WriteQueue,
+} from '@actor-cache/core'
+import {
+  dependents,
+  expandEvent,
+  type InvalidationTarget,
+  TAG_NAMESPACE,
+  TagClock,
+  validateTarget,
+} from './invalidation.js'
+import { type NamespaceContext, type NamespaceStats, TieredNamespace } from './namespace.js'
+import {
+  checkStrategyNeedsRecord,
+  type NamespacePolicy,
+  type RecordStore,
+  resolvePolicy,
+} from './policy.js'
+import { reportError } from './util.js'
+import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './write-behind.js'
+
+/** Options of {@link createTieredCache}. Every tier and port is optional. */
+export interface TieredCacheOptions {
+  /** The validated config file (`parseCacheConfigYaml`): strategies per namespace and invalidation rules. */
+  config?: CacheConfig
+  /** L1: an in-process tier (`@actor-cache/memcache`). Its synchronous path serves hits without I/O. */
+  l1?: CacheTier
+  /** L2: a shared tier (`@actor-cache/redis`). It orders versions when there is no store of record. */
+  l2?: CacheTier
+  /**
+   * L3: a persistent tier (`@actor-cache/prisma-store`). By default it is each namespace's store of
+   * record; a namespace with `record: false` or its own record uses it as a cache tier instead.
+   */
+  l3?: CacheTier
+  /** Carries invalidations to other instances' L1 (`createRedisBus`, or a local hub). */
+  bus?: InvalidationBus
+  /** Makes a cold key load once across instances (`createRedisLockProvider`). */
+  lock?: LockProvider
+  /**
+   * Queue of write-behind writes. Use a durable one (`createRedisWriteQueue`) where acknowledged
+   * writes must survive a crash. @default an in-process queue (lost with the process)
+   */
+  queue?: WriteQueue<QueuedWrite>
+  /** Where writes the record refuses for good go (`createPrismaDeadLetters`). */
+  deadLetters?: DeadLetterSink
+  /** Policies per namespace in code; they override the config file's `strategies` entries. */
+  namespaces?: Record<string, NamespacePolicy<never>>
+  /** The write-behind flusher's batching and retries. */
+  writeBehind?: WriteBehindOptions
+  /** Clock in epoch ms (tests pass a fake one; give the same to the tiers). @default Date.now */
+  now?: () => number
+  /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
+  random?: () => number
+}
+
+/** Counters of a cache. */
+export interface TieredCacheStats {
+  namespaces: Record<string, NamespaceStats>
+  /** The write-behind flusher, when there is one. */
+  writeBehind: FlushStats | undefined
+}
+
+/** Options of {@link TieredCache.flush} and {@link TieredCache.close}. */
+export interface FlushOptions {
+  /** Give up after this many ms with `TierUnavailableError` (writes stay queued). @default 30_000 */
+  timeout?: number
+}
+
+/**
+ * A multi-tier cache: L1 memory → L2 Redis → L3 PostgreSQL → loader, with per-namespace write
+ * strategies, stampede protection, grace, refresh-ahead and an invalidation engine that reaches
+ * every tier and, through the bus, every instance.
+ */
+export class TieredCache {
+  readonly #options: TieredCacheOptions
+  readonly #namespaces = new Map<string, TieredNamespace<unknown>>()
+  readonly #records = new Map<string, RecordStore<unknown>>()
+  /** Namespaces set up by the cache itself, not yet asked for by the application. */
+  readonly #implicit = new Set<string>()
+  readonly #dependents: Map<string, string[]>
+  readonly #tags: TagClock
+  readonly #now: () => number
+  readonly #ctx: NamespaceContext
+  #queue: WriteQueue<QueuedWrite> | undefined
+  #ownQueue = false
+  #flusher: WriteBehindFlusher | undefined
+  readonly #unsubscribe: (() => void) | undefined
+  #closed = false
+
+  constructor(options: TieredCacheOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', 'must be an object')
+    }
+    for (const name of ['l1', 'l2', 'l3'] as const) {
+      const tier = options[name]
+      if (tier !== undefined && typeof tier?.namespace !== 'function') {
+        throw new InvalidOptionError(
+          name,
+          'must be a cache tier (an object with a namespace method)',
+        )
+      }
+    }
+    for (const fn of ['now', 'random'] as const) {
+      if (options[fn] !== undefined && typeof options[fn] !== 'function') {
+        throw new InvalidOptionError(fn, 'must be a function')
+      }
+    }
+    this.#options = options
+    this.#now = options.now ?? Date.now
+    this.#dependents = dependents(options.config?.invalidation)
+    this.#tags = new TagClock(
+      options.l2?.namespace<number>(TAG_NAMESPACE, { defaultTtl: Infinity }),
+    )
+    this.#queue = options.queue
+    this.#ctx = {
+      now: this.#now,
+      random: options.random ?? Math.random,
+      tags: this.#tags,
+      lock: options.lock,
+      queue: undefined,
+      invalidateKey: (namespace, key, ownTiers) => this.#invalidateKey(namespace, key, ownTiers),
+      assertOpen: () => {
+        if (this.#closed) throw new ClosedError('tiered cache')
+      },
+    }
+    if (options.queue !== undefined) this.#startFlusher(options.queue)
+    this.#unsubscribe = options.bus?.subscribe({
+      onInvalidate: (message) => {
+        if (message.namespace !== undefined)
+          this.#namespaces.get(message.namespace)?.dropLocal(message)
+        if (message.tags !== undefined) {
+          this.#tags.mark(message.tags, this.#now())
+          for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })
+        }
+      },
+      onReset: () => {
+        this.#tags.reset(this.#now())
+        for (const ns of this.#namespaces.values()) {
+          ns.reset().catch((error) => reportError('bus', ns.name, 'reset', error))
+        }
+      },
+    })
+  }
+
+  /**
+   * The namespace `name`. Its policy comes from the config file's `strategies.<name>`, then
+   * `options.namespaces[name]`, then `policy` (only allowed the first time a name is used).
+   * @throws {InvalidKeyError} | {InvalidOptionError} | {InvalidConfigError}
+   */
+  namespace<V = unknown>(name: string, policy?: NamespacePolicy<V>): TieredNamespace<V> {
+    const existing = this.#namespaces.get(name)
+    if (existing !== undefined && policy !== undefined && this.#implicit.has(name)) {
+      // set up implicitly (by an invalidation or the flusher) before the application asked
+      this.#implicit.delete(name)
+      return this.#create(name, policy)
+    }
+    this.#implicit.delete(name)
+    if (existing !== undefined) {
+      if (policy !== undefined) {
+        throw new InvalidOptionError(
+          'policy',
+          `namespace "${name}" is already set up; give its policy the first time only`,
+        )
+      }
+      return existing as TieredNamespace<V>
+    }
+    return this.#create(name, policy)
+  }
+
+  #create<V>(name: string, policy: NamespacePolicy<V> | undefined): TieredNamespace<V> {
+    if (this.#closed) throw new ClosedError('tiered cache')
+    validateNamespace(name)
+    if (name === TAG_NAMESPACE) throw new InvalidKeyError(`namespace "${name}" is reserved`)
+    const o = this.#options
+    const p = resolvePolicy<V>(
+      name,
+      o.config,
+      o.namespaces?.[name] as NamespacePolicy<V> | undefined,
+      policy,
+    )
+    const opts = { defaultTtl: p.ttl }
+    const l1 = o.l1?.namespace<V>(name, opts)
+    const l2 = o.l2?.namespace<V>(name, opts)
+    const l3 = o.l3?.namespace<V>(name, { defaultTtl: Infinity })
+    const record: RecordStore<V> | undefined =
+      p.record === undefined ? l3 : p.record === false ? undefined : p.record
+    const lower: CacheStore<V>[] = []
+    if (l2 !== undefined) lower.push(l2)
+    if (l3 !== undefined && record !== l3) lower.push(l3)
+    checkStrategyNeedsRecord(name, p.strategy, record !== undefined)
+    if (p.strategy === 'write_behind' && this.#queue === undefined) {
+      this.#ownQueue = true
+      this.#startFlusher(createMemoryWriteQueue<QueuedWrite>())
+    }
+    const ns = new TieredNamespace<V>(
+      name,
+      p,
+      { l1, lower, record },
+      { ...this.#ctx, queue: this.#queue },
+    )
+    this.#namespaces.set(name, ns as TieredNamespace<unknown>)
+    if (record !== undefined) this.#records.set(name, record as RecordStore<unknown>)
+    return ns
+  }
+
+  /** A namespace the config or options know, set up on behalf of the flusher or an invalidation. */
+  #implicitly(name: string): TieredNamespace<unknown> | undefined {
+    const known =
+      Object.hasOwn(this.#options.config?.strategies ?? {}, name) ||
+      Object.hasOwn(this.#options.namespaces ?? {}, name)
+    if (!known || this.#closed) return undefined
+    const ns = this.#create(name, undefined)
+    this.#implicit.add(name)
+    return ns
+  }
+
+  /** A namespace an invalidation names before the application used it: set up to reach its tiers. */
+  #adopt(name: string): TieredNamespace<unknown> {
+    const ns = this.#create(name, undefined)
+    this.#implicit.add(name)
+    return ns
+  }
+
+  #startFlusher(queue: WriteQueue<QueuedWrite>): void {
+    this.#queue = queue
+    this.#flusher = new WriteBehindFlusher(
+      queue,
+      (namespace) => {
+        const ns = this.#namespaces.get(namespace) ?? this.#implicitly(namespace)
+        const record = this.#records.get(namespace)
+        return record === undefined || ns === undefined
+          ? undefined
+          : { record, flushed: (key, version) => ns.flushed(key, version) }
+      },
+      this.#options.deadLetters,
+      this.#options.writeBehind ?? {},
+      this.#now,
+    )
+    if (this.#flusher.autoStart) this.#flusher.start()
+  }
+
+  /**
+   * Invalidates keys, patterns, a whole namespace or tags in every cache tier of this instance,
+   * in dependent namespaces (same keys and patterns), and in other instances' L1 through the bus.
+   * The store of record keeps its data.
+   * @throws {InvalidKeyError} for a malformed target, before anything is dropped
+   */
+  async invalidate(target: InvalidationTarget): Promise<void> {
+    if (this.#closed) throw new ClosedError('tiered cache')
+    await this.#apply(validateTarget(target))
+  }
+
+  /**
+   * Runs the config's rules for `event` (`invalidation.events.<event>`), filling `{name}`
+   * placeholders from `params` (escaped inside patterns).
+   * @example await cache.emit('stat_updated', { entityId: 'actor:123' })
+   * @throws {InvalidOptionError} for an unknown event or a missing parameter
+   */
+  async emit(event: string, params: Readonly<Record<string, string>> = {}): Promise<void> {
+    if (this.#closed) throw new ClosedError('tiered cache')
+    const messages = expandEvent(this.#options.config?.invalidation, event, params)
+    for (const m of messages) await this.#apply(m)
+  }
+
+  async #apply(message: InvalidationMessage): Promise<void> {
+    const targets: InvalidationMessage[] = []
+    if (message.namespace !== undefined && (message.all || message.keys || message.patterns)) {
+      const { tags: _t, ...rest } = message
+      targets.push(rest)
+      for (const dep of this.#dependents.get(message.namespace) ?? [])
+        targets.push({ ...rest, namespace: dep })
+    }
+    for (const t of targets) {
+      const ns = this.#namespaces.get(t.namespace as string) ?? this.#adopt(t.namespace as string)
+      await ns.dropTiers(t)
+    }
+    if (message.tags !== undefined) {
+      try {
+        await this.#tags.markShared(message.tags, this.#now(), this.#tagKeep())
+      } catch (error) {
+        reportError('tags', '', 'invalidate', error)
+      }
+      for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })
+      targets.push({ tags: message.tags })
+    }
+    await this.#publish(targets)
+  }
+
+  /** After a write of `key`: other instances drop it, dependents are invalidated. */
+  async #invalidateKey(namespace: string, key: string, ownTiers: boolean): Promise<void> {
+    const message: InvalidationMessage = { namespace, keys: [key] }
+    const targets: InvalidationMessage[] = [message]
+    if (ownTiers) await this.#namespaces.get(namespace)?.dropTiers(message)
+    for (const dep of this.#dependents.get(namespace) ?? []) {
+      const t = { namespace: dep, keys: [key] }
+      targets.push(t)
+      const ns = this.#namespaces.get(dep) ?? this.#adopt(dep)
+      await ns.dropTiers(t)
+    }
+    await this.#publish(targets)
+  }
+
+  async #publish(messages: InvalidationMessage[]): Promise<void> {
+    const bus = this.#options.bus
+    if (bus === undefined) return
+    for (const m of messages) {
+      try {
+        await bus.publish(m)
+      } catch (error) {
+        reportError('bus', m.namespace ?? '', 'publish', error)
+      }
+    }
+  }
+
+  /** How long a tag invalidation time must be kept: the longest life of any cached entry. */
+  #tagKeep(): number {
+    let keep = 300_000
+    for (const name of this.#namespaces.keys()) {
+      const s = this.#options.config?.strategies[name]
+      const ttl = (this.#options.namespaces?.[name]?.ttl ?? s?.ttl ?? 300_000) + (s?.grace ?? 0)
+      if (ttl > keep) keep = ttl
+    }
+    return keep
+  }
+
+  /**
+   * Persists every queued write-behind write now (this instance's consumer), returning how many.
+   * @throws {TierUnavailableError} when the record keeps failing past the timeout
+   */
+  async flush(options: FlushOptions = {}): Promise<number> {
+    const flusher = this.#flusher
+    if (flusher === undefined) return 0
+    const timeout = options.timeout ?? 30_000
+    const wasRunning = flusher.autoStart && !this.#closed
+    await flusher.stop()
+    try {
+      return await flusher.drain(Date.now() + timeout)
+    } finally {
+      if (wasRunning) flusher.start()
+    }
+  }
+
+  /** Counters per namespace and of the flusher. */
+  stats(): TieredCacheStats {
+    const namespaces: Record<string, NamespaceStats> = {}
+    for (const [name, ns] of this.#namespaces) namespaces[name] = ns.stats()
+    return { namespaces, writeBehind: this.#flusher?.stats() }
+  }
+
+  /**
+   * Stops taking writes, persists queued write-behind writes (within the timeout) and leaves the
+   * bus. Tiers, bus, lock and a queue you passed stay open: you created them, you close them.
+   */
+  async close(options: FlushOptions = {}): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#unsubscribe?.()
+    if (this.#flusher !== undefined) {
+      await this.#flusher.stop()
+      try {
+        await this.#flusher.drain(Date.now() + (options.timeout ?? 30_000))
+      } finally {
+        if (this.#ownQueue) await this.#queue?.close()
+      }
+    }
+  }
+}
+
+/** Creates a {@link TieredCache}. */
+export function createTieredCache(options: TieredCacheOptions = {}): TieredCache {
+  return new TieredCache(options)
+}

@@ -1,0 +1,367 @@
+import {
+  type DeadLetter,
+  type DeadLetterSink,
+  InvalidOptionError,
+  isActorCacheError,
+  type QueueDelivery,
+  type QueuedWrite,
+  TierUnavailableError,
+  type WriteQueue,
+  WriteRejectedError,
+} from '@actor-cache/core'
+import type { RecordStore } from './policy.js'
+import { reportError } from './util.js'
+
+/** Options of the write-behind flusher. */
+export interface WriteBehindOptions {
+  /** Most queued writes persisted per batch. @default 500 */
+  batchSize?: number
+  /** Longest wait for new writes when the queue is empty, in ms. @default 100 */
+  interval?: number
+  /** After a partial batch arrives, wait this long (ms) for more before persisting. @default 10 */
+  linger?: number
+  /**
+   * Attempts after which a write that keeps failing for a reason other than the record being
+   * unreachable goes to the dead letters. Unreachable records are retried without limit (the queue
+   * is bounded, so callers see `E_QUEUE_FULL` instead). @default 10
+   */
+  maxAttempts?: number
+  /** First retry delay after a failed batch, in ms; doubles up to `retryMax`. @default 100 */
+  retryBase?: number
+  /** Longest retry delay, in ms. @default 5_000 */
+  retryMax?: number
+  /** Start flushing as soon as the cache is created. @default true */
+  autoStart?: boolean
+}
+
+/** Where the flusher persists writes of one namespace. */
+export interface FlushTarget {
+  record: RecordStore<unknown>
+  flushed(key: string, version: number): void
+}
+
+/** Counters of the flusher. */
+export interface FlushStats {
+  /** Batches persisted. */
+  batches: number
+  /** Queued writes acknowledged (coalesced ones included). */
+  written: number
+  /** Writes of the same key replaced by a newer one in the same batch. */
+  coalesced: number
+  /** Writes sent to the dead letters. */
+  deadLettered: number
+  /** Failed attempts (retried later). */
+  failures: number
+}
+
+function checkOptions(o: WriteBehindOptions): Required<WriteBehindOptions> {
+  const int = (name: string, v: unknown, min: number): number => {
+    if (!Number.isSafeInteger(v) || (v as number) < min) {
+      throw new InvalidOptionError(
+        `writeBehind.${name}`,
+        `must be an integer of at least ${min}, got ${String(v)}`,
+      )
+    }
+    return v as number
+  }
+  return {
+    batchSize: int('batchSize', o.batchSize ?? 500, 1),
+    interval: int('interval', o.interval ?? 100, 1),
+    linger: int('linger', o.linger ?? 10, 0),
+    maxAttempts: int('maxAttempts', o.maxAttempts ?? 10, 1),
+    retryBase: int('retryBase', o.retryBase ?? 100, 1),
+    retryMax: int('retryMax', o.retryMax ?? 5_000, 1),
+    autoStart: o.autoStart !== false,
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+interface Group {
+  latest: QueuedWrite
+  ids: string[]
+  attempts: number
+}
+
+/**
+ * Drains a {@link WriteQueue} into stores of record: batches by size and time, keeps only the
+ * newest version per key, writes each namespace's batch with one `setMany`, sets aside rows the
+ * record refuses (dead letters), retries the rest with backoff. Several instances may drain the
+ * same queue; versioned writes make replays and reordering harmless.
+ */
+export class WriteBehindFlusher {
+  readonly #queue: WriteQueue<QueuedWrite>
+  readonly #target: (namespace: string) => FlushTarget | undefined
+  readonly #deadLetters: DeadLetterSink | undefined
+  readonly #o: Required<WriteBehindOptions>
+  readonly #now: () => number
+  #running: Promise<void> | undefined
+  #stopping = false
+  #delay = 0
+  #wake: (() => void) | undefined
+  readonly #stats: FlushStats = {
+    batches: 0,
+    written: 0,
+    coalesced: 0,
+    deadLettered: 0,
+    failures: 0,
+  }
+
+  constructor(
+    queue: WriteQueue<QueuedWrite>,
+    target: (namespace: string) => FlushTarget | undefined,
+    deadLetters: DeadLetterSink | undefined,
+    options: WriteBehindOptions,
+    now: () => number,
+  ) {
+    this.#queue = queue
+    this.#target = target
+    this.#deadLetters = deadLetters
+    this.#o = checkOptions(options)
+    this.#now = now
+  }
+
+  get autoStart(): boolean {
+    return this.#o.autoStart
+  }
+
+  stats(): FlushStats {
+    return { ...this.#stats }
+  }
+
+  /** Starts the background loop (idempotent). */
+  start(): void {
+    if (this.#running !== undefined) return
+    this.#stopping = false
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined
+    })
+  }
+
+  /** Stops the loop after its current batch. */
+  async stop(): Promise<void> {
+    this.#stopping = true
+    this.#wake?.()
+    await this.#running
+  }
+
+  /**
+   * Persists batches until the queue has nothing ready (for this consumer), or the record keeps
+   * failing until `deadline`. Returns how many queued writes were acknowledged.
+   */
+  async drain(deadline = Number.POSITIVE_INFINITY): Promise<number> {
+    let total = 0
+    for (;;) {
+      const n = await this.#batch(0)
+      if (n < 0) {
+        if (Date.now() >= deadline)
+          throw new TierUnavailableError('the store of record is failing; writes stay queued', {
+            tier: 'write-behind',
+          })
+        await sleep(Math.min(this.#delay, Math.max(1, deadline - Date.now())))
+        continue
+      }
+      if (n === 0) return total
+      total += n
+    }
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      let n: number
+      try {
+        n = await this.#batch(this.#o.interval)
+      } catch (error) {
+        reportError('write-behind', '', 'flush', error)
+        n = -1
+      }
+      if (n < 0 && !this.#stopping) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, this.#delay)
+          const wake = (): void => {
+            if (this.#stopping) done()
+          }
+          function done(): void {
+            clearTimeout(timer)
+            resolve()
+          }
+          this.#wake = wake
+        })
+        this.#wake = undefined
+      }
+    }
+  }
+
+  /** One batch: >0 acked, 0 nothing ready, -1 failed (retry after #delay). */
+  async #batch(blockMs: number): Promise<number> {
+    let deliveries = await this.#queue.claim(this.#o.batchSize, { blockMs })
+    if (deliveries.length === 0) return 0
+    if (deliveries.length < this.#o.batchSize && this.#o.linger > 0 && !this.#stopping) {
+      await sleep(this.#o.linger)
+      const more = await this.#queue.claim(this.#o.batchSize - deliveries.length)
+      deliveries = deliveries.concat(more)
+    }
+    const byNamespace = new Map<string, Map<string, Group>>()
+    for (const d of deliveries) this.#add(byNamespace, d)
+    let ok = true
+    let acked = 0
+    for (const [namespace, groups] of byNamespace) {
+      const r = await this.#persist(namespace, groups)
+      if (r < 0) ok = false
+      else acked += r
+    }
+    if (!ok) {
+      this.#stats.failures++
+      this.#delay = Math.min(
+        this.#o.retryMax,
+        this.#delay === 0 ? this.#o.retryBase : this.#delay * 2,
+      )
+      return acked > 0 ? acked : -1
+    }
+    this.#delay = 0
+    this.#stats.batches++
+    return acked
+  }
+
+  #add(byNamespace: Map<string, Map<string, Group>>, d: QueueDelivery<QueuedWrite>): void {
+    const w = d.item
+    let groups = byNamespace.get(w.namespace)
+    if (groups === undefined) {
+      groups = new Map()
+      byNamespace.set(w.namespace, groups)
+    }
+    const g = groups.get(w.key)
+    if (g === undefined) {
+      groups.set(w.key, { latest: w, ids: [d.id], attempts: d.attempts })
+      return
+    }
+    g.ids.push(d.id)
+    g.attempts = Math.max(g.attempts, d.attempts)
+    this.#stats.coalesced++
+    // newest version wins; on a tie the later delivery (queue order) does
+    if (w.version >= g.latest.version) g.latest = w
+  }
+
+  /** Persists one namespace's groups; returns how many deliveries were acked, -1 on failure. */
+  async #persist(namespace: string, groups: Map<string, Group>): Promise<number> {
+    const ids = [...groups.values()].flatMap((g) => g.ids)
+    const target = this.#target(namespace)
+    if (target === undefined) {
+      const error = `namespace "${namespace}" is not configured for write-behind on this instance`
+      return this.#failed(namespace, groups, ids, new Error(error))
+    }
+    let pending = [...groups.values()]
+    for (let round = 0; round < 4; round++) {
+      const sets = pending.filter((g) => g.latest.op === 'set')
+      const deletes = pending.filter((g) => g.latest.op === 'delete')
+      try {
+        if (sets.length > 0) {
+          await target.record.setMany(
+            sets.map((g) => ({
+              key: g.latest.key,
+              value: g.latest.value,
+              version: g.latest.version,
+              expiresAt: g.latest.expiresAt,
+              tags: g.latest.tags,
+            })),
+          )
+        }
+        if (deletes.length > 0) await target.record.deleteMany(deletes.map((g) => g.latest.key))
+        await this.#queue.ack(pending.flatMap((g) => g.ids))
+        for (const g of pending) target.flushed(g.latest.key, g.latest.version)
+        this.#stats.written += pending.reduce((n, g) => n + g.ids.length, 0)
+        return ids.length
+      } catch (error) {
+        if (!(error instanceof WriteRejectedError))
+          return this.#failed(
+            namespace,
+            new Map(pending.map((g) => [g.latest.key, g])),
+            pending.flatMap((g) => g.ids),
+            error,
+          )
+        const refused = new Map(error.rejected.map((r) => [r.key, r.reason]))
+        const poison = pending.filter((g) => refused.has(g.latest.key))
+        if (poison.length === 0)
+          return this.#failed(
+            namespace,
+            new Map(pending.map((g) => [g.latest.key, g])),
+            pending.flatMap((g) => g.ids),
+            error,
+          )
+        try {
+          await this.#bury(namespace, poison, (g) => refused.get(g.latest.key) ?? error.message)
+        } catch (buryError) {
+          return this.#failed(
+            namespace,
+            new Map(pending.map((g) => [g.latest.key, g])),
+            pending.flatMap((g) => g.ids),
+            buryError,
+          )
+        }
+        pending = pending.filter((g) => !refused.has(g.latest.key))
+        if (pending.length === 0) return ids.length
+      }
+    }
+    return this.#failed(
+      namespace,
+      new Map(pending.map((g) => [g.latest.key, g])),
+      pending.flatMap((g) => g.ids),
+      new Error('batch kept being refused'),
+    )
+  }
+
+  /** A batch failed: release it, or dead-letter writes that exhausted their attempts. */
+  async #failed(
+    namespace: string,
+    groups: Map<string, Group>,
+    ids: string[],
+    error: unknown,
+  ): Promise<number> {
+    reportError('write-behind', namespace, 'flush', error)
+    const unavailable = isActorCacheError(error) && error.code === 'E_TIER_UNAVAILABLE'
+    const exhausted = unavailable
+      ? []
+      : [...groups.values()].filter((g) => g.attempts >= this.#o.maxAttempts)
+    if (exhausted.length > 0 && this.#deadLetters !== undefined) {
+      try {
+        await this.#bury(namespace, exhausted, () =>
+          error instanceof Error ? error.message : String(error),
+        )
+        const gone = new Set(exhausted.flatMap((g) => g.ids))
+        ids = ids.filter((id) => !gone.has(id))
+      } catch (buryError) {
+        reportError('write-behind', namespace, 'dead-letter', buryError)
+      }
+    }
+    try {
+      if (ids.length > 0) await this.#queue.release(ids)
+    } catch (releaseError) {
+      // the claim times out and the writes come back by themselves
+      reportError('write-behind', namespace, 'release', releaseError)
+    }
+    return -1
+  }
+
+  /** Moves writes to the dead letters, then acks them. Without a sink they stay queued. */
+  async #bury(namespace: string, groups: Group[], reason: (g: Group) => string): Promise<void> {
+    if (this.#deadLetters === undefined) {
+      throw new InvalidOptionError(
+        'deadLetters',
+        'a write was refused for good and no dead-letter sink is configured',
+      )
+    }
+    const now = this.#now()
+    const letters: DeadLetter[] = groups.map((g) => ({
+      namespace,
+      key: g.latest.key,
+      write: g.latest,
+      error: reason(g),
+      attempts: g.attempts,
+      firstSeen: g.latest.enqueuedAt,
+      lastSeen: now,
+    }))
+    await this.#deadLetters.add(letters)
+    await this.#queue.ack(groups.flatMap((g) => g.ids))
+    this.#stats.deadLettered += groups.length
+  }
+}
