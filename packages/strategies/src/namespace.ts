@@ -589,22 +589,25 @@ export class TieredNamespace<V = unknown> {
       await this.#fillCaches(key, value, version, [], expiresAt, known, token)
       return
     }
-    const coord = this.#caches[this.#coord]
-    if (coord === undefined) return
-    const observed = known[this.#coord]
-    if (observed === null) return // that tier failed: nothing safe to compare against
+    // The shared tier orders versions; when it failed during the read, keep the value in this
+    // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
+    const c = known[this.#coord] === null && this.#coord > 0 ? 0 : this.#coord
+    const tier = this.#caches[c]
+    const observed = known[c]
+    if (tier === undefined || observed === null) return
     let version: number
     try {
-      const r = await coord.set(key, value, {
-        expiresAt,
-        createdAt: now,
-        expectedVersion: observed?.version ?? NOT_SEEN,
-      })
+      const options = { expiresAt, createdAt: now, expectedVersion: observed?.version ?? NOT_SEEN }
+      const r =
+        tier === this.#l1sync
+          ? this.#l1sync.setSync(key, value, options)
+          : await tier.set(key, value, options)
       version = r.version
     } catch (error) {
-      if (!(error instanceof ConflictError)) this.#tierError(coord.tier, 'set', error, key)
+      if (!(error instanceof ConflictError)) this.#tierError(tier.tier, 'set', error, key)
       return
     }
+    if (c !== this.#coord) return
     for (let i = 0; i < this.#caches.length; i++) {
       if (i === this.#coord) continue
       if (!this.#clean(key, token)) return
@@ -900,6 +903,14 @@ export class TieredNamespace<V = unknown> {
         },
       ])
       this.#pending.set(key, version)
+      // The queued delete is the durable one. Deleting the record now as well keeps readers that
+      // miss every cache from seeing the old row until the flush; if the record is down, the
+      // queue still carries the delete.
+      try {
+        await this.#record?.delete(key)
+      } catch (error) {
+        this.#tierError(this.#record?.tier ?? 'record', 'delete', error, key)
+      }
     } else if (this.#record !== undefined) {
       existed = await this.#record.delete(key)
     }

@@ -1,0 +1,250 @@
+import {
+  ConflictError,
+  createMemoryDeadLetters,
+  createMemoryWriteQueue,
+  QueueFullError,
+} from '@actor-cache/core'
+import { createMemCache, type MemCache } from '@actor-cache/memcache'
+import { createPrismaStore, type PrismaTier } from '@actor-cache/prisma-store'
+import { type AnyRedisClient, createRedisStore, type RedisTier } from '@actor-cache/redis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createTieredCache, type TieredCache, type TieredCacheOptions } from '../src/index.js'
+import { dropPrefix, postgres, redis, type TestDb, uid } from './helpers.js'
+
+let db: TestDb
+let client: AnyRedisClient
+const prefix = `acs${uid()}`
+let l2: RedisTier
+let l3: PrismaTier
+const open: TieredCache[] = []
+
+beforeAll(async () => {
+  db = await postgres()
+  client = await redis()
+  l2 = createRedisStore({ client, prefix })
+  l3 = createPrismaStore({ prisma: db.prisma })
+})
+afterEach(async () => {
+  for (const c of open.splice(0)) await c.close()
+})
+afterAll(async () => {
+  await dropPrefix(client, prefix)
+  await client.close()
+  await db?.drop()
+})
+
+function cache(options: TieredCacheOptions = {}): TieredCache & { l1: MemCache } {
+  const l1 = createMemCache()
+  const c = createTieredCache({ l1, l2, l3, ...options })
+  open.push(c)
+  return Object.assign(c, { l1 })
+}
+
+/** Makes the record refuse writes of `key` (other than the value `allow`) with a check constraint. */
+async function refuse(namespace: string, key: string, allow = ''): Promise<void> {
+  const lit = (s: string) => `'${s.replaceAll("'", "''")}'`
+  await db.prisma.$executeRawUnsafe(
+    `ALTER TABLE ac_cache_entries ADD CONSTRAINT refuse_${uid()} CHECK (namespace <> ${lit(namespace)} OR key <> ${lit(key)} OR value = ${lit(JSON.stringify(allow))})`,
+  )
+}
+
+let n = 0
+const ns = (): string => `ns${++n}_${uid().slice(0, 6)}`
+
+describe('write_through', () => {
+  it('writes the record, then every cache tier, with the record version', async () => {
+    const c = cache()
+    const name = ns()
+    const t = c.namespace<{ hp: number }>(name)
+    expect(await t.set('a', { hp: 1 })).toEqual({ applied: true, version: 1 })
+    expect(await t.set('a', { hp: 2 })).toEqual({ applied: true, version: 2 })
+    const inL3 = await l3.namespace(name).get('a')
+    const inL2 = await l2.namespace(name).get('a')
+    const inL1 = c.l1.namespace(name).getSync('a')
+    expect([inL3?.version, inL2?.version, inL1?.version]).toEqual([2, 2, 2])
+    expect(inL3?.expiresAt).toBeNull() // the record keeps it
+    expect(inL2?.expiresAt).not.toBeNull() // caches expire
+    expect(await t.get('a')).toEqual({ hp: 2 })
+  })
+
+  it('compare-and-set against the record', async () => {
+    const t = cache().namespace<number>(ns())
+    await t.set('k', 1)
+    await expect(t.set('k', 2, { expectedVersion: 7 })).rejects.toBeInstanceOf(ConflictError)
+    expect(await t.set('k', 2, { expectedVersion: 1 })).toEqual({ applied: true, version: 2 })
+    expect(await t.get('k')).toBe(2)
+  })
+
+  it('an older explicit version changes nothing anywhere', async () => {
+    const t = cache().namespace<number>(ns())
+    await t.set('k', 5, { version: 5 })
+    expect(await t.set('k', 3, { version: 3 })).toEqual({ applied: false, version: 5 })
+    expect(await t.get('k')).toBe(5)
+  })
+
+  it('when the record refuses, the caches are not ahead of it and the caller gets the error', async () => {
+    const c = cache()
+    const name = ns()
+    const t = c.namespace<unknown>(name)
+    await t.set('k', 'old')
+    await refuse(name, 'k', 'old')
+    await expect(t.set('k', 'new')).rejects.toThrow(/refuse_/)
+    expect(await t.get('k')).toBe('old')
+    expect((await l2.namespace(name).get('k'))?.value).toBe('old')
+  })
+
+  it('reads fall through to the record after caches lose the key, and backfill them', async () => {
+    const c = cache()
+    const name = ns()
+    const t = c.namespace<string>(name)
+    await t.set('k', 'v')
+    await c.l1.namespace(name).delete('k')
+    await l2.namespace(name).delete('k')
+    expect(await t.get('k')).toBe('v')
+    expect(t.stats().recordHits).toBe(1)
+    expect((await l2.namespace(name).get('k'))?.version).toBe(1)
+    expect(c.l1.namespace(name).getSync('k')?.version).toBe(1)
+  })
+
+  it('an L2 hit backfills L1 with the remaining TTL, never longer', async () => {
+    const c = cache()
+    const name = ns()
+    const t = c.namespace<string>(name, { record: false })
+    await l2.namespace(name).set('k', 'from-l2', { ttl: 60_000, version: 4 })
+    const l2Entry = await l2.namespace(name).get('k')
+    expect(await t.get('k')).toBe('from-l2')
+    const l1Entry = c.l1.namespace(name).getSync('k')
+    expect(l1Entry?.version).toBe(4)
+    expect(l1Entry?.expiresAt).toBe(l2Entry?.expiresAt)
+    expect(t.stats().lowerHits).toBe(1)
+  })
+
+  it('delete removes the key from the record and every cache', async () => {
+    const c = cache()
+    const name = ns()
+    const t = c.namespace<string>(name)
+    await t.set('k', 'v')
+    expect(await t.delete('k')).toBe(true)
+    expect(await t.get('k')).toBeUndefined()
+    expect(await l3.namespace(name).get('k')).toBeUndefined()
+    expect(await l2.namespace(name).get('k')).toBeUndefined()
+    expect(await t.delete('k')).toBe(false)
+  })
+})
+
+describe('write_around', () => {
+  it('writes the record and invalidates the caches; the next read loads the record', async () => {
+    const c = cache()
+    const name = ns()
+    const t = c.namespace<string>(name, { strategy: 'write_around' })
+    await t.set('k', 'v1')
+    expect(await l2.namespace(name).get('k')).toBeUndefined()
+    expect(c.l1.namespace(name).getSync('k')).toBeUndefined()
+    expect(await t.get('k')).toBe('v1') // from the record, now cached
+    expect((await l2.namespace(name).get('k'))?.value).toBe('v1')
+    await t.set('k', 'v2')
+    expect(c.l1.namespace(name).getSync('k')).toBeUndefined()
+    expect(await t.get('k')).toBe('v2')
+  })
+})
+
+describe('write_behind', () => {
+  it('acknowledges once queued, serves from the caches, and persists on flush', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<{ n: number }>(name, { strategy: 'write_behind' })
+    for (let i = 1; i <= 5; i++) expect((await t.set('k', { n: i })).version).toBe(i)
+    expect(await l3.namespace(name).get('k')).toBeUndefined()
+    expect(await t.get('k')).toEqual({ n: 5 })
+    expect(await c.flush()).toBe(5)
+    const row = await l3.namespace(name).get('k')
+    expect(row?.value).toEqual({ n: 5 })
+    expect(row?.version).toBe(5)
+    expect(c.stats().writeBehind?.coalesced).toBe(4)
+  })
+
+  it('continues the version of the record for keys the caches do not hold', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    await l3.namespace(name).set('k', 'old', { version: 41 })
+    const t = c.namespace<string>(name, { strategy: 'write_behind' })
+    expect(await t.set('k', 'new')).toEqual({ applied: true, version: 42 })
+    await c.flush()
+    expect((await l3.namespace(name).get('k'))?.value).toBe('new')
+  })
+
+  it('the background flusher persists batches by itself', async () => {
+    const c = cache({ writeBehind: { interval: 10, linger: 0 } })
+    const name = ns()
+    const t = c.namespace<number>(name, { strategy: 'write_behind' })
+    await Promise.all(Array.from({ length: 200 }, (_, i) => t.set(`k${i}`, i)))
+    const deadline = Date.now() + 10_000
+    let count = 0
+    while (Date.now() < deadline) {
+      const rows = await l3.namespace(name).getMany(Array.from({ length: 200 }, (_, i) => `k${i}`))
+      count = rows.filter((r) => r !== undefined).length
+      if (count === 200) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(count).toBe(200)
+  })
+
+  it('a full queue rejects the write with E_QUEUE_FULL and keeps nothing of it', async () => {
+    const queue = createMemoryWriteQueue({ capacity: 3 })
+    const c = cache({ queue, writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<number>(name, { strategy: 'write_behind' })
+    for (let i = 0; i < 3; i++) await t.set(`k${i}`, i)
+    const err = await t.set('k3', 3).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(QueueFullError)
+    expect((err as QueueFullError).code).toBe('E_QUEUE_FULL')
+    expect(await t.get('k3')).toBeUndefined()
+    expect(await l2.namespace(name).get('k3')).toBeUndefined()
+    await c.flush()
+    expect(await t.set('k3', 3)).toEqual({ applied: true, version: 1 })
+  })
+
+  it('a poison row goes to the dead letters and the rest persist', async () => {
+    const deadLetters = createMemoryDeadLetters()
+    const c = cache({ deadLetters, writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<string>(name, { strategy: 'write_behind' })
+    await refuse(name, 'k17')
+    for (let i = 0; i < 50; i++) await t.set(`k${i}`, `v${i}`)
+    expect(await c.flush()).toBe(50)
+    const rows = await l3.namespace(name).getMany(Array.from({ length: 50 }, (_, i) => `k${i}`))
+    expect(rows.filter((r) => r !== undefined)).toHaveLength(49)
+    expect(rows[17]).toBeUndefined()
+    const letters = await deadLetters.list({ namespace: name })
+    expect(letters.map((l) => l.key)).toEqual(['k17'])
+    expect(letters[0]?.write.value).toBe('v17')
+    expect(letters[0]?.error).toMatch(/refuse_/)
+    expect(c.stats().writeBehind?.deadLettered).toBe(1)
+  })
+
+  it('delete is queued (durable) and applied to the record at once when it is reachable', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<string>(name, { strategy: 'write_behind' })
+    await t.set('k', 'v')
+    await t.set('k', 'v2')
+    expect(await t.delete('k')).toBe(true)
+    expect(await t.get('k')).toBeUndefined()
+    expect(await l3.namespace(name).get('k')).toBeUndefined()
+    // the queued set must not bring the row back: the newer queued delete wins the batch
+    expect(await c.flush()).toBe(3)
+    expect(await l3.namespace(name).get('k')).toBeUndefined()
+    expect(await t.get('k')).toBeUndefined()
+  })
+
+  it('close persists what is queued', async () => {
+    const c = createTieredCache({ l1: createMemCache(), l2, l3, writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<number>(name, { strategy: 'write_behind' })
+    for (let i = 0; i < 20; i++) await t.set(`k${i}`, i)
+    await c.close()
+    const rows = await l3.namespace(name).getMany(Array.from({ length: 20 }, (_, i) => `k${i}`))
+    expect(rows.every((r) => r !== undefined)).toBe(true)
+    await expect(t.set('x', 1)).rejects.toMatchObject({ code: 'E_CLOSED' })
+  })
+})
