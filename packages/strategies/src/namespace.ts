@@ -12,9 +12,10 @@ import {
   type SyncCacheStore,
   TimeoutError,
   validateKey,
+  validateTtl,
   type WriteQueue,
 } from '@actor-cache/core'
-import type { TagClock } from './invalidation.js'
+import type { InvalidationTarget, TagClock } from './invalidation.js'
 import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
 import { BoundedMap, reportError, TIMEOUT, within } from './util.js'
 
@@ -62,6 +63,8 @@ export interface NamespaceContext {
   /** After a write: other instances and dependents drop `key`; with `ownTiers`, this namespace's caches too. */
   readonly invalidateKey: (namespace: string, key: string, ownTiers: boolean) => Promise<void>
   readonly assertOpen: () => void
+  /** The cache's invalidation (tiers, dependents, bus). */
+  readonly invalidate: (target: InvalidationTarget) => Promise<void>
 }
 
 /** The tiers a namespace was wired with. */
@@ -234,6 +237,58 @@ export class TieredNamespace<V = unknown> {
   }
 
   /**
+   * Remaining life of the cached value in ms (grace not counted), `Infinity` when it never
+   * expires, `undefined` when nothing is cached or recorded.
+   */
+  async getTTL(key: string): Promise<number | undefined> {
+    const e = await this.getEntry(key)
+    if (e === undefined) return undefined
+    if (e.expiresAt === null) return Infinity
+    return Math.max(0, e.expiresAt - this.#p.grace - this.#ctx.now())
+  }
+
+  /**
+   * Gives the cached copies of `key` a new life of `ttl` ms (`Infinity` = until invalidated) in
+   * every cache tier that holds it; true when one did. The store of record is not changed.
+   */
+  async setTTL(key: string, ttl: number): Promise<boolean> {
+    validateKey(key, this.name)
+    validateTtl(ttl)
+    const physical = ttl === Infinity ? Infinity : ttl + this.#p.grace
+    let any = false
+    for (const tier of this.#caches) {
+      try {
+        if (await tier.setTTL(key, physical)) any = true
+      } catch (error) {
+        this.#tierError(tier.tier, 'setTTL', error, key)
+      }
+    }
+    if (any) await this.#ctx.invalidateKey(this.name, key, false)
+    return any
+  }
+
+  /**
+   * Drops cached copies (every cache tier, other instances' L1, dependents); the store of record
+   * keeps its data. Give keys, or a target with patterns, tags or `all`.
+   */
+  invalidate(
+    target: string | readonly string[] | Omit<InvalidationTarget, 'namespace'>,
+  ): Promise<void> {
+    const t: InvalidationTarget =
+      typeof target === 'string'
+        ? { namespace: this.name, keys: [target] }
+        : Array.isArray(target)
+          ? { namespace: this.name, keys: target as readonly string[] }
+          : { ...(target as InvalidationTarget), namespace: this.name }
+    return this.#ctx.invalidate(t)
+  }
+
+  /** Drops every cached entry of this namespace (the store of record keeps its data). */
+  clear(): Promise<void> {
+    return this.#ctx.invalidate({ namespace: this.name, all: true })
+  }
+
+  /**
    * Values for `keys`, in order. Keys missing everywhere go to `batchLoader` (or the namespace's
    * batch loader, else its loader per key) in one call; keys another read is already loading are
    * joined, not loaded twice.
@@ -270,10 +325,10 @@ export class TieredNamespace<V = unknown> {
         const key = fresh[j] as string
         const p = batch.then((values) => values[j])
         this.#flights.set(key, p)
-        p.then(
-          () => this.#flights.delete(key),
-          () => this.#flights.delete(key),
-        )
+        const done = (): void => {
+          if (this.#flights.get(key) === p) this.#flights.delete(key)
+        }
+        p.then(done, done)
         joined.push(p.then((v) => this.#place(out, waiting.get(key) as number[], v)))
       }
     }

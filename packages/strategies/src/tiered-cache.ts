@@ -132,6 +132,7 @@ export class TieredCache {
       lock: options.lock,
       queue: undefined,
       invalidateKey: (namespace, key, ownTiers) => this.#invalidateKey(namespace, key, ownTiers),
+      invalidate: (target) => this.invalidate(target),
       assertOpen: () => {
         if (this.#closed) throw new ClosedError('tiered cache')
       },

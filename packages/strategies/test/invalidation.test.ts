@@ -189,6 +189,31 @@ describe('patterns and tags', () => {
   })
 })
 
+describe('namespace shortcuts', () => {
+  it('invalidate, clear, getTTL and setTTL', async () => {
+    const c = cache()
+    const t = c.namespace<number>('short', { record: false, ttl: 60_000, jitter: 0 })
+    for (const k of ['a', 'b', 'c', 'x1']) await t.set(k, 1)
+    const ttl = await t.getTTL('a')
+    expect(ttl).toBeGreaterThan(59_000)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+    expect(await t.setTTL('a', 1_000)).toBe(true)
+    expect(await t.getTTL('a')).toBeLessThanOrEqual(1_000)
+    expect(await t.setTTL('nope', 1_000)).toBe(false)
+    await expect(t.setTTL('a', -5)).rejects.toBeInstanceOf(InvalidOptionError)
+    await t.invalidate('a')
+    await t.invalidate(['b'])
+    await t.invalidate({ patterns: ['x*'] })
+    expect(await t.getTTL('a')).toBeUndefined()
+    expect(await t.has('b')).toBe(false)
+    expect(await t.has('x1')).toBe(false)
+    expect(await t.has('c')).toBe(true)
+    await t.clear()
+    expect(await t.has('c')).toBe(false)
+    expect(await l2.namespace('short').get('c')).toBeUndefined()
+  })
+})
+
 describe('across instances', () => {
   it("a write on A is dropped from B's L1 through a local bus hub", async () => {
     const hub = createLocalBusHub()
