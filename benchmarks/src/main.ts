@@ -2,11 +2,13 @@ import { cpus } from 'node:os'
 import { runL1Suite } from './l1.js'
 import { runL2Suite } from './l2.js'
 import { runL3Suite } from './l3.js'
+import { runTieredSuite } from './tiered.js'
 
 const suites: Record<string, () => Promise<unknown>> = {
   l1: () => runL1Suite(),
   l2: () => runL2Suite(),
   l3: () => runL3Suite(),
+  tiered: () => runTieredSuite(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -1,4 +1,6 @@
 import { runQuickstart } from './run.js'
 
-console.log('Actor Cache quickstart: the L1 memory tier with the design document configuration\n')
+console.log(
+  'Actor Cache quickstart: a TieredCache on the design document configuration, embedded PostgreSQL as the store of record\n',
+)
 await runQuickstart()

@@ -65,6 +65,12 @@ export interface MigrateResult {
  * them in `_prisma_migrations` exactly as `prisma migrate deploy` would.
  * @throws when a recorded migration's checksum differs from the shipped file (edited history)
  */
+/**
+ * Migrations wait for each other on a database-wide advisory lock: give the transactions room to
+ * wait for another migrator (Prisma's defaults are 2 s to start and 5 s to run).
+ */
+const MIGRATE_TX = { maxWait: 60_000, timeout: 120_000 }
+
 export async function migrate(prisma: PrismaLike): Promise<MigrateResult> {
   // Created under the same lock as the migrations: concurrent callers would otherwise race on it.
   await prisma.$transaction(async (tx) => {
@@ -72,39 +78,36 @@ export async function migrate(prisma: PrismaLike): Promise<MigrateResult> {
       `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext('actor-cache-migrate'))) AS locked`,
     )
     await tx.$executeRawUnsafe(BOOKKEEPING)
-  })
+  }, MIGRATE_TX)
   const result: MigrateResult = { applied: [], skipped: [] }
   for (const m of await listMigrations()) {
-    const done = await prisma.$transaction(
-      async (tx) => {
-        await tx.$queryRawUnsafe(
-          `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext('actor-cache-migrate'))) AS locked`,
-        )
-        const rows = await tx.$queryRawUnsafe<{ checksum: string }[]>(
-          `SELECT checksum FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-          m.name,
-        )
-        if (rows.length > 0) {
-          if (rows[0]?.checksum !== m.checksum) {
-            throw new Error(
-              `migration ${m.name} was applied with a different checksum: the file has been edited since`,
-            )
-          }
-          return false
+    const done = await prisma.$transaction(async (tx) => {
+      await tx.$queryRawUnsafe(
+        `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext('actor-cache-migrate'))) AS locked`,
+      )
+      const rows = await tx.$queryRawUnsafe<{ checksum: string }[]>(
+        `SELECT checksum FROM "_prisma_migrations" WHERE migration_name = $1 AND finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+        m.name,
+      )
+      if (rows.length > 0) {
+        if (rows[0]?.checksum !== m.checksum) {
+          throw new Error(
+            `migration ${m.name} was applied with a different checksum: the file has been edited since`,
+          )
         }
-        const statements = splitStatements(m.sql)
-        for (const statement of statements) await tx.$executeRawUnsafe(statement)
-        await tx.$executeRawUnsafe(
-          `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ($1, $2, now(), $3, $4)`,
-          randomUUID(),
-          m.checksum,
-          m.name,
-          statements.length,
-        )
-        return true
-      },
-      { timeout: 60_000, maxWait: 60_000 },
-    )
+        return false
+      }
+      const statements = splitStatements(m.sql)
+      for (const statement of statements) await tx.$executeRawUnsafe(statement)
+      await tx.$executeRawUnsafe(
+        `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ($1, $2, now(), $3, $4)`,
+        randomUUID(),
+        m.checksum,
+        m.name,
+        statements.length,
+      )
+      return true
+    }, MIGRATE_TX)
     ;(done ? result.applied : result.skipped).push(m.name)
   }
   return result

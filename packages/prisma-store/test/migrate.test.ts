@@ -119,7 +119,7 @@ for (const [name, open] of [
 
     it('create every index the queries rely on', async () => {
       const rows = await db.prisma.$queryRawUnsafe<{ indexname: string }[]>(
-        `SELECT indexname FROM pg_indexes WHERE tablename LIKE 'ac\\_%' ORDER BY indexname`,
+        `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'ac\\_%' ORDER BY indexname`,
       )
       expect(rows.map((r) => r.indexname)).toEqual([
         'ac_cache_entries_expires_at_idx',

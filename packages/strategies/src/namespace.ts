@@ -112,6 +112,7 @@ export class TieredNamespace<V = unknown> {
   // Invalidation counters: a fill started before a write or invalidation of its key is dropped.
   #counter = 0
   #floor = 0
+  #lastClockVersion = 0
   readonly #touched = new BoundedMap<string, number>(50_000)
   readonly #stats: NamespaceStats = {
     l1Hits: 0,
@@ -618,9 +619,10 @@ export class TieredNamespace<V = unknown> {
   }
 
   /**
-   * Stores a loaded value. With a store of record, the value goes there first, only if the record
-   * still has nothing under the key (compare-and-set on absence), and the caches take the record's
-   * version. Without one, the coordinating cache tier (L2, else L1) does the compare-and-set.
+   * Caches a loaded value (never in the store of record: what a loader returns is derived or
+   * external data that invalidations must be able to drop). The coordinating cache tier (L2, else
+   * L1) stores it only if its version is still the one seen during the read (compare-and-set), so a
+   * write or invalidation that happened meanwhile wins; the other tiers take that version.
    */
   async #storeLoaded(
     key: string,
@@ -632,18 +634,6 @@ export class TieredNamespace<V = unknown> {
     const now = this.#ctx.now()
     const expiresAt = this.#expiry(now, undefined)
     const known = seen ?? []
-    if (this.#record !== undefined) {
-      let version: number
-      try {
-        const r = await this.#record.set(key, value, { ttl: Infinity, expectedVersion: 0 })
-        version = r.version
-      } catch (error) {
-        if (!(error instanceof ConflictError)) this.#tierError(this.#record.tier, 'set', error, key)
-        return // written meanwhile (or the record failed): the loaded value is not cached
-      }
-      await this.#fillCaches(key, value, version, [], expiresAt, known, token)
-      return
-    }
     // The shared tier orders versions; when it failed during the read, keep the value in this
     // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
     const c = known[this.#coord] === null && this.#coord > 0 ? 0 : this.#coord
@@ -757,26 +747,33 @@ export class TieredNamespace<V = unknown> {
     const now = this.#ctx.now()
     const out: (V | undefined)[] = new Array(keys.length)
     const stale: (CacheEntry<V> | undefined)[] = new Array(keys.length)
+    // what each tier held for each key, for the compare-and-set of loaded values
+    const seen: (CacheEntry<V> | undefined | null)[][] = keys.map(() => [])
     let rest = keys.map((_, i) => i)
     let failed = false
     for (let t = 0; t < this.#caches.length && rest.length > 0; t++) {
       const tier = this.#caches[t] as CacheStore<V>
-      if (tier === this.#l1sync && t === 0) continue // already looked at synchronously
       let entries: (CacheEntry<V> | undefined)[]
       try {
-        entries = await tier.getMany(rest.map((i) => keys[i] as string))
+        // L1 was looked at synchronously already; look again (no I/O) for what it holds now
+        entries =
+          tier === this.#l1sync
+            ? rest.map((i) => this.#l1sync?.getSync(keys[i] as string))
+            : await tier.getMany(rest.map((i) => keys[i] as string))
         const tags = new Set<string>()
         for (const e of entries) for (const tag of e?.tags ?? []) tags.add(tag)
         if (tags.size > 0 && t > 0) await this.#ctx.tags.ensure([...tags])
       } catch (error) {
         this.#tierError(tier.tier, 'getMany', error)
         failed = true
+        for (const i of rest) (seen[i] as unknown[])[t] = null
         continue
       }
       const next: number[] = []
       for (let j = 0; j < rest.length; j++) {
         const i = rest[j] as number
         const e = entries[j]
+        ;(seen[i] as unknown[])[t] = e
         const state = e === undefined ? 'dead' : this.#classify(e, now)
         if (e !== undefined && state === 'fresh') {
           out[i] = e.value
@@ -880,7 +877,7 @@ export class TieredNamespace<V = unknown> {
       rest.map((i, j) =>
         loaded[j] === undefined
           ? undefined
-          : this.#storeLoaded(keys[i] as string, loaded[j] as V, token, undefined),
+          : this.#storeLoaded(keys[i] as string, loaded[j] as V, token, seen[i]),
       ),
     )
     return out
@@ -943,9 +940,9 @@ export class TieredNamespace<V = unknown> {
     this.#touch(key)
     let existed = false
     if (this.#p.strategy === 'write_behind' && this.#ctx.queue !== undefined) {
-      const current = await this.#currentVersion(key)
-      const version = current.version + 1
-      existed = current.version > 0
+      const current = await this.#currentVersion(key, false)
+      const version = this.#nextVersion(current)
+      existed = current.inCoord
       await this.#ctx.queue.enqueue([
         {
           namespace: this.name,
@@ -962,7 +959,7 @@ export class TieredNamespace<V = unknown> {
       // miss every cache from seeing the old row until the flush; if the record is down, the
       // queue still carries the delete.
       try {
-        await this.#record?.delete(key)
+        if ((await this.#record?.delete(key)) === true) existed = true
       } catch (error) {
         this.#tierError(this.#record?.tier ?? 'record', 'delete', error, key)
       }
@@ -1021,19 +1018,41 @@ export class TieredNamespace<V = unknown> {
     return r
   }
 
-  /** The version the key has now: the coordinating cache tier, else pending writes, else the record. */
-  async #currentVersion(key: string): Promise<{ version: number; inCoord: boolean }> {
+  /**
+   * The version `key` has now: from the coordinating cache tier when it holds the key; otherwise
+   * this instance's pending writes and, when `exact` (compare-and-set), the record.
+   */
+  async #currentVersion(
+    key: string,
+    exact: boolean,
+  ): Promise<{ version: number; inCoord: boolean }> {
     const coord = this.#caches[this.#coord]
     if (coord !== undefined) {
       const e = coord === this.#l1sync ? this.#l1sync.getSync(key) : await coord.get(key)
       if (e !== undefined) return { version: e.version, inCoord: true }
     }
     let version = this.#pending.get(key) ?? 0
-    if (this.#record !== undefined) {
+    if (exact && this.#record !== undefined) {
       const e = await this.#record.get(key)
       if (e !== undefined && e.version > version) version = e.version
     }
     return { version, inCoord: false }
+  }
+
+  /**
+   * The version for a write-behind write of a key the caches do not hold. Reading the record for
+   * its version would put a database round trip in every such write; a version from the clock
+   * (epoch ms × 1000, plus a counter within a millisecond) is above any version the key got
+   * earlier, as long as instances' clocks agree better than the time between two writes of the key.
+   */
+  #nextVersion(current: { version: number; inCoord: boolean }): number {
+    if (current.inCoord) return current.version + 1
+    this.#lastClockVersion = Math.max(
+      this.#lastClockVersion + 1,
+      Math.floor(this.#ctx.now()) * 1000,
+      current.version + 1,
+    )
+    return this.#lastClockVersion
   }
 
   async #writeBehind(
@@ -1050,7 +1069,7 @@ export class TieredNamespace<V = unknown> {
     const coord = this.#caches[this.#coord]
     let version: number | undefined
     for (let attempt = 0; version === undefined; attempt++) {
-      const current = await this.#currentVersion(key)
+      const current = await this.#currentVersion(key, options.expectedVersion !== undefined)
       if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
         throw new ConflictError(options.expectedVersion, current.version, {
           tier: 'tiered',
@@ -1058,7 +1077,9 @@ export class TieredNamespace<V = unknown> {
           key,
         })
       }
-      const next = options.version ?? current.version + 1
+      const next =
+        options.version ??
+        (options.expectedVersion !== undefined ? current.version + 1 : this.#nextVersion(current))
       if (coord === undefined) {
         version = next
         break

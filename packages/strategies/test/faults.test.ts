@@ -88,9 +88,6 @@ describe('PostgreSQL unreachable under write-behind load (R7)', () => {
       writeBehind: { interval: 20, linger: 0, retryBase: 20, retryMax: 200, batchSize: 100 },
     })
     const ns = cache.namespace<{ n: number }>('r7', { strategy: 'write_behind' })
-    // the record version of a cold key is read from the record: write once while it is up
-    for (let i = 0; i < 400; i++) await ns.set(`k${i}`, { n: -1 })
-    await cache.flush()
     proxy.block()
     let acked = 0
     let rejected = 0
@@ -108,7 +105,7 @@ describe('PostgreSQL unreachable under write-behind load (R7)', () => {
     expect(rejected).toBe(400 - capacity)
     expect(Date.now() - started).toBeLessThan(20_000) // nobody hung on the dead database
     // a rejected write is not served from the caches either (the key is dropped there)
-    expect(await ns.get('k399')).not.toEqual({ n: 399 })
+    expect(await ns.get('k399')).toBeUndefined()
     proxy.unblock()
     const check = createPrismaStore({ prisma: db.prisma }).namespace<{ n: number }>('r7')
     await eventually(
@@ -119,7 +116,7 @@ describe('PostgreSQL unreachable under write-behind load (R7)', () => {
       20_000,
       'the backlog to drain into PostgreSQL',
     )
-    expect(await ns.get('k399')).toEqual({ n: -1 })
+    expect(await check.get('k399')).toBeUndefined()
     expect(cache.stats().writeBehind?.failures).toBeGreaterThan(0)
     await cache.close()
     await prisma.$disconnect()
