@@ -117,6 +117,14 @@ export function validateTarget(target: InvalidationTarget): InvalidationMessage 
 }
 
 /**
+ * Fraction of a millisecond that orders a write after an invalidation of the same millisecond.
+ * Times stay within their millisecond (1024 steps), so other instances' clocks still compare at
+ * millisecond resolution; a tier that keeps whole milliseconds truncates, which errs towards
+ * treating the entry as invalidated (a miss), never towards serving it.
+ */
+const STEP = 1 / 1024
+
+/**
  * When each tag was last invalidated. An entry is stale when one of its tags was invalidated at or
  * after the entry was written. Times are kept in process (updated by local calls and the bus) and,
  * when there is a shared tier, stored there so instances that missed a message still see them.
@@ -126,6 +134,8 @@ export class TagClock {
   readonly #max: number
   /** Entries with tags created at or before this time count as stale when a tag is unknown. */
   #floor = Number.NEGATIVE_INFINITY
+  #lastMark = Number.NEGATIVE_INFINITY
+  #maxCreated = Number.NEGATIVE_INFINITY
   readonly #shared: CacheStore<number> | undefined
 
   constructor(shared: CacheStore<number> | undefined, max = 100_000) {
@@ -156,14 +166,37 @@ export class TagClock {
     }
   }
 
-  /** Records an invalidation of `tags` at `at` locally. */
-  mark(tags: readonly string[], at: number): void {
+  /**
+   * Records an invalidation of `tags` that happens now, locally; returns its time. Within this
+   * instance, writes and invalidations are ordered as they were called, even inside one
+   * millisecond: the time is at or after every creation time handed out so far (so it covers those
+   * writes), and later writes get creation times after it (see {@link created}).
+   */
+  mark(tags: readonly string[], now: number): number {
+    const at = Math.max(now, this.#maxCreated)
+    if (at > this.#lastMark) this.#lastMark = at
     for (const tag of tags) this.#remember(tag, Math.max(at, this.#times.get(tag) ?? at))
+    return at
   }
 
-  /** Records an invalidation locally and in the shared tier (kept for `keepMs`). */
-  async markShared(tags: readonly string[], at: number, keepMs: number): Promise<void> {
-    this.mark(tags, at)
+  /**
+   * A creation time for an entry written now: after every invalidation this instance has seen,
+   * and after the known invalidation time of each of its `tags` (call {@link ensure} first so
+   * those include other instances' invalidations).
+   */
+  created(now: number, tags: readonly string[] = []): number {
+    let at = now > this.#lastMark ? now : this.#lastMark + STEP
+    for (const tag of tags) {
+      const t = this.#times.get(tag)
+      if (t !== undefined && t >= at) at = t + STEP
+    }
+    if (at > this.#maxCreated) this.#maxCreated = at
+    return at
+  }
+
+  /** Records an invalidation happening now locally and in the shared tier (kept for `keepMs`). */
+  async markShared(tags: readonly string[], now: number, keepMs: number): Promise<void> {
+    const at = this.mark(tags, now)
     if (this.#shared === undefined) return
     await this.#shared.setMany(tags.map((key) => ({ key, value: at, ttl: keepMs })))
   }

@@ -63,6 +63,8 @@ export interface NamespaceContext {
   /** After a write: other instances and dependents drop `key`; with `ownTiers`, this namespace's caches too. */
   readonly invalidateKey: (namespace: string, key: string, ownTiers: boolean) => Promise<void>
   readonly assertOpen: () => void
+  /** Reports the physical life (ms, TTL + grace) of a cached entry, so tag times outlive it. */
+  readonly lifeUsed: (ms: number) => void
   /** The cache's invalidation (tiers, dependents, bus). */
   readonly invalidate: (target: InvalidationTarget) => Promise<void>
 }
@@ -142,6 +144,7 @@ export class TieredNamespace<V = unknown> {
     this.#coord = tiers.l1 !== undefined && tiers.lower.length > 0 ? 1 : 0
     this.#record = tiers.record
     this.#plain = policy.grace === 0 && !policy.refreshAhead
+    ctx.lifeUsed(policy.ttl + policy.grace)
   }
 
   /** The namespace's write strategy. */
@@ -220,6 +223,9 @@ export class TieredNamespace<V = unknown> {
     for (const tier of this.#caches) {
       try {
         const e = await tier.get(key)
+        if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
+          await this.#ctx.tags.ensure(e.tags)
+        }
         if (e !== undefined && this.#classify(e, now) === 'fresh') return e
       } catch (error) {
         this.#tierError(tier.tier, 'get', error, key)
@@ -256,8 +262,22 @@ export class TieredNamespace<V = unknown> {
     validateKey(key, this.name)
     validateTtl(ttl)
     const physical = ttl === Infinity ? Infinity : ttl + this.#p.grace
+    this.#ctx.lifeUsed(physical)
+    const now = this.#ctx.now()
     let any = false
     for (const tier of this.#caches) {
+      // an entry a tag invalidated, or past its TTL (kept only for grace), is not given new life
+      const e =
+        tier === this.#l1sync
+          ? this.#l1sync.getSync(key)
+          : await tier.get(key).catch(() => undefined)
+      if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
+        await this.#ctx.tags.ensure(e.tags).catch(() => undefined)
+      }
+      if (e === undefined || this.#classify(e, now) !== 'fresh') {
+        if (e !== undefined) await this.#drop(tier, key)
+        continue
+      }
       try {
         if (await tier.setTTL(key, physical)) any = true
       } catch (error) {
@@ -300,6 +320,7 @@ export class TieredNamespace<V = unknown> {
     const out: (V | undefined)[] = new Array(keys.length)
     const waiting = new Map<string, number[]>()
     const l1 = this.#l1sync
+    const now = this.#ctx.now()
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string
       const e = l1?.getSync(key)
@@ -307,6 +328,14 @@ export class TieredNamespace<V = unknown> {
         out[i] = e.value
         this.#stats.l1Hits++
         continue
+      }
+      const neg = this.#negative.get(key)
+      if (neg !== undefined) {
+        if (neg.until > now) {
+          this.#stats.negativeHits++
+          continue
+        }
+        this.#negative.delete(key)
       }
       const at = waiting.get(key)
       if (at === undefined) waiting.set(key, [i])
@@ -631,8 +660,9 @@ export class TieredNamespace<V = unknown> {
     seen: (CacheEntry<V> | undefined | null)[] | undefined,
   ): Promise<void> {
     if (!this.#clean(key, token)) return
-    const now = this.#ctx.now()
-    const expiresAt = this.#expiry(now, undefined)
+    const clock = this.#ctx.now()
+    const expiresAt = this.#expiry(clock, undefined)
+    const now = this.#ctx.tags.created(clock)
     const known = seen ?? []
     // The shared tier orders versions; when it failed during the read, keep the value in this
     // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
@@ -689,8 +719,10 @@ export class TieredNamespace<V = unknown> {
     _seen: unknown,
     token: number,
   ): Promise<void> {
-    const now = this.#ctx.now()
-    let expiresAt = this.#expiry(now, undefined)
+    const clock = this.#ctx.now()
+    let expiresAt = this.#expiry(clock, undefined)
+    if (tags.length > 0) await this.#ctx.tags.ensure(tags).catch(() => undefined)
+    const now = this.#ctx.tags.created(clock, tags)
     if (recordExpiry !== null && (expiresAt === null || recordExpiry < expiresAt))
       expiresAt = recordExpiry
     for (let i = this.#caches.length - 1; i >= 0; i--) {
@@ -849,7 +881,16 @@ export class TieredNamespace<V = unknown> {
         }
       } else {
         loaded = await Promise.all(
-          missing.map((k) => this.#runLoader(k, loader as Loader<V>, undefined, token, false)),
+          rest.map((i) =>
+            this.#runLoader(
+              keys[i] as string,
+              loader as Loader<V>,
+              stale[i],
+              token,
+              false,
+              seen[i],
+            ),
+          ),
         )
         for (let j = 0; j < rest.length; j++) out[rest[j] as number] = loaded[j]
         return out
@@ -900,11 +941,17 @@ export class TieredNamespace<V = unknown> {
   async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
     this.#ctx.assertOpen()
     validateKey(key, this.name)
-    const now = this.#ctx.now()
+    const clock = this.#ctx.now()
     // validates ttl, version, expectedVersion and tags before any I/O
-    const checked = resolveSetOptions({ ...options }, this.#p.ttl, now)
-    const expiresAt = this.#expiry(now, options.ttl)
+    const checked = resolveSetOptions({ ...options }, this.#p.ttl, clock)
+    const expiresAt = this.#expiry(clock, options.ttl)
+    if (options.ttl !== undefined) this.#ctx.lifeUsed(options.ttl + this.#p.grace)
     const tags = checked.tags
+    if (tags.length > 0) {
+      // order this write after invalidations of its tags other instances made (times in L2)
+      await this.#ctx.tags.ensure(tags).catch((error) => this.#tierError('tags', 'get', error, key))
+    }
+    const now = this.#ctx.tags.created(clock, tags) // after every invalidation of its tags seen
     this.#touch(key)
     this.#negative.delete(key)
     let result: SetResult

@@ -99,6 +99,8 @@ export class TieredCache {
   #flusher: WriteBehindFlusher | undefined
   readonly #unsubscribe: (() => void) | undefined
   #closed = false
+  /** Longest physical life (TTL + grace) given to a cached entry so far, in ms. */
+  #maxLife = 300_000
 
   constructor(options: TieredCacheOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -133,6 +135,9 @@ export class TieredCache {
       queue: undefined,
       invalidateKey: (namespace, key, ownTiers) => this.#invalidateKey(namespace, key, ownTiers),
       invalidate: (target) => this.invalidate(target),
+      lifeUsed: (ms) => {
+        if (ms > this.#maxLife) this.#maxLife = ms
+      },
       assertOpen: () => {
         if (this.#closed) throw new ClosedError('tiered cache')
       },
@@ -326,15 +331,9 @@ export class TieredCache {
     }
   }
 
-  /** How long a tag invalidation time must be kept: the longest life of any cached entry. */
+  /** How long a tag invalidation time must be kept: the longest life any cached entry was given. */
   #tagKeep(): number {
-    let keep = 300_000
-    for (const name of this.#namespaces.keys()) {
-      const s = this.#options.config?.strategies[name]
-      const ttl = (this.#options.namespaces?.[name]?.ttl ?? s?.ttl ?? 300_000) + (s?.grace ?? 0)
-      if (ttl > keep) keep = ttl
-    }
-    return keep
+    return this.#maxLife
   }
 
   /**
