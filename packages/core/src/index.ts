@@ -114,6 +114,7 @@ export {
   type CacheEntry,
   type CacheStore,
   type CacheTier,
+  hasVersionedDeletes,
   isSyncStore,
   MAX_EXPIRES_AT,
   type NamespaceOptions,
@@ -125,6 +126,9 @@ export {
   type SetOptions,
   type SetResult,
   type SyncCacheStore,
+  type VersionedDelete,
+  type VersionedDeleteStore,
   validateTtl,
+  validateVersionedDeletes,
 } from './store.js'
 export { type FrozenValue, freezeValue, measureValue } from './values.js'

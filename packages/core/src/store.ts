@@ -1,6 +1,6 @@
 import type { Codec } from './codec.js'
 import { InvalidOptionError } from './errors.js'
-import { validateNamespace, validateTags } from './keys.js'
+import { validateKey, validateNamespace, validateTags } from './keys.js'
 
 /**
  * What every tier stores under a key: the value plus the metadata that lets tiers agree.
@@ -122,6 +122,61 @@ export interface SyncCacheStore<V = unknown> extends CacheStore<V> {
 /** True when `store` offers the synchronous fast path. */
 export function isSyncStore<V>(store: CacheStore<V>): store is SyncCacheStore<V> {
   return (store as Partial<SyncCacheStore<V>>).sync === true
+}
+
+/** One item of {@link VersionedDeleteStore.deleteVersions}: remove `key` as of `version`. */
+export interface VersionedDelete {
+  key: string
+  /** The delete's version: a positive safe integer, above the versions it supersedes. */
+  version: number
+}
+
+/**
+ * A store that can order deletes with writes: a versioned delete removes the key only when the
+ * stored version is older, and leaves a tombstone that keeps the version for a while, so a write
+ * with an older explicit version that arrives later (a replayed or reordered write-behind write)
+ * is ignored instead of bringing the key back. A tombstone is absent for every read, `exists`,
+ * TTL call and count; a later write gets a version above it. Plain `delete` forgets the key and
+ * its tombstone. Stores of record implement this (`@actor-cache/prisma-store`); the tiered cache
+ * uses it for write-behind deletes when the record offers it.
+ */
+export interface VersionedDeleteStore {
+  /**
+   * Deletes each key whose stored version is older than the given one and remembers that version.
+   * Returns how many live entries were removed. Validates every item before any I/O.
+   */
+  deleteVersions(items: readonly VersionedDelete[]): Promise<number>
+}
+
+/** True when `store` offers versioned deletes (tombstones). */
+export function hasVersionedDeletes(store: object): store is VersionedDeleteStore {
+  return typeof (store as Partial<VersionedDeleteStore>).deleteVersions === 'function'
+}
+
+/**
+ * Validates the items of a versioned delete before any I/O.
+ * @throws {InvalidOptionError} | {InvalidKeyError}
+ */
+export function validateVersionedDeletes(
+  items: readonly VersionedDelete[],
+  namespace: string,
+): void {
+  if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
+  const seen = new Set<string>()
+  for (const item of items) {
+    if (typeof item !== 'object' || item === null)
+      throw new InvalidOptionError('items', 'every item must be an object { key, version }')
+    validateKey(item.key, namespace)
+    if (!isVersion(item.version, 1)) {
+      throw new InvalidOptionError(
+        'version',
+        `must be a positive safe integer, got ${String(item.version)} for key "${item.key}"`,
+      )
+    }
+    if (seen.has(item.key))
+      throw new InvalidOptionError('items', `key "${item.key}" appears more than once`)
+    seen.add(item.key)
+  }
 }
 
 /** Per-namespace settings a tier applies to the store it hands out. */

@@ -23,8 +23,11 @@ import {
   type SetManyItem,
   type SetOptions,
   type SetResult,
+  type VersionedDelete,
+  type VersionedDeleteStore,
   validateKey,
   validateTtl,
+  validateVersionedDeletes,
   WriteRejectedError,
 } from '@actor-cache/core'
 import { insertChanges, prepareChanges } from './change-log.js'
@@ -42,6 +45,12 @@ export interface PrismaStoreOptions {
   codec?: Codec
   /** Longest any operation may take before it fails with `TierUnavailableError`, in ms. @default 5000 */
   timeout?: number
+  /**
+   * How long a versioned delete's tombstone keeps its version, in ms: writes with older versions
+   * arriving within this time are ignored. Make it longer than a write can wait in a write-behind
+   * queue. @default 604_800_000 (7 days)
+   */
+  tombstoneTtl?: number
 }
 
 interface Row {
@@ -55,7 +64,7 @@ interface Row {
 }
 
 const COLUMNS = 'key, value, encoding, version, created_at, expires_at, tags'
-const LIVE = '(expires_at IS NULL OR expires_at > $NOW)'
+const LIVE = '(NOT deleted AND (expires_at IS NULL OR expires_at > $NOW))'
 
 /** A validated, encoded write. */
 interface Prepared {
@@ -77,6 +86,8 @@ export class PrismaTier implements CacheTier {
   readonly #defaultTtl: number
   readonly #codec: Codec
   readonly #timeout: number
+  /** @internal */
+  readonly _tombstoneTtl: number
 
   constructor(options: PrismaStoreOptions) {
     if (typeof options !== 'object' || options === null)
@@ -92,6 +103,13 @@ export class PrismaTier implements CacheTier {
       throw new InvalidOptionError(
         'timeout',
         `must be a positive integer number of ms, got ${String(options.timeout)}`,
+      )
+    }
+    this._tombstoneTtl = options.tombstoneTtl ?? 604_800_000
+    if (!Number.isSafeInteger(this._tombstoneTtl) || this._tombstoneTtl < 1) {
+      throw new InvalidOptionError(
+        'tombstoneTtl',
+        `must be a positive integer number of ms, got ${String(options.tombstoneTtl)}`,
       )
     }
   }
@@ -141,7 +159,7 @@ export class PrismaTier implements CacheTier {
 }
 
 /** The Postgres store of one namespace. */
-export class PrismaStore<V = unknown> implements CacheStore<V> {
+export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteStore {
   readonly tier = TIER
   readonly namespace: string
   readonly #owner: PrismaTier
@@ -291,6 +309,47 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     return this.#deleteWhere('key = ANY($3::text[])', [...keys])
   }
 
+  /**
+   * Versioned deletes: each key whose stored version is older than the given one is replaced by a
+   * tombstone that keeps the version for `tombstoneTtl`, so older writes arriving later are
+   * ignored. One statement; returns how many live rows were removed.
+   */
+  async deleteVersions(items: readonly VersionedDelete[]): Promise<number> {
+    validateVersionedDeletes(items, this.namespace)
+    if (items.length === 0) return 0
+    // rows are locked in key order (see #batchUpsert)
+    const sorted = [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    const now = Date.now()
+    const rows = await this.#owner._run('deleteVersions', (db) =>
+      db.$queryRawUnsafe<{ removed: bigint }[]>(
+        `WITH old AS (
+           SELECT key FROM ac_cache_entries
+            WHERE namespace = $1 AND key = ANY($2::text[]) AND ${live(4)}
+         ), up AS (
+           INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags, deleted)
+           SELECT $1, key, '', 't', version, $4, $5, '{}'::text[], true
+             FROM UNNEST($2::text[], $3::bigint[]) AS t(key, version)
+           ON CONFLICT (namespace, key) DO UPDATE SET value = '', encoding = 't', version = EXCLUDED.version,
+             created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, tags = '{}'::text[],
+             deleted = true, updated_at = now()
+           WHERE ${floor('e', 4)} < EXCLUDED.version
+           RETURNING key
+         )
+         SELECT count(*) AS removed FROM up WHERE key IN (SELECT key FROM old)`,
+        this.namespace,
+        sorted.map((i) => i.key),
+        sorted.map((i) => String(i.version)),
+        new Date(now),
+        new Date(now + this.#owner._tombstoneTtl),
+      ),
+    )
+    const n = Number(rows[0]?.removed ?? 0)
+    if (n > 0 && channels.delete.hasSubscribers) {
+      channels.delete.publish({ tier: TIER, namespace: this.namespace, count: n, durationMs: 0 })
+    }
+    return n
+  }
+
   async deletePattern(pattern: string): Promise<number> {
     const source = globTokensToRegExpSource(parseGlob(pattern))
     return this.#deleteWhere('key ~ $3', source)
@@ -362,7 +421,11 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     }
   }
 
-  /** One versioned write; expired rows count as absent (version starts again at 1). */
+  /**
+   * One versioned write; expired rows count as absent (version starts again at 1). A tombstone is
+   * absent for compare-and-set but keeps its version: writes get a version above it, and an
+   * explicit version must be above it to apply.
+   */
   async #upsert(db: PrismaTransaction, p: Prepared): Promise<SetResult> {
     const { opts } = p
     const now = new Date()
@@ -377,9 +440,10 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
       [...opts.tags],
       now,
     ]
-    const current = `(CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= $8 THEN 0 ELSE e.version END)`
+    const current = floor('e', 8)
+    const visible = `(CASE WHEN e.deleted THEN 0 ELSE ${current} END)`
     const assign = `value = EXCLUDED.value, encoding = EXCLUDED.encoding, created_at = EXCLUDED.created_at,
-      expires_at = EXCLUDED.expires_at, tags = EXCLUDED.tags, updated_at = now()`
+      expires_at = EXCLUDED.expires_at, tags = EXCLUDED.tags, deleted = false, updated_at = now()`
     let sql: string
     const params: unknown[] = [...common]
     if (opts.expectedVersion !== undefined) {
@@ -389,17 +453,17 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
           ? // absent (or expired): insert, or take over the expired row
             `INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
              VALUES ($1, $2, $3, $4, 1, $5, $6, $7::text[])
-             ON CONFLICT (namespace, key) DO UPDATE SET ${assign}, version = 1
-             WHERE ${current} = $9::bigint`
+             ON CONFLICT (namespace, key) DO UPDATE SET ${assign}, version = ${current} + 1
+             WHERE ${visible} = $9::bigint`
           : `UPDATE ac_cache_entries AS e SET value = $3, encoding = $4, created_at = $5, expires_at = $6,
                tags = $7::text[], updated_at = now(), version = e.version + 1
-             WHERE namespace = $1 AND key = $2 AND ${current} = $9::bigint`
+             WHERE namespace = $1 AND key = $2 AND ${visible} = $9::bigint`
     } else if (opts.version !== undefined) {
       params.push(String(opts.version))
       sql = `INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
         VALUES ($1, $2, $3, $4, $9::bigint, $5, $6, $7::text[])
         ON CONFLICT (namespace, key) DO UPDATE SET ${assign}, version = EXCLUDED.version
-        WHERE ${current} <= EXCLUDED.version`
+        WHERE ${bar('e', 8)} <= EXCLUDED.version`
     } else {
       sql = `INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)
         VALUES ($1, $2, $3, $4, 1, $5, $6, $7::text[])
@@ -410,8 +474,8 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     const rows = await db.$queryRawUnsafe<{ applied: bigint | null; stored: bigint | null }[]>(
       `WITH up AS (${sql} RETURNING e.version)
        SELECT (SELECT version FROM up) AS applied,
-              (SELECT CASE WHEN expires_at IS NOT NULL AND expires_at <= $8 THEN 0 ELSE version END
-                 FROM ac_cache_entries WHERE namespace = $1 AND key = $2) AS stored`,
+              (SELECT ${opts.expectedVersion === undefined ? floor('s', 8) : `CASE WHEN s.deleted THEN 0 ELSE ${floor('s', 8)} END`}
+                 FROM ac_cache_entries AS s WHERE namespace = $1 AND key = $2) AS stored`,
       ...params,
     )
     const row = rows[0]
@@ -422,8 +486,8 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
     // Not applied. The statement's snapshot may predate the concurrent write that beat this
     // one (the conflict check sees the newest row, the outer SELECT does not): read again.
     const fresh = await db.$queryRawUnsafe<{ stored: bigint }[]>(
-      `SELECT CASE WHEN expires_at IS NOT NULL AND expires_at <= $3 THEN 0 ELSE version END AS stored
-         FROM ac_cache_entries WHERE namespace = $1 AND key = $2`,
+      `SELECT ${opts.expectedVersion === undefined ? floor('s', 3) : `CASE WHEN s.deleted THEN 0 ELSE ${floor('s', 3)} END`} AS stored
+         FROM ac_cache_entries AS s WHERE namespace = $1 AND key = $2`,
       this.namespace,
       p.key,
       new Date(),
@@ -461,8 +525,8 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
            AS t(key, value, encoding, version, created_ms, expires_ms, tags_json)
        ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, encoding = EXCLUDED.encoding,
          version = EXCLUDED.version, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-         tags = EXCLUDED.tags, updated_at = now()
-       WHERE (CASE WHEN e.expires_at IS NOT NULL AND e.expires_at <= $9 THEN 0 ELSE e.version END) <= EXCLUDED.version`,
+         tags = EXCLUDED.tags, deleted = false, updated_at = now()
+       WHERE ${bar('e', 9)} <= EXCLUDED.version`,
       this.namespace,
       items.map((p) => p.key),
       items.map((p) => p.value),
@@ -476,33 +540,39 @@ export class PrismaStore<V = unknown> implements CacheStore<V> {
       tagged ? items.map((p) => JSON.stringify(p.opts.tags)) : [],
     )
     const stored = new Map<string, number>()
+    const tombstones = new Set<string>()
     if (count < items.length) {
       // Keys are distinct and a lost write leaves a strictly newer version: a key applied iff
       // its stored version is the one written.
-      const current = await db.$queryRawUnsafe<{ key: string; version: bigint }[]>(
-        `SELECT key, version FROM ac_cache_entries WHERE namespace = $1 AND key = ANY($2::text[])`,
+      const current = await db.$queryRawUnsafe<
+        { key: string; version: bigint; deleted: boolean }[]
+      >(
+        `SELECT key, version, deleted FROM ac_cache_entries WHERE namespace = $1 AND key = ANY($2::text[])`,
         this.namespace,
         items.map((p) => p.key),
       )
-      for (const r of current) stored.set(r.key, Number(r.version))
+      for (const r of current) {
+        stored.set(r.key, Number(r.version))
+        if (r.deleted) tombstones.add(r.key)
+      }
     }
     return input.map((p) => {
       const version = p.opts.version as number
       const now = stored.get(p.key) ?? version
-      const applied = now === version
+      const applied = now === version && !tombstones.has(p.key)
       this.#publishSet(p.key, applied)
       return { applied, version: now }
     })
   }
 
-  /** Deletes matching rows of this namespace; counts the live ones (expired ones go too). */
+  /** Deletes matching rows of this namespace; counts the live ones (expired ones and tombstones go too). */
   async #deleteWhere(condition: string, arg?: unknown): Promise<number> {
     const params: unknown[] = [this.namespace, new Date()]
     if (arg !== undefined) params.push(arg)
     const rows = await this.#owner._run('delete', (db) =>
       db.$queryRawUnsafe<{ live: bigint }[]>(
         `WITH gone AS (DELETE FROM ac_cache_entries WHERE namespace = $1 AND ${condition}
-           RETURNING (expires_at IS NULL OR expires_at > $2) AS live)
+           RETURNING ${live(2)} AS live)
          SELECT count(*) FILTER (WHERE live) AS live FROM gone`,
         ...params,
       ),
@@ -574,9 +644,19 @@ function statementMessage(error: unknown): string {
   )
 }
 
-/** `expires_at IS NULL OR expires_at > $n` */
+/** `NOT deleted AND (expires_at IS NULL OR expires_at > $n)` */
 function live(n: number): string {
   return LIVE.replace('$NOW', `$${n}`)
+}
+
+/** The version of row `t` that orders writes: 0 once expired; a tombstone keeps its version. */
+function floor(t: string, now: number): string {
+  return `(CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= $${now} THEN 0 ELSE ${t}.version END)`
+}
+
+/** The lowest explicit version that may replace row `t` (a tombstone wins a tie). */
+function bar(t: string, now: number): string {
+  return `(CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= $${now} THEN 0 WHEN ${t}.deleted THEN ${t}.version + 1 ELSE ${t}.version END)`
 }
 
 /**

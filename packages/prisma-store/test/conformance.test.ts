@@ -14,6 +14,7 @@ for (const [name, open] of [
 ] as const) {
   runStoreConformance({
     name: `prisma-store (${name})`,
+    versionedDeletes: true,
     async createTier() {
       const db = await open()
       dbs.push(db)

@@ -2,6 +2,7 @@ import {
   type CacheEntry,
   type CacheStore,
   ConflictError,
+  hasVersionedDeletes,
   type InvalidationMessage,
   InvalidOptionError,
   isSyncStore,
@@ -988,7 +989,9 @@ export class TieredNamespace<V = unknown> {
     let existed = false
     if (this.#p.strategy === 'write_behind' && this.#ctx.queue !== undefined) {
       const current = await this.#currentVersion(key, false)
-      const version = this.#nextVersion(current)
+      // A clock version even for a cached key: a delete is ordered after the writes before it
+      // without compare-and-set in the caches, and above any version a racing write takes there.
+      const version = this.#nextVersion({ version: current.version, inCoord: false })
       existed = current.inCoord
       await this.#ctx.queue.enqueue([
         {
@@ -1004,9 +1007,13 @@ export class TieredNamespace<V = unknown> {
       this.#pending.set(key, version)
       // The queued delete is the durable one. Deleting the record now as well keeps readers that
       // miss every cache from seeing the old row until the flush; if the record is down, the
-      // queue still carries the delete.
+      // queue still carries the delete. A record with versioned deletes keeps a tombstone, so
+      // older queued writes of the key flushed later cannot bring the row back.
       try {
-        if ((await this.#record?.delete(key)) === true) existed = true
+        const record = this.#record
+        if (record !== undefined && hasVersionedDeletes(record)) {
+          if ((await record.deleteVersions([{ key, version }])) > 0) existed = true
+        } else if ((await record?.delete(key)) === true) existed = true
       } catch (error) {
         this.#tierError(this.#record?.tier ?? 'record', 'delete', error, key)
       }
@@ -1124,9 +1131,9 @@ export class TieredNamespace<V = unknown> {
           key,
         })
       }
-      const next =
-        options.version ??
-        (options.expectedVersion !== undefined ? current.version + 1 : this.#nextVersion(current))
+      // compare-and-set checks the version seen; a key the caches do not hold still gets a clock
+      // version, above a tombstone the record may keep for it
+      const next = options.version ?? this.#nextVersion(current)
       if (coord === undefined) {
         version = next
         break

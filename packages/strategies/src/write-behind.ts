@@ -1,6 +1,7 @@
 import {
   type DeadLetter,
   type DeadLetterSink,
+  hasVersionedDeletes,
   InvalidOptionError,
   isActorCacheError,
   type QueueDelivery,
@@ -266,7 +267,16 @@ export class WriteBehindFlusher {
             })),
           )
         }
-        if (deletes.length > 0) await target.record.deleteMany(deletes.map((g) => g.latest.key))
+        if (deletes.length > 0) {
+          // versioned deletes leave tombstones: a set of the key older than the delete, flushed
+          // later by this or another instance (a redelivery), is then ignored
+          const record = target.record
+          if (hasVersionedDeletes(record)) {
+            await record.deleteVersions(
+              deletes.map((g) => ({ key: g.latest.key, version: g.latest.version })),
+            )
+          } else await record.deleteMany(deletes.map((g) => g.latest.key))
+        }
         await this.#queue.ack(pending.flatMap((g) => g.ids))
         for (const g of pending) target.flushed(g.latest.key, g.latest.version)
         this.#stats.written += pending.reduce((n, g) => n + g.ids.length, 0)

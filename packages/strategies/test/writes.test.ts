@@ -250,6 +250,28 @@ describe('write_behind', () => {
     expect(await t.get('k')).toBeUndefined()
   })
 
+  it('a delete leaves a tombstone: an older queued set flushed after it does not bring the row back', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<string>(name, { strategy: 'write_behind' })
+    const set = await t.set('k', 'v1')
+    expect(await t.delete('k')).toBe(true)
+    // the set's delivery comes back after the delete was persisted (a consumer died holding it)
+    const record = l3.namespace<string>(name)
+    expect((await record.setMany([{ key: 'k', value: 'v1', version: set.version }]))[0]).toEqual({
+      applied: false,
+      version: expect.any(Number),
+    })
+    await c.flush()
+    expect(await record.get('k')).toBeUndefined()
+    expect(await t.get('k')).toBeUndefined()
+    // a later write applies, with a version above the tombstone
+    const again = await t.set('k', 'v2')
+    await c.flush()
+    expect((await record.get('k'))?.value).toBe('v2')
+    expect((await record.get('k'))?.version).toBe(again.version)
+  })
+
   it('close persists what is queued', async () => {
     const c = createTieredCache({ l1: createMemCache(), l2, l3, writeBehind: { autoStart: false } })
     const name = ns()
