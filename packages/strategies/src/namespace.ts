@@ -1262,13 +1262,21 @@ export class TieredNamespace<V = unknown> {
     return Math.ceil(now + life + this.#p.grace)
   }
 
+  /**
+   * A write, delete or invalidation of `key`: loads begun before it will not cache their result,
+   * and reads from now on do not join them (they could return what was read before the change).
+   */
   #touch(key: string): void {
     this.#touched.set(key, ++this.#counter)
     if (this.#touched.size >= 50_000) this.#floor = this.#counter
+    this.#flights.delete(key)
+    this.#loading.delete(key)
   }
 
   #touchAll(): void {
     this.#floor = ++this.#counter
+    this.#flights.clear()
+    this.#loading.clear()
   }
 
   #clean(key: string, token: number): boolean {

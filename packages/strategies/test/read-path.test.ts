@@ -62,6 +62,34 @@ describe('read-through with L1 only', () => {
     expect(values.every((v) => v === 42)).toBe(true)
   })
 
+  it('a read that starts after a write does not join a load begun before it', async () => {
+    const gate = deferred<void>()
+    let calls = 0
+    const ns = cache({ l1: createMemCache() }).namespace<string>('n', {
+      record: false,
+      loader: async () => {
+        calls++
+        await gate.promise
+        return 'loaded before the write'
+      },
+    })
+    const early = ns.get('k')
+    const earlyMany = ns.getMany(['k'])
+    await ns.set('k', 'written')
+    expect(await ns.get('k')).toBe('written')
+    expect(await ns.getMany(['k'])).toEqual(['written'])
+    await ns.delete('k')
+    const late = ns.get('k') // a new load: the one in flight began before the delete
+    gate.resolve()
+    expect(await early).toBe('loaded before the write')
+    expect(await earlyMany).toEqual(['loaded before the write'])
+    expect(await late).toBe('loaded before the write')
+    expect(calls).toBe(2)
+    // neither load cached its value over the write or the delete that came after it began
+    await ns.set('k', 'newest')
+    expect(await ns.get('k')).toBe('newest')
+  })
+
   it('getMany deduplicates keys within and across overlapping batches', async () => {
     const seen: string[][] = []
     const gate = deferred<void>()
