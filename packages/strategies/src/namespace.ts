@@ -7,6 +7,7 @@ import {
   InvalidOptionError,
   isSyncStore,
   type LockProvider,
+  measureValue,
   type QueuedWrite,
   resolveSetOptions,
   type SetResult,
@@ -82,6 +83,13 @@ interface Negative {
   until: number
 }
 
+interface PendingWrite<V> {
+  version: number
+  op: 'set' | 'delete'
+  value: V | undefined
+  tags: readonly string[]
+}
+
 interface Backoff {
   until: number
   failures: number
@@ -110,13 +118,20 @@ export class TieredNamespace<V = unknown> {
   readonly #loading = new Map<string, Promise<V | undefined>>()
   readonly #negative = new BoundedMap<string, Negative>(100_000)
   readonly #backoff = new BoundedMap<string, Backoff>(10_000)
-  /** Write-behind versions not yet known to be flushed (this instance's writes). */
-  readonly #pending = new BoundedMap<string, number>(100_000)
+  /**
+   * This instance's write-behind writes not yet known to be flushed. Reads that miss the caches
+   * serve these instead of an older row of the record, and new versions are taken above them.
+   */
+  readonly #pending = new BoundedMap<string, PendingWrite<V>>(100_000)
+  /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
+  readonly #casChains = new Map<string, Promise<unknown>>()
   // Invalidation counters: a fill started before a write or invalidation of its key is dropped.
   #counter = 0
   #floor = 0
   #lastClockVersion = 0
   readonly #touched = new BoundedMap<string, number>(50_000)
+  readonly #holding = new Map<string, number>()
+  #holdAll = 0
   readonly #stats: NamespaceStats = {
     l1Hits: 0,
     lowerHits: 0,
@@ -318,6 +333,9 @@ export class TieredNamespace<V = unknown> {
   async getMany(keys: readonly string[], batchLoader?: BatchLoader<V>): Promise<(V | undefined)[]> {
     if (!Array.isArray(keys)) throw new InvalidOptionError('keys', 'must be an array of keys')
     for (const key of keys) validateKey(key, this.name)
+    if (batchLoader !== undefined && typeof batchLoader !== 'function') {
+      throw new InvalidOptionError('batchLoader', `must be a function, got ${typeof batchLoader}`)
+    }
     const out: (V | undefined)[] = new Array(keys.length)
     const waiting = new Map<string, number[]>()
     const l1 = this.#l1sync
@@ -450,7 +468,7 @@ export class TieredNamespace<V = unknown> {
         continue
       }
       seen.push(e)
-      if (e === undefined) continue
+      if (e === undefined || this.#behindPending(key, e)) continue
       const state = this.#classify(e, now)
       if (state === 'fresh') {
         if (i === 0) this.#stats.l1Hits++
@@ -463,6 +481,8 @@ export class TieredNamespace<V = unknown> {
       }
       if (state === 'stale' && (stale === undefined || e.version > stale.version)) stale = e
     }
+    const unflushed = this.#unflushed(key)
+    if (unflushed !== undefined) return this.#servePending(key, unflushed, token)
     if (this.#record !== undefined) {
       try {
         const e = await this.#record.get(key)
@@ -565,6 +585,12 @@ export class TieredNamespace<V = unknown> {
         }
       }
     }
+    const unflushed = this.#unflushed(key)
+    if (unflushed !== undefined) {
+      // the record does not have this instance's latest write yet: nothing to refresh from
+      await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+      return this.#servePending(key, unflushed, token)
+    }
     if (refresh && this.#record !== undefined) {
       // the record is the source: refreshing means copying its current value into the caches
       try {
@@ -580,25 +606,9 @@ export class TieredNamespace<V = unknown> {
     }
     try {
       this.#stats.loads++
-      const controller = new AbortController()
-      const call = Promise.resolve().then(() =>
-        loader(key, { signal: controller.signal, stale: stale?.value }),
+      const value = await this.#bounded('loader', key, (signal) =>
+        loader(key, { signal, stale: stale?.value }),
       )
-      let value: V | undefined
-      if (this.#p.hardTimeout === undefined) value = await call
-      else {
-        const r = await within(call, this.#p.hardTimeout)
-        if (r === TIMEOUT) {
-          controller.abort()
-          call.catch(() => {})
-          throw new TimeoutError(
-            this.#p.hardTimeout,
-            `loader did not answer within ${this.#p.hardTimeout} ms`,
-            { tier: 'loader', namespace: this.name, key },
-          )
-        }
-        value = r
-      }
       if (value === undefined) {
         this.#backoff.delete(key)
         this.#stats.misses++
@@ -615,6 +625,30 @@ export class TieredNamespace<V = unknown> {
     }
   }
 
+  /**
+   * Calls a loader under the hard timeout: past it, the loader's signal is aborted and the call
+   * fails with `TimeoutError` (its late answer is ignored).
+   */
+  async #bounded<R>(
+    what: string,
+    key: string | undefined,
+    fn: (signal: AbortSignal) => R | Promise<R>,
+  ): Promise<R> {
+    const controller = new AbortController()
+    const call = Promise.resolve().then(() => fn(controller.signal))
+    const limit = this.#p.hardTimeout
+    if (limit === undefined) return call
+    const answer = await within(call, limit)
+    if (answer !== TIMEOUT) return answer
+    controller.abort()
+    call.catch(() => {})
+    throw new TimeoutError(limit, `${what} did not answer within ${limit} ms`, {
+      tier: 'loader',
+      namespace: this.name,
+      ...(key === undefined ? {} : { key }),
+    })
+  }
+
   /** A fresh entry in a shared tier (L2, L3, record), copied into L1. */
   async #sharedFresh(key: string, token: number): Promise<CacheEntry<V> | undefined> {
     const now = this.#ctx.now()
@@ -625,7 +659,7 @@ export class TieredNamespace<V = unknown> {
         const e = await tier.get(key)
         seen[i] = e
         if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
-        if (e !== undefined && this.#classify(e, now) === 'fresh') {
+        if (e !== undefined && !this.#behindPending(key, e) && this.#classify(e, now) === 'fresh') {
           await this.#copyUp(key, e, i, seen, token)
           return e
         }
@@ -634,6 +668,7 @@ export class TieredNamespace<V = unknown> {
         this.#tierError(tier.tier, 'get', error, key)
       }
     }
+    if (this.#unflushed(key) !== undefined) return undefined // #load serves it
     if (this.#record !== undefined) {
       try {
         const e = await this.#record.get(key)
@@ -683,11 +718,16 @@ export class TieredNamespace<V = unknown> {
       if (!(error instanceof ConflictError)) this.#tierError(tier.tier, 'set', error, key)
       return
     }
+    if (!this.#clean(key, token)) {
+      // an invalidation (which does not change versions) came while the write was on the wire
+      await this.#drop(tier, key)
+      return
+    }
     if (c !== this.#coord) return
     for (let i = 0; i < this.#caches.length; i++) {
       if (i === this.#coord) continue
       if (!this.#clean(key, token)) return
-      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags: [] })
+      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
     }
   }
 
@@ -701,12 +741,13 @@ export class TieredNamespace<V = unknown> {
   ): Promise<void> {
     for (let i = from - 1; i >= 0; i--) {
       if (!this.#clean(key, token)) return
-      await this.#put(i, key, e.value, {
-        version: e.version,
-        expiresAt: e.expiresAt,
-        createdAt: e.createdAt,
-        tags: e.tags,
-      })
+      await this.#put(
+        i,
+        key,
+        e.value,
+        { version: e.version, expiresAt: e.expiresAt, createdAt: e.createdAt, tags: e.tags },
+        token,
+      )
     }
   }
 
@@ -728,7 +769,7 @@ export class TieredNamespace<V = unknown> {
       expiresAt = recordExpiry
     for (let i = this.#caches.length - 1; i >= 0; i--) {
       if (!this.#clean(key, token)) return
-      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags })
+      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags }, token)
     }
   }
 
@@ -747,6 +788,7 @@ export class TieredNamespace<V = unknown> {
       createdAt: number
       tags: readonly string[]
     },
+    token?: number,
   ): Promise<void> {
     const tier = this.#caches[i] as CacheStore<V>
     try {
@@ -756,7 +798,8 @@ export class TieredNamespace<V = unknown> {
         return
       }
       const r = await tier.set(key, value, options)
-      if (!r.applied) await tier.delete(key)
+      // a fill that a write or invalidation overtook while it was on the wire is taken back
+      if (!r.applied || (token !== undefined && !this.#clean(key, token))) await tier.delete(key)
     } catch (error) {
       this.#tierError(tier.tier, 'set', error, key)
       await this.#drop(tier, key)
@@ -805,8 +848,9 @@ export class TieredNamespace<V = unknown> {
       const next: number[] = []
       for (let j = 0; j < rest.length; j++) {
         const i = rest[j] as number
-        const e = entries[j]
+        let e = entries[j]
         ;(seen[i] as unknown[])[t] = e
+        if (e !== undefined && this.#behindPending(keys[i] as string, e)) e = undefined
         const state = e === undefined ? 'dead' : this.#classify(e, now)
         if (e !== undefined && state === 'fresh') {
           out[i] = e.value
@@ -824,6 +868,15 @@ export class TieredNamespace<V = unknown> {
         )
           stale[i] = e
         next.push(i)
+      }
+      rest = next
+    }
+    if (this.#pending.size !== 0 && rest.length > 0) {
+      const next: number[] = []
+      for (const i of rest) {
+        const unflushed = this.#unflushed(keys[i] as string)
+        if (unflushed === undefined) next.push(i)
+        else out[i] = await this.#servePending(keys[i] as string, unflushed, token)
       }
       rest = next
     }
@@ -868,8 +921,9 @@ export class TieredNamespace<V = unknown> {
     try {
       if (batchLoader !== undefined) {
         this.#stats.loads++
-        const controller = new AbortController()
-        const r = await batchLoader(missing, { signal: controller.signal })
+        const r = await this.#bounded('batch loader', undefined, (signal) =>
+          batchLoader(missing, { signal }),
+        )
         loaded =
           r instanceof Map
             ? missing.map((k) => r.get(k))
@@ -942,6 +996,10 @@ export class TieredNamespace<V = unknown> {
   async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
     this.#ctx.assertOpen()
     validateKey(key, this.name)
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', `must be an object, got ${String(options)}`)
+    }
+    if (this.#p.checkValues) measureValue(value) // throws SerializationError before any I/O
     const clock = this.#ctx.now()
     // validates ttl, version, expectedVersion and tags before any I/O
     const checked = resolveSetOptions({ ...options }, this.#p.ttl, clock)
@@ -986,6 +1044,18 @@ export class TieredNamespace<V = unknown> {
     this.#ctx.assertOpen()
     validateKey(key, this.name)
     this.#touch(key)
+    this.#hold([key], false, 1)
+    try {
+      return await this.#deleteHeld(key)
+    } finally {
+      this.#hold([key], false, -1)
+      // what a read copied into L1 while the tiers were being cleared goes too
+      this.#l1sync?.deleteSync(key)
+      this.#touch(key)
+    }
+  }
+
+  async #deleteHeld(key: string): Promise<boolean> {
     let existed = false
     if (this.#p.strategy === 'write_behind' && this.#ctx.queue !== undefined) {
       const current = await this.#currentVersion(key, false)
@@ -1004,7 +1074,7 @@ export class TieredNamespace<V = unknown> {
           enqueuedAt: this.#ctx.now(),
         },
       ])
-      this.#pending.set(key, version)
+      this.#pending.set(key, { version, op: 'delete', value: undefined, tags: [] })
       // The queued delete is the durable one. Deleting the record now as well keeps readers that
       // miss every cache from seeing the old row until the flush; if the record is down, the
       // queue still carries the delete. A record with versioned deletes keeps a tombstone, so
@@ -1029,7 +1099,6 @@ export class TieredNamespace<V = unknown> {
         this.#tierError(tier.tier, 'delete', error, key)
       }
     }
-    this.#touch(key)
     await this.#ctx.invalidateKey(this.name, key, false)
     return existed
   }
@@ -1073,19 +1142,22 @@ export class TieredNamespace<V = unknown> {
   }
 
   /**
-   * The version `key` has now: from the coordinating cache tier when it holds the key; otherwise
-   * this instance's pending writes and, when `exact` (compare-and-set), the record.
+   * The version `key` has now: from the coordinating cache tier when it holds the key (and nothing
+   * newer is pending); otherwise this instance's pending writes and, when `exact`
+   * (compare-and-set), the record.
    */
   async #currentVersion(
     key: string,
     exact: boolean,
   ): Promise<{ version: number; inCoord: boolean }> {
     const coord = this.#caches[this.#coord]
+    const pending = this.#pending.get(key)?.version ?? 0
     if (coord !== undefined) {
       const e = coord === this.#l1sync ? this.#l1sync.getSync(key) : await coord.get(key)
-      if (e !== undefined) return { version: e.version, inCoord: true }
+      // an entry older than an unflushed write of ours was refilled from the record: not current
+      if (e !== undefined && e.version >= pending) return { version: e.version, inCoord: true }
     }
-    let version = this.#pending.get(key) ?? 0
+    let version = pending
     if (exact && this.#record !== undefined) {
       const e = await this.#record.get(key)
       if (e !== undefined && e.version > version) version = e.version
@@ -1110,6 +1182,62 @@ export class TieredNamespace<V = unknown> {
   }
 
   async #writeBehind(
+    key: string,
+    value: V,
+    options: TieredSetOptions,
+    expiresAt: number | null,
+    tags: readonly string[],
+    now: number,
+  ): Promise<SetResult> {
+    if (options.expectedVersion !== undefined) {
+      // the check reads the record when the caches do not hold the key: without this, two
+      // compare-and-set writes could both pass it
+      return this.#oneAtATime(key, () =>
+        this.#writeBehindOnce(key, value, options, expiresAt, tags, now),
+      )
+    }
+    return this.#writeBehindOnce(key, value, options, expiresAt, tags, now)
+  }
+
+  /**
+   * Runs compare-and-set writes of `key` one at a time: in this process, and across instances
+   * through the lock provider when there is one.
+   */
+  async #oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#casChains.get(key)
+    let release!: () => void
+    const mine = new Promise<void>((r) => {
+      release = r
+    })
+    const chain = (before ?? Promise.resolve()).then(() => mine)
+    this.#casChains.set(key, chain)
+    try {
+      if (before !== undefined) await before.catch(() => undefined)
+      const provider = this.#ctx.lock
+      if (provider === undefined) return await fn()
+      const lock = await provider.acquire(`cas:${this.name}:${key}`.slice(0, 512), {
+        ttl: this.#p.lockTtl,
+        waitMs: this.#p.lockWait,
+      })
+      if (lock === undefined) {
+        throw new TimeoutError(
+          this.#p.lockWait,
+          `${this.name}:${key}: another instance held the compare-and-set lock for over ${this.#p.lockWait} ms`,
+          { tier: 'lock', namespace: this.name, key },
+        )
+      }
+      try {
+        return await fn()
+      } finally {
+        await lock.release().catch((error) => this.#tierError('lock', 'release', error, key))
+      }
+    } finally {
+      release()
+      if (this.#casChains.get(key) === chain) this.#casChains.delete(key)
+    }
+  }
+
+  async #writeBehindOnce(
     key: string,
     value: V,
     options: TieredSetOptions,
@@ -1174,7 +1302,7 @@ export class TieredNamespace<V = unknown> {
       for (const tier of this.#caches) await this.#drop(tier, key)
       throw error
     }
-    this.#pending.set(key, version)
+    this.#pending.set(key, { version, op: 'set', value, tags })
     for (let i = 0; i < this.#caches.length; i++) {
       if (i !== this.#coord)
         await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags })
@@ -1182,10 +1310,49 @@ export class TieredNamespace<V = unknown> {
     return { applied: true, version }
   }
 
+  /** This instance's write-behind write of `key` that the record may not have yet. */
+  #unflushed(key: string): PendingWrite<V> | undefined {
+    return this.#pending.size === 0 ? undefined : this.#pending.get(key)
+  }
+
+  /** True when `e` is older than a write of ours the record does not have yet (a refill from it). */
+  #behindPending(key: string, e: CacheEntry<V>): boolean {
+    if (this.#pending.size === 0) return false
+    const p = this.#pending.get(key)
+    return p !== undefined && p.version > e.version
+  }
+
+  /** Serves (and caches again) a write of ours the caches lost and the record does not have yet. */
+  async #servePending(key: string, p: PendingWrite<V>, token: number): Promise<V | undefined> {
+    if (p.op === 'delete') return undefined
+    this.#stats.lowerHits++
+    await this.#fillCaches(key, p.value as V, p.version, p.tags, null, undefined, token)
+    return p.value
+  }
+
+  /**
+   * @internal the record refused the write of `key` at `version` for good (dead-lettered): the
+   * caches here and in other instances must not keep serving it. A newer write stays.
+   */
+  async rejected(key: string, version: number): Promise<void> {
+    const pending = this.#pending.get(key)
+    if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
+    this.#touch(key)
+    for (const tier of this.#caches) {
+      try {
+        const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
+        if (e !== undefined && e.version <= version) await this.#drop(tier, key)
+      } catch (error) {
+        this.#tierError(tier.tier, 'get', error, key)
+      }
+    }
+    await this.#ctx.invalidateKey(this.name, key, false)
+  }
+
   /** @internal the flusher persisted writes up to `version` of `key`. */
   flushed(key: string, version: number): void {
     const pending = this.#pending.get(key)
-    if (pending !== undefined && pending <= version) this.#pending.delete(key)
+    if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1219,18 +1386,27 @@ export class TieredNamespace<V = unknown> {
 
   /** @internal drops what `message` names from every cache tier of this instance (not the record). */
   async dropTiers(message: InvalidationMessage): Promise<void> {
-    this.dropLocal(message)
-    const tiers = this.#l1sync === undefined ? this.#caches : this.#caches.slice(1)
-    for (const tier of tiers) {
-      try {
-        if (message.all) await tier.clear()
-        if (message.keys && message.keys.length > 0) await tier.deleteMany(message.keys)
-        for (const pattern of message.patterns ?? []) await tier.deletePattern(pattern)
-      } catch (error) {
-        this.#tierError(tier.tier, 'invalidate', error)
+    const keys = message.keys ?? []
+    const wide = message.all === true || (message.patterns?.length ?? 0) > 0
+    this.#hold(keys, wide, 1)
+    try {
+      this.dropLocal(message)
+      const tiers = this.#l1sync === undefined ? this.#caches : this.#caches.slice(1)
+      for (const tier of tiers) {
+        try {
+          if (message.all) await tier.clear()
+          if (keys.length > 0) await tier.deleteMany(keys)
+          for (const pattern of message.patterns ?? []) await tier.deletePattern(pattern)
+        } catch (error) {
+          this.#tierError(tier.tier, 'invalidate', error)
+        }
       }
+      if (message.all && this.#l1sync) await this.#l1sync.clear()
+    } finally {
+      this.#hold(keys, wide, -1)
     }
-    if (message.all && this.#l1sync) await this.#l1sync.clear()
+    // what a read copied into L1 while the lower tiers were being cleared goes too
+    if (!message.all) this.dropLocal({ ...message, tags: undefined })
   }
 
   /** @internal the bus may have lost messages: forget everything local. */
@@ -1280,7 +1456,22 @@ export class TieredNamespace<V = unknown> {
   }
 
   #clean(key: string, token: number): boolean {
+    if (this.#holdAll > 0 || (this.#holding.size > 0 && this.#holding.has(key))) return false
     return this.#floor <= token && (this.#touched.get(key) ?? 0) <= token
+  }
+
+  /**
+   * While a delete or invalidation is removing `keys` (or, with `all`, the namespace) tier by
+   * tier, reads copy nothing into the caches: a read could otherwise find the old value in a tier
+   * not cleared yet and put it back into one already cleared.
+   */
+  #hold(keys: readonly string[], all: boolean, delta: 1 | -1): void {
+    if (all) this.#holdAll += delta
+    for (const key of keys) {
+      const n = (this.#holding.get(key) ?? 0) + delta
+      if (n > 0) this.#holding.set(key, n)
+      else this.#holding.delete(key)
+    }
   }
 
   #tierError(tier: string, operation: string, error: unknown, key?: string): void {

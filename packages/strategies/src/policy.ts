@@ -100,6 +100,13 @@ export interface NamespacePolicy<V = unknown> {
   lockTtl?: number
   /** How long other instances wait for the lock holder's result before loading themselves (ms). @default 5_000 */
   lockWait?: number
+  /**
+   * Check every written value against the default serializer's rules (no cycles, functions,
+   * symbols or class instances) before any tier is touched, so a value no tier could store never
+   * costs a round trip. Turn off for a namespace whose tiers use a codec that accepts more.
+   * @default true
+   */
+  checkValues?: boolean
 }
 
 /** A policy with every default applied. */
@@ -119,6 +126,7 @@ export interface ResolvedPolicy<V> {
   record: RecordStore<V> | false | undefined
   lockTtl: number
   lockWait: number
+  checkValues: boolean
 }
 
 const STRATEGIES: readonly WriteStrategy[] = ['write_through', 'write_behind', 'write_around']
@@ -227,6 +235,7 @@ export function resolvePolicy<V>(
     record,
     lockTtl: positiveInt('lockTtl', merged.lockTtl ?? 10_000),
     lockWait: nonNegative('lockWait', merged.lockWait ?? 5_000),
+    checkValues: merged.checkValues !== false,
   }
 }
 

@@ -249,7 +249,11 @@ export class TieredCache {
         const record = this.#records.get(namespace)
         return record === undefined || ns === undefined
           ? undefined
-          : { record, flushed: (key, version) => ns.flushed(key, version) }
+          : {
+              record,
+              flushed: (key, version) => ns.flushed(key, version),
+              rejected: (key, version) => ns.rejected(key, version),
+            }
       },
       this.#options.deadLetters,
       this.#options.writeBehind ?? {},

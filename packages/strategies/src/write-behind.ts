@@ -39,6 +39,8 @@ export interface WriteBehindOptions {
 export interface FlushTarget {
   record: RecordStore<unknown>
   flushed(key: string, version: number): void
+  /** The write of `key` at `version` was dead-lettered: drop it from the caches. */
+  rejected(key: string, version: number): Promise<void>
 }
 
 /** Counters of the flusher. */
@@ -373,5 +375,15 @@ export class WriteBehindFlusher {
     await this.#deadLetters.add(letters)
     await this.#queue.ack(groups.flatMap((g) => g.ids))
     this.#stats.deadLettered += groups.length
+    // the caches must not keep serving a value the record will never have
+    const target = this.#target(namespace)
+    for (const g of groups) {
+      if (g.latest.op !== 'set' || target === undefined) continue
+      try {
+        await target.rejected(g.latest.key, g.latest.version)
+      } catch (error) {
+        reportError('write-behind', namespace, 'reject', error, g.latest.key)
+      }
+    }
   }
 }

@@ -139,6 +139,43 @@ describe('read-through with L1 only', () => {
   })
 })
 
+describe('invalidation racing reads', () => {
+  it('a read during an invalidation does not put the old value back into a cleared tier', async () => {
+    // L3 as a plain cache tier whose deletes take a while (as a database's do)
+    const slow = createMemCache()
+    const l3 = {
+      tier: 'slow',
+      close: () => slow.close(),
+      namespace: <V>(name: string, options?: object) => {
+        const store = slow.namespace<V>(name, options)
+        return new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop === 'deleteMany' || prop === 'delete') {
+              const f = Reflect.get(target, prop, receiver) as (...a: unknown[]) => unknown
+              return async (...args: unknown[]) => {
+                await new Promise((r) => setTimeout(r, 30))
+                return f.apply(target, args)
+              }
+            }
+            const v = Reflect.get(target, prop, receiver)
+            return typeof v === 'function' ? v.bind(target) : v
+          },
+        })
+      },
+    }
+    const l2 = createMemCache()
+    const c = cache({ l1: createMemCache(), l2, l3 })
+    const ns = c.namespace<string>('n', { record: false })
+    await ns.set('k', 'old')
+    const inv = c.invalidate({ namespace: 'n', keys: ['k'] })
+    await new Promise((r) => setTimeout(r, 5))
+    await ns.get('k') // concurrent with the invalidation: either answer is fine
+    await inv
+    expect(await ns.get('k')).toBeUndefined()
+    expect(await l2.namespace('n').get('k')).toBeUndefined()
+  })
+})
+
 describe('expiry, jitter, negative caching', () => {
   it('entries expire after the TTL and never outlive it with jitter', async () => {
     const clock = fakeClock()
@@ -307,6 +344,19 @@ describe('grace, timeouts, backoff', () => {
     t.slow(gate2.promise)
     expect(await t.ns.get('k')).toBe(2)
     gate2.resolve()
+  })
+
+  it('hard timeout bounds a batch loader too: getMany and get of its keys do not hang', async () => {
+    const ns = cache({ l1: createMemCache() }).namespace<number>('n', {
+      hardTimeout: 30,
+      loader: () => new Promise<number>(() => {}),
+      batchLoader: () => new Promise<number[]>(() => {}),
+    })
+    const joined = ns.get('b')
+    const err = await ns.getMany(['a', 'b']).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(TimeoutError)
+    expect(await joined.catch((e: unknown) => e)).toBeInstanceOf(TimeoutError)
+    await expect(ns.getMany(['a'], 5 as never)).rejects.toBeInstanceOf(InvalidOptionError)
   })
 
   it('refuses contradictory timeouts', () => {

@@ -233,6 +233,10 @@ describe('write_behind', () => {
     expect(letters[0]?.write.value).toBe('v17')
     expect(letters[0]?.error).toMatch(/refuse_/)
     expect(c.stats().writeBehind?.deadLettered).toBe(1)
+    // the caches no longer serve the value the record refused; the others stay cached
+    expect(await t.get('k17')).toBeUndefined()
+    expect(await l2.namespace(name).get('k17')).toBeUndefined()
+    expect(await l2.namespace(name).get('k16')).toMatchObject({ value: 'v16' })
   })
 
   it('delete is queued (durable) and applied to the record at once when it is reachable', async () => {
@@ -270,6 +274,47 @@ describe('write_behind', () => {
     await c.flush()
     expect((await record.get('k'))?.value).toBe('v2')
     expect((await record.get('k'))?.version).toBe(again.version)
+  })
+
+  it('a refill from the record never hides, or takes a version below, an unflushed write', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<string>(name, { strategy: 'write_behind' })
+    await t.set('k', 'a0')
+    await c.flush()
+    await c.invalidate({ namespace: name, keys: ['k'] })
+    await new Promise((r) => setTimeout(r, 2))
+    const a = await t.set('k', 'a')
+    await c.invalidate({ namespace: name, keys: ['k'] })
+    // the caches lost 'a' and the record still has 'a0': this instance serves its own write
+    expect(await t.get('k')).toBe('a')
+    expect(await t.getMany(['k'])).toEqual(['a'])
+    const b = await t.set('k', 'b')
+    expect(b.version).toBeGreaterThan(a.version)
+    await c.flush()
+    expect((await l3.namespace(name).get('k'))?.value).toBe('b')
+    expect(await t.get('k')).toBe('b')
+  })
+
+  it('concurrent compare-and-set writes of a key the caches do not hold: one wins', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<string>(name, { strategy: 'write_behind' })
+    const results = await Promise.allSettled([
+      t.set('k', 'x', { expectedVersion: 0 }),
+      t.set('k', 'y', { expectedVersion: 0 }),
+      t.set('k', 'z', { expectedVersion: 0 }),
+    ])
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    const lost = results.filter((r) => r.status === 'rejected')
+    expect(lost.every((r) => (r as PromiseRejectedResult).reason instanceof ConflictError)).toBe(
+      true,
+    )
+    const won = (
+      results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ version: number }>
+    ).value
+    await c.flush()
+    expect((await l3.namespace(name).get('k'))?.version).toBe(won.version)
   })
 
   it('close persists what is queued', async () => {
