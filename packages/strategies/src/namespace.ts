@@ -132,6 +132,9 @@ export class TieredNamespace<V = unknown> {
   readonly #touched = new BoundedMap<string, number>(50_000)
   readonly #holding = new Map<string, number>()
   #holdAll = 0
+  /** Like #touched, for deletes and invalidations only. */
+  readonly #removed = new BoundedMap<string, number>(50_000)
+  #removedFloor = 0
   readonly #stats: NamespaceStats = {
     l1Hits: 0,
     lowerHits: 0,
@@ -718,11 +721,12 @@ export class TieredNamespace<V = unknown> {
       if (!(error instanceof ConflictError)) this.#tierError(tier.tier, 'set', error, key)
       return
     }
-    if (!this.#clean(key, token)) {
-      // an invalidation (which does not change versions) came while the write was on the wire
-      await this.#drop(tier, key)
+    if (this.#removedSince(key, token)) {
+      // a delete or invalidation (which leaves no newer version) came while this was on the wire
+      await this.#takeBack(tier, key, version)
       return
     }
+    if (!this.#clean(key, token)) return // a write came meanwhile: its newer version stands
     if (c !== this.#coord) return
     for (let i = 0; i < this.#caches.length; i++) {
       if (i === this.#coord) continue
@@ -798,11 +802,23 @@ export class TieredNamespace<V = unknown> {
         return
       }
       const r = await tier.set(key, value, options)
-      // a fill that a write or invalidation overtook while it was on the wire is taken back
-      if (!r.applied || (token !== undefined && !this.#clean(key, token))) await tier.delete(key)
+      if (!r.applied) await tier.delete(key)
+      else if (token !== undefined && this.#removedSince(key, token)) {
+        await this.#takeBack(tier, key, r.version)
+      }
     } catch (error) {
       this.#tierError(tier.tier, 'set', error, key)
       await this.#drop(tier, key)
+    }
+  }
+
+  /** Removes a fill of `key` at `version` from `tier`, unless a newer write replaced it there. */
+  async #takeBack(tier: CacheStore<V>, key: string, version: number): Promise<void> {
+    try {
+      const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
+      if (e !== undefined && e.version === version) await this.#drop(tier, key)
+    } catch (error) {
+      this.#tierError(tier.tier, 'get', error, key)
     }
   }
 
@@ -1043,7 +1059,7 @@ export class TieredNamespace<V = unknown> {
   async delete(key: string): Promise<boolean> {
     this.#ctx.assertOpen()
     validateKey(key, this.name)
-    this.#touch(key)
+    this.#touch(key, true)
     this.#hold([key], false, 1)
     try {
       return await this.#deleteHeld(key)
@@ -1051,7 +1067,7 @@ export class TieredNamespace<V = unknown> {
       this.#hold([key], false, -1)
       // what a read copied into L1 while the tiers were being cleared goes too
       this.#l1sync?.deleteSync(key)
-      this.#touch(key)
+      this.#touch(key, true)
     }
   }
 
@@ -1061,7 +1077,7 @@ export class TieredNamespace<V = unknown> {
       const current = await this.#currentVersion(key, false)
       // A clock version even for a cached key: a delete is ordered after the writes before it
       // without compare-and-set in the caches, and above any version a racing write takes there.
-      const version = this.#nextVersion({ version: current.version, inCoord: false })
+      const version = this.#nextVersion({ ...current, inCoord: false })
       existed = current.inCoord
       await this.#ctx.queue.enqueue([
         {
@@ -1149,20 +1165,25 @@ export class TieredNamespace<V = unknown> {
   async #currentVersion(
     key: string,
     exact: boolean,
-  ): Promise<{ version: number; inCoord: boolean }> {
+  ): Promise<{ version: number; inCoord: boolean; floor: number }> {
     const coord = this.#caches[this.#coord]
-    const pending = this.#pending.get(key)?.version ?? 0
+    const p = this.#pending.get(key)
+    const pending = p?.version ?? 0
     if (coord !== undefined) {
       const e = coord === this.#l1sync ? this.#l1sync.getSync(key) : await coord.get(key)
       // an entry older than an unflushed write of ours was refilled from the record: not current
-      if (e !== undefined && e.version >= pending) return { version: e.version, inCoord: true }
+      if (e !== undefined && e.version >= pending) {
+        return { version: e.version, inCoord: true, floor: e.version }
+      }
     }
-    let version = pending
+    // after a delete of ours the key is absent (compare-and-set expects 0), but later versions
+    // must still be above the delete's
+    let version = p?.op === 'delete' ? 0 : pending
     if (exact && this.#record !== undefined) {
       const e = await this.#record.get(key)
-      if (e !== undefined && e.version > version) version = e.version
+      if (e !== undefined && e.version > pending) version = e.version
     }
-    return { version, inCoord: false }
+    return { version, inCoord: false, floor: Math.max(version, pending) }
   }
 
   /**
@@ -1171,12 +1192,12 @@ export class TieredNamespace<V = unknown> {
    * (epoch ms × 1000, plus a counter within a millisecond) is above any version the key got
    * earlier, as long as instances' clocks agree better than the time between two writes of the key.
    */
-  #nextVersion(current: { version: number; inCoord: boolean }): number {
+  #nextVersion(current: { version: number; inCoord: boolean; floor: number }): number {
     if (current.inCoord) return current.version + 1
     this.#lastClockVersion = Math.max(
       this.#lastClockVersion + 1,
       Math.floor(this.#ctx.now()) * 1000,
-      current.version + 1,
+      current.floor + 1,
     )
     return this.#lastClockVersion
   }
@@ -1324,6 +1345,22 @@ export class TieredNamespace<V = unknown> {
 
   /** Serves (and caches again) a write of ours the caches lost and the record does not have yet. */
   async #servePending(key: string, p: PendingWrite<V>, token: number): Promise<V | undefined> {
+    // Another instance may have flushed this write and a newer one since (a shared queue): the
+    // record then has a version at least as new, and wins.
+    let row: CacheEntry<V> | undefined
+    try {
+      row = await this.#record?.get(key)
+    } catch (error) {
+      this.#tierError(this.#record?.tier ?? 'record', 'get', error, key)
+    }
+    if (row !== undefined && row.version >= p.version) {
+      if (this.#pending.get(key) === p) this.#pending.delete(key)
+      const now = this.#ctx.now()
+      if (row.expiresAt !== null && now >= row.expiresAt) return undefined
+      this.#stats.recordHits++
+      await this.#fillCaches(key, row.value, row.version, row.tags, row.expiresAt, undefined, token)
+      return row.value
+    }
     if (p.op === 'delete') return undefined
     this.#stats.lowerHits++
     await this.#fillCaches(key, p.value as V, p.version, p.tags, null, undefined, token)
@@ -1337,7 +1374,7 @@ export class TieredNamespace<V = unknown> {
   async rejected(key: string, version: number): Promise<void> {
     const pending = this.#pending.get(key)
     if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
-    this.#touch(key)
+    this.#touch(key, true)
     for (const tier of this.#caches) {
       try {
         const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
@@ -1360,15 +1397,18 @@ export class TieredNamespace<V = unknown> {
   // -------------------------------------------------------------------------------------------
 
   /** @internal drops what `message` names from this instance's L1 (and negative cache). */
-  dropLocal(message: InvalidationMessage): void {
+  dropLocal(message: InvalidationMessage, remote = false): void {
     if (message.all || message.patterns) {
       this.#touchAll()
       this.#negative.clear()
     }
     for (const key of message.keys ?? []) {
-      this.#touch(key)
+      this.#touch(key, true)
       this.#negative.delete(key)
+      // another instance wrote or dropped the key: its write is newer than ours
+      if (remote) this.#pending.delete(key)
     }
+    if (remote && (message.all || message.patterns)) this.#pending.clear()
     if (message.tags) this.#touchAll()
     const l1 = this.#l1sync
     if (l1 === undefined) return
@@ -1442,17 +1482,31 @@ export class TieredNamespace<V = unknown> {
    * A write, delete or invalidation of `key`: loads begun before it will not cache their result,
    * and reads from now on do not join them (they could return what was read before the change).
    */
-  #touch(key: string): void {
+  #touch(key: string, removal = false): void {
     this.#touched.set(key, ++this.#counter)
     if (this.#touched.size >= 50_000) this.#floor = this.#counter
+    if (removal) {
+      this.#removed.set(key, this.#counter)
+      if (this.#removed.size >= 50_000) this.#removedFloor = this.#counter
+    }
     this.#flights.delete(key)
     this.#loading.delete(key)
   }
 
   #touchAll(): void {
     this.#floor = ++this.#counter
+    this.#removedFloor = this.#counter
     this.#flights.clear()
     this.#loading.clear()
+  }
+
+  /**
+   * True when a fill that started at `token` must be taken back: a delete or invalidation of the
+   * key (which, unlike a write, does not leave a newer version behind) came since, or is running.
+   */
+  #removedSince(key: string, token: number): boolean {
+    if (this.#holdAll > 0 || (this.#holding.size > 0 && this.#holding.has(key))) return true
+    return this.#removedFloor > token || (this.#removed.get(key) ?? 0) > token
   }
 
   #clean(key: string, token: number): boolean {

@@ -146,7 +146,7 @@ export class TieredCache {
     this.#unsubscribe = options.bus?.subscribe({
       onInvalidate: (message) => {
         if (message.namespace !== undefined)
-          this.#namespaces.get(message.namespace)?.dropLocal(message)
+          this.#namespaces.get(message.namespace)?.dropLocal(message, true)
         if (message.tags !== undefined) {
           this.#tags.mark(message.tags, this.#now())
           for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })

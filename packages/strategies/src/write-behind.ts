@@ -378,7 +378,7 @@ export class WriteBehindFlusher {
     // the caches must not keep serving a value the record will never have
     const target = this.#target(namespace)
     for (const g of groups) {
-      if (g.latest.op !== 'set' || target === undefined) continue
+      if (target === undefined) continue
       try {
         await target.rejected(g.latest.key, g.latest.version)
       } catch (error) {

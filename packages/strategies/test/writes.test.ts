@@ -317,6 +317,80 @@ describe('write_behind', () => {
     expect((await l3.namespace(name).get('k'))?.version).toBe(won.version)
   })
 
+  it('with a shared queue, a write another instance flushed and superseded is not served again', async () => {
+    const queue = createMemoryWriteQueue()
+    const a = cache({ queue, writeBehind: { autoStart: false } })
+    const b = cache({ queue, writeBehind: { autoStart: false } })
+    const name = ns()
+    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
+    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    await ta.set('k', 1)
+    await b.flush() // B persists A's write
+    await tb.set('k', 2)
+    await b.flush()
+    await a.invalidate({ namespace: name, keys: ['k'] })
+    expect(await ta.get('k')).toBe(2)
+    expect(await l2.namespace(name).get('k')).toMatchObject({ value: 2 })
+    const c = cache({ writeBehind: { autoStart: false } }).namespace<number>(name, {
+      strategy: 'write_behind',
+    })
+    expect(await c.get('k')).toBe(2)
+  })
+
+  it('create-if-absent (expectedVersion 0) works right after a delete, before the flush', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    const t = c.namespace<number>(name, { strategy: 'write_behind' })
+    await t.set('k', 1)
+    await c.flush()
+    await t.delete('k')
+    expect(await t.get('k')).toBeUndefined()
+    const r = await t.set('k', 5, { expectedVersion: 0 })
+    expect(r.applied).toBe(true)
+    await expect(t.set('k', 6, { expectedVersion: 0 })).rejects.toBeInstanceOf(ConflictError)
+    await c.flush()
+    expect(await l3.namespace(name).get('k')).toMatchObject({ value: 5, version: r.version })
+  })
+
+  it('a fill whose reply arrives after a newer write does not take that write back', async () => {
+    // L2 answers the load's compare-and-set fill only after a delay, while a write lands
+    let delayFill = true
+    const tier = createRedisStore({ client, prefix })
+    const slowL2 = {
+      tier: 'redis',
+      close: () => tier.close(),
+      namespace: <V>(n: string, o?: object) => {
+        const store = tier.namespace<V>(n, o)
+        return new Proxy(store, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver)
+            if (typeof v !== 'function') return v
+            if (prop !== 'set') return v.bind(target)
+            return async (...args: unknown[]) => {
+              const r = await (v as (...x: unknown[]) => Promise<unknown>).apply(target, args)
+              const opts = args[2] as { expectedVersion?: number } | undefined
+              if (delayFill && opts?.expectedVersion !== undefined) {
+                delayFill = false
+                await new Promise((res) => setTimeout(res, 50))
+              }
+              return r
+            }
+          },
+        })
+      },
+    }
+    const c = createTieredCache({ l1: createMemCache(), l2: slowL2 })
+    open.push(c)
+    const name = ns()
+    const t = c.namespace<string>(name, { record: false, loader: () => 'loaded' })
+    const read = t.get('k')
+    await new Promise((res) => setTimeout(res, 20)) // the fill has landed, its reply is late
+    expect((await t.set('k', 'written')).applied).toBe(true)
+    await read
+    expect(await l2.namespace(name).get('k')).toMatchObject({ value: 'written' })
+    expect(await t.get('k')).toBe('written')
+  })
+
   it('close persists what is queued', async () => {
     const c = createTieredCache({ l1: createMemCache(), l2, l3, writeBehind: { autoStart: false } })
     const name = ns()
