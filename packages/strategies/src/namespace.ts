@@ -83,11 +83,18 @@ interface Negative {
   until: number
 }
 
+/**
+ * Write-behind versions taken from the clock are epoch ms × 1000 (about 1.8e15 today); versions
+ * below this come from loads and record rows of write-through history.
+ */
+const CLOCK_VERSIONS = 1e15
+
 interface PendingWrite<V> {
   version: number
   op: 'set' | 'delete'
   value: V | undefined
   tags: readonly string[]
+  createdAt: number
 }
 
 interface Backoff {
@@ -245,15 +252,26 @@ export class TieredNamespace<V = unknown> {
         if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
           await this.#ctx.tags.ensure(e.tags)
         }
-        if (e !== undefined && this.#classify(e, now) === 'fresh') return e
+        if (e !== undefined && !this.#behindPending(key, e) && this.#classify(e, now) === 'fresh')
+          return e
       } catch (error) {
         this.#tierError(tier.tier, 'get', error, key)
       }
     }
-    if (this.#record !== undefined) {
-      const e = await this.#record.get(key)
-      if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) return e
+    const p = this.#unflushed(key)
+    const e = await this.#record?.get(key)
+    if (p !== undefined && (e === undefined || e.version < p.version)) {
+      // this instance's write the record does not have yet
+      if (p.op === 'delete') return undefined
+      return Object.freeze({
+        value: p.value as V,
+        version: p.version,
+        createdAt: p.createdAt,
+        expiresAt: null,
+        tags: p.tags,
+      })
     }
+    if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) return e
     return undefined
   }
 
@@ -485,8 +503,11 @@ export class TieredNamespace<V = unknown> {
       if (state === 'stale' && (stale === undefined || e.version > stale.version)) stale = e
     }
     const unflushed = this.#unflushed(key)
-    if (unflushed !== undefined) return this.#servePending(key, unflushed, token)
-    if (this.#record !== undefined) {
+    if (unflushed !== undefined) {
+      const served = await this.#servePending(key, unflushed, token)
+      if (served !== undefined) return served.value
+      // deleted by this instance and not written since: as if the record had nothing
+    } else if (this.#record !== undefined) {
       try {
         const e = await this.#record.get(key)
         if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
@@ -590,11 +611,14 @@ export class TieredNamespace<V = unknown> {
     }
     const unflushed = this.#unflushed(key)
     if (unflushed !== undefined) {
-      // the record does not have this instance's latest write yet: nothing to refresh from
-      await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
-      return this.#servePending(key, unflushed, token)
-    }
-    if (refresh && this.#record !== undefined) {
+      // the record may not have this instance's latest write yet
+      const served = await this.#servePending(key, unflushed, token)
+      if (served !== undefined) {
+        await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+        return served.value
+      }
+      // deleted and not written since: the loader decides, as for a key the record lacks
+    } else if (refresh && this.#record !== undefined) {
       // the record is the source: refreshing means copying its current value into the caches
       try {
         const e = await this.#record.get(key)
@@ -887,12 +911,18 @@ export class TieredNamespace<V = unknown> {
       }
       rest = next
     }
+    // keys this instance deleted and has not flushed yet skip the record (the loader decides)
+    const deleted: number[] = []
     if (this.#pending.size !== 0 && rest.length > 0) {
       const next: number[] = []
       for (const i of rest) {
         const unflushed = this.#unflushed(keys[i] as string)
         if (unflushed === undefined) next.push(i)
-        else out[i] = await this.#servePending(keys[i] as string, unflushed, token)
+        else {
+          const served = await this.#servePending(keys[i] as string, unflushed, token)
+          if (served !== undefined) out[i] = served.value
+          else deleted.push(i)
+        }
       }
       rest = next
     }
@@ -923,6 +953,7 @@ export class TieredNamespace<V = unknown> {
         failed = true
       }
     }
+    if (deleted.length > 0) rest = rest.concat(deleted)
     if (rest.length === 0) return out
     const loader = this.#p.loader
     if (batchLoader === undefined && loader === undefined) {
@@ -1078,7 +1109,9 @@ export class TieredNamespace<V = unknown> {
       // A clock version even for a cached key: a delete is ordered after the writes before it
       // without compare-and-set in the caches, and above any version a racing write takes there.
       const version = this.#nextVersion({ ...current, inCoord: false })
-      existed = current.inCoord
+      // whether the record or an unflushed write of this instance had it (a loaded value does not
+      // count); when the record cannot answer, whether the caches had it
+      existed = this.#pending.get(key)?.op === 'set'
       await this.#ctx.queue.enqueue([
         {
           namespace: this.name,
@@ -1090,7 +1123,13 @@ export class TieredNamespace<V = unknown> {
           enqueuedAt: this.#ctx.now(),
         },
       ])
-      this.#pending.set(key, { version, op: 'delete', value: undefined, tags: [] })
+      this.#pending.set(key, {
+        version,
+        op: 'delete',
+        value: undefined,
+        tags: [],
+        createdAt: this.#ctx.now(),
+      })
       // The queued delete is the durable one. Deleting the record now as well keeps readers that
       // miss every cache from seeing the old row until the flush; if the record is down, the
       // queue still carries the delete. A record with versioned deletes keeps a tombstone, so
@@ -1102,6 +1141,7 @@ export class TieredNamespace<V = unknown> {
         } else if ((await record?.delete(key)) === true) existed = true
       } catch (error) {
         this.#tierError(this.#record?.tier ?? 'record', 'delete', error, key)
+        existed ||= current.inCoord
       }
     } else if (this.#record !== undefined) {
       existed = await this.#record.delete(key)
@@ -1169,17 +1209,25 @@ export class TieredNamespace<V = unknown> {
     const coord = this.#caches[this.#coord]
     const p = this.#pending.get(key)
     const pending = p?.version ?? 0
+    let cached: number | undefined
     if (coord !== undefined) {
       const e = coord === this.#l1sync ? this.#l1sync.getSync(key) : await coord.get(key)
       // an entry older than an unflushed write of ours was refilled from the record: not current
-      if (e !== undefined && e.version >= pending) {
-        return { version: e.version, inCoord: true, floor: e.version }
+      // (after a delete of ours, what the caches hold was loaded since)
+      if (e !== undefined && (e.version >= pending || p?.op === 'delete')) {
+        if (e.version >= CLOCK_VERSIONS && e.version >= pending) {
+          return { version: e.version, inCoord: true, floor: e.version }
+        }
+        // A version below the clock range was given by a load (compare-and-set from absent
+        // starts at 1): the record may keep a tombstone above it, so the write takes a clock
+        // version instead of this one + 1.
+        cached = e.version
       }
     }
     // after a delete of ours the key is absent (compare-and-set expects 0), but later versions
     // must still be above the delete's
-    let version = p?.op === 'delete' ? 0 : pending
-    if (exact && this.#record !== undefined) {
+    let version = cached ?? (p?.op === 'delete' ? 0 : pending)
+    if (exact && cached === undefined && this.#record !== undefined) {
       const e = await this.#record.get(key)
       if (e !== undefined && e.version > pending) version = e.version
     }
@@ -1323,7 +1371,8 @@ export class TieredNamespace<V = unknown> {
       for (const tier of this.#caches) await this.#drop(tier, key)
       throw error
     }
-    this.#pending.set(key, { version, op: 'set', value, tags })
+    this.#pending.set(key, { version, op: 'set', value, tags, createdAt: now })
+    if (version > this.#lastClockVersion) this.#lastClockVersion = version
     for (let i = 0; i < this.#caches.length; i++) {
       if (i !== this.#coord)
         await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags })
@@ -1336,15 +1385,27 @@ export class TieredNamespace<V = unknown> {
     return this.#pending.size === 0 ? undefined : this.#pending.get(key)
   }
 
-  /** True when `e` is older than a write of ours the record does not have yet (a refill from it). */
+  /**
+   * True when `e` is older than a set of ours the record does not have yet (a refill from it). A
+   * pending delete hides nothing: the delete cleared the caches, so what they hold came after it.
+   */
   #behindPending(key: string, e: CacheEntry<V>): boolean {
     if (this.#pending.size === 0) return false
     const p = this.#pending.get(key)
-    return p !== undefined && p.version > e.version
+    return p !== undefined && p.op === 'set' && p.version > e.version
   }
 
   /** Serves (and caches again) a write of ours the caches lost and the record does not have yet. */
-  async #servePending(key: string, p: PendingWrite<V>, token: number): Promise<V | undefined> {
+  /**
+   * Answers a read that missed the caches from this instance's unflushed write of `key`, or from
+   * the record when its row is at least as new. `undefined`: the key is deleted and nothing newer
+   * was written.
+   */
+  async #servePending(
+    key: string,
+    p: PendingWrite<V>,
+    token: number,
+  ): Promise<{ value: V } | undefined> {
     // Another instance may have flushed this write and a newer one since (a shared queue): the
     // record then has a version at least as new, and wins.
     let row: CacheEntry<V> | undefined
@@ -1359,12 +1420,12 @@ export class TieredNamespace<V = unknown> {
       if (row.expiresAt !== null && now >= row.expiresAt) return undefined
       this.#stats.recordHits++
       await this.#fillCaches(key, row.value, row.version, row.tags, row.expiresAt, undefined, token)
-      return row.value
+      return { value: row.value }
     }
     if (p.op === 'delete') return undefined
     this.#stats.lowerHits++
     await this.#fillCaches(key, p.value as V, p.version, p.tags, null, undefined, token)
-    return p.value
+    return { value: p.value as V }
   }
 
   /**

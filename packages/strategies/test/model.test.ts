@@ -27,7 +27,7 @@
  * real clocks) never drop an entry before the fake clock says so; the cache itself checks expiry
  * with the fake clock. Each run has its own clock, cache, namespace and Redis prefix.
  */
-import { glob } from '@actor-cache/core'
+import { type CacheStore, glob } from '@actor-cache/core'
 import { createMemCache, type MemCache } from '@actor-cache/memcache'
 import { createPrismaStore, type PrismaTier } from '@actor-cache/prisma-store'
 import { type AnyRedisClient, createRedisStore } from '@actor-cache/redis'
@@ -79,6 +79,12 @@ interface Config {
   /** The namespace has a loader reading the source (otherwise only getOrSet loads). */
   loader: boolean
   negativeTtl: number
+  /**
+   * `write_behind` (with a record): reads answer the latest acknowledged write as with
+   * write-through, versions only have to grow, and after each `flush` PostgreSQL must hold what
+   * the model's record holds. Restarts close the cache gracefully (which flushes).
+   */
+  writeBehind?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,6 +110,7 @@ type Op =
   | { kind: 'clear'; via: Via }
   | { kind: 'source'; key: string; n: number | undefined }
   | { kind: 'restart' }
+  | { kind: 'flush' }
 
 const q = (s: string): string => JSON.stringify(s)
 
@@ -144,6 +151,8 @@ function show(op: Op): string {
       return `source[${q(op.key)}] = ${op.n === undefined ? 'undefined' : `{n:${op.n}}`}`
     case 'restart':
       return 'restart()'
+    case 'flush':
+      return 'flush()'
   }
 }
 
@@ -208,6 +217,9 @@ function opArbitraries(config: Config): fc.Arbitrary<Op>[] {
       .record({ key, n: fc.option(value, { nil: undefined }) })
       .map((r): Op => ({ kind: 'source', ...r })),
     fc.constant<Op>({ kind: 'restart' }),
+    ...(config.writeBehind
+      ? [fc.constant<Op>({ kind: 'flush' }), fc.constant<Op>({ kind: 'flush' })]
+      : []),
     // Redis and PostgreSQL compute a new TTL from their real clocks: memcache only
     ...(config.tiers === 'l1'
       ? [
@@ -248,6 +260,8 @@ interface Model {
   /** Remembered "not found" per key: until when. */
   negative: Map<string, number>
   loads: number
+  /** write_behind: the last version each key's write got (versions must keep growing). */
+  versions: Map<string, number>
   /** The model before the current command, for failure messages. */
   before?: string
 }
@@ -329,6 +343,8 @@ interface Real {
   ns: TieredNamespace<Val>
   /** A new process: new L1 and TieredCache over the same shared tiers. */
   restart(): Promise<void>
+  /** The namespace's store in PostgreSQL. */
+  record(): CacheStore<Val>
   close(): Promise<void>
 }
 
@@ -345,6 +361,7 @@ function startReal(config: Config, shared: Shared | undefined, initial: Map<stri
     return real.source.get(k)
   }
   const policy: NamespacePolicy<Val> = {
+    ...(config.writeBehind ? { strategy: 'write_behind' as const } : {}),
     ttl: TTL,
     jitter: JITTER,
     negativeTtl: config.negativeTtl,
@@ -359,6 +376,7 @@ function startReal(config: Config, shared: Shared | undefined, initial: Map<stri
       ...(shared === undefined ? {} : { l2, l3: shared.l3 }),
       now: clock.now,
       random: () => RANDOM,
+      writeBehind: { autoStart: false },
     })
     return { cache, ns: cache.namespace<Val>(name, policy) }
   }
@@ -367,6 +385,7 @@ function startReal(config: Config, shared: Shared | undefined, initial: Map<stri
     source: new Map(initial),
     loads: 0,
     ...open(),
+    record: () => (shared as Shared).l3.namespace<Val>(name),
     async restart() {
       await real.cache.close()
       await l1.close()
@@ -459,6 +478,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
         version = (m.record.get(op.key)?.version ?? 0) + 1
         m.record.set(op.key, { value, version, tags: op.tags })
       }
+      if (m.config.writeBehind) version = undefined
       m.cache.set(op.key, {
         value,
         written: ++m.events,
@@ -469,9 +489,13 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
         ...(op.ttl === undefined ? {} : { ttl: op.ttl }),
         ...(op.tags.length === 0 ? {} : { tags: op.tags }),
       })
-      // without a record, versions come from the cache tiers: any positive one will do
-      const v = version ?? (result.version >= 1 ? result.version : 'a positive version')
+      // without a record (or with write-behind), versions come from the cache tiers or the clock:
+      // any positive one will do, above the key's previous one with write-behind
+      const previous = m.versions.get(op.key) ?? 0
+      const ok = m.config.writeBehind ? result.version > previous : result.version >= 1
+      const v = version ?? (ok ? result.version : `a version above ${previous}`)
       expect(`${show(op)} result`, { applied: true, version: v }, result)
+      m.versions.set(op.key, result.version)
       break
     }
     case 'setTTL': {
@@ -532,6 +556,17 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       }
       await r.restart()
       break
+    case 'flush': {
+      await r.cache.flush()
+      // PostgreSQL now holds the last acknowledged write of every key
+      const rows = await r.record().getMany([...KEYS])
+      expect(
+        'PostgreSQL after flush()',
+        KEYS.map((k) => m.record.get(k)?.value),
+        rows.map((e) => e?.value),
+      )
+      break
+    }
   }
   if (r.loads !== m.loads) throw diverged(m, `loader calls after ${show(op)}`, m.loads, r.loads)
   if (r.clock.now() !== m.now) throw new Error('test bug: the clocks went apart')
@@ -585,6 +620,7 @@ async function check(
             tagEvents: new Map(),
             negative: new Map(),
             loads: 0,
+            versions: new Map(),
           },
           real,
         }),
@@ -647,6 +683,28 @@ describe('R13: TieredCache against a model, L1 + Redis + PostgreSQL', () => {
       numRuns: 2_000,
       maxCommands: 20,
     })
+  }, 180_000)
+
+  it('write_behind — the flusher persists to PostgreSQL, reads see every acknowledged write', async () => {
+    await check(
+      { tiers: 'all', record: true, loader: false, negativeTtl: 0, writeBehind: true },
+      shared,
+      { numRuns: 1_500, maxCommands: 20 },
+    )
+  }, 180_000)
+
+  it('write_behind with a namespace loader and negative caching', async () => {
+    await check(
+      {
+        tiers: 'all',
+        record: true,
+        loader: true,
+        negativeTtl: NEGATIVE_TTL,
+        writeBehind: true,
+      },
+      shared,
+      { numRuns: 1_000, maxCommands: 20 },
+    )
   }, 180_000)
 
   it('default record, with a namespace loader and negative caching', async () => {
