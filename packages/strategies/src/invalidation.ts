@@ -180,6 +180,14 @@ export class TagClock {
   }
 
   /**
+   * Records an invalidation of `tags` another instance made at `at` (its clock, as it stored it in
+   * the shared tier). Entries written here after that time stay valid.
+   */
+  markRemote(tags: readonly string[], at: number): void {
+    for (const tag of tags) this.#remember(tag, Math.max(at, this.#times.get(tag) ?? at))
+  }
+
+  /**
    * A creation time for an entry written now: after every invalidation this instance has seen,
    * and after the known invalidation time of each of its `tags` (call {@link ensure} first so
    * those include other instances' invalidations).

@@ -2,6 +2,7 @@ import {
   type CacheEntry,
   type CacheStore,
   ConflictError,
+  globToRegExp,
   hasVersionedDeletes,
   type InvalidationMessage,
   InvalidOptionError,
@@ -95,6 +96,11 @@ interface PendingWrite<V> {
   value: V | undefined
   tags: readonly string[]
   createdAt: number
+  /**
+   * An invalidation hit the key while this write was queued: other instances may have copied the
+   * record's older row into shared tiers meanwhile, so the key is invalidated again once flushed.
+   */
+  invalidated?: boolean
 }
 
 interface Backoff {
@@ -123,6 +129,7 @@ export class TieredNamespace<V = unknown> {
   readonly #plain: boolean
   readonly #flights = new Map<string, Promise<V | undefined>>()
   readonly #loading = new Map<string, Promise<V | undefined>>()
+  readonly #refreshing = new Map<string, Promise<V | undefined>>()
   readonly #negative = new BoundedMap<string, Negative>(100_000)
   readonly #backoff = new BoundedMap<string, Backoff>(10_000)
   /**
@@ -457,7 +464,7 @@ export class TieredNamespace<V = unknown> {
     if (!this.#p.refreshAhead || e.expiresAt === null) return
     const logical = e.expiresAt - this.#p.grace
     if (logical - now >= (logical - e.createdAt) * this.#p.refreshAheadThreshold) return
-    if (this.#loading.has(key)) return
+    if (this.#loading.has(key) || this.#refreshing.has(key)) return
     this.#stats.refreshes++
     const token = this.#counter
     this.#runLoader(
@@ -567,12 +574,15 @@ export class TieredNamespace<V = unknown> {
     refresh: boolean,
     seen?: (CacheEntry<V> | undefined | null)[],
   ): Promise<V | undefined> {
-    const running = this.#loading.get(key)
+    // Refreshes run apart from reads: a refresh may skip (another instance holds the lock) and
+    // answer nothing, which must not become a reader's answer.
+    const runs = refresh ? this.#refreshing : this.#loading
+    const running = runs.get(key)
     if (running !== undefined) return running
     const p = this.#load(key, loader, stale, token, refresh, seen)
-    this.#loading.set(key, p)
+    runs.set(key, p)
     const done = (): void => {
-      if (this.#loading.get(key) === p) this.#loading.delete(key)
+      if (runs.get(key) === p) runs.delete(key)
     }
     p.then(done, done)
     return p
@@ -802,9 +812,8 @@ export class TieredNamespace<V = unknown> {
   }
 
   /**
-   * Writes one cache tier with an explicit version. When the tier keeps a different newer version,
-   * the key is dropped there instead: the caller's version came from the tier that orders versions,
-   * so whatever the tier holds cannot be trusted.
+   * Writes one cache tier with an explicit version. When the tier keeps a newer version, the key
+   * is dropped there instead (except with write-behind, see below).
    */
   async #put(
     i: number,
@@ -820,14 +829,19 @@ export class TieredNamespace<V = unknown> {
   ): Promise<void> {
     const tier = this.#caches[i] as CacheStore<V>
     try {
+      // A tier holding a newer version than the one written: with write-behind that is an
+      // unflushed write (keep it); otherwise the version came from the record, which orders
+      // versions, so the tier's copy cannot be trusted.
+      const keepNewer = this.#p.strategy === 'write_behind'
       if (tier === this.#l1sync) {
         const r = this.#l1sync.setSync(key, value, options)
-        if (!r.applied) this.#l1sync.deleteSync(key)
+        if (!r.applied && !keepNewer) this.#l1sync.deleteSync(key)
         return
       }
       const r = await tier.set(key, value, options)
-      if (!r.applied) await tier.delete(key)
-      else if (token !== undefined && this.#removedSince(key, token)) {
+      if (!r.applied) {
+        if (!keepNewer) await tier.delete(key)
+      } else if (token !== undefined && this.#removedSince(key, token)) {
         await this.#takeBack(tier, key, r.version)
       }
     } catch (error) {
@@ -1448,9 +1462,15 @@ export class TieredNamespace<V = unknown> {
   }
 
   /** @internal the flusher persisted writes up to `version` of `key`. */
-  flushed(key: string, version: number): void {
+  flushed(key: string, version: number): Promise<void> | undefined {
     const pending = this.#pending.get(key)
-    if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
+    if (pending === undefined || pending.version > version) return undefined
+    this.#pending.delete(key)
+    // (a delete needs none: it reached the record at once, as a tombstone, when it was made)
+    if (!pending.invalidated || pending.op !== 'set') return undefined
+    return this.#ctx
+      .invalidateKey(this.name, key, true)
+      .catch((error) => this.#tierError('tiered', 'invalidate', error, key))
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1458,7 +1478,7 @@ export class TieredNamespace<V = unknown> {
   // -------------------------------------------------------------------------------------------
 
   /** @internal drops what `message` names from this instance's L1 (and negative cache). */
-  dropLocal(message: InvalidationMessage, remote = false): void {
+  dropLocal(message: InvalidationMessage): void {
     if (message.all || message.patterns) {
       this.#touchAll()
       this.#negative.clear()
@@ -1466,10 +1486,15 @@ export class TieredNamespace<V = unknown> {
     for (const key of message.keys ?? []) {
       this.#touch(key, true)
       this.#negative.delete(key)
-      // another instance wrote or dropped the key: its write is newer than ours
-      if (remote) this.#pending.delete(key)
+      const pending = this.#pending.size === 0 ? undefined : this.#pending.get(key)
+      if (pending !== undefined) pending.invalidated = true
     }
-    if (remote && (message.all || message.patterns)) this.#pending.clear()
+    if (this.#pending.size !== 0 && (message.all || message.patterns)) {
+      const res = message.all ? [] : (message.patterns ?? []).map((x) => globToRegExp(x))
+      for (const [key, p] of this.#pending) {
+        if (message.all || res.some((re) => re.test(key))) p.invalidated = true
+      }
+    }
     if (message.tags) this.#touchAll()
     const l1 = this.#l1sync
     if (l1 === undefined) return
@@ -1552,6 +1577,7 @@ export class TieredNamespace<V = unknown> {
     }
     this.#flights.delete(key)
     this.#loading.delete(key)
+    this.#refreshing.delete(key)
   }
 
   #touchAll(): void {
@@ -1559,6 +1585,7 @@ export class TieredNamespace<V = unknown> {
     this.#removedFloor = this.#counter
     this.#flights.clear()
     this.#loading.clear()
+    this.#refreshing.clear()
   }
 
   /**

@@ -146,9 +146,11 @@ export class TieredCache {
     this.#unsubscribe = options.bus?.subscribe({
       onInvalidate: (message) => {
         if (message.namespace !== undefined)
-          this.#namespaces.get(message.namespace)?.dropLocal(message, true)
+          this.#namespaces.get(message.namespace)?.dropLocal(message)
         if (message.tags !== undefined) {
-          this.#tags.mark(message.tags, this.#now())
+          // the sender's time (as it stored in L2), not the arrival: a write made here after the
+          // invalidation and before its message arrived stays valid
+          this.#tags.markRemote(message.tags, Math.min(message.sentAt, this.#now()))
           for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })
         }
       },
@@ -186,12 +188,21 @@ export class TieredCache {
     return this.#create(name, policy)
   }
 
-  #create<V>(name: string, policy: NamespacePolicy<V> | undefined): TieredNamespace<V> {
-    if (this.#closed) throw new ClosedError('tiered cache')
+  /**
+   * @param how `implicit`: for the flusher (also while closing); `adopt`: only to reach the tiers
+   * of a namespace an invalidation names (a strategy that needs a record this instance lacks is
+   * then ignored)
+   */
+  #create<V>(
+    name: string,
+    policy: NamespacePolicy<V> | undefined,
+    how?: 'implicit' | 'adopt',
+  ): TieredNamespace<V> {
+    if (this.#closed && how !== 'implicit') throw new ClosedError('tiered cache')
     validateNamespace(name)
     if (name === TAG_NAMESPACE) throw new InvalidKeyError(`namespace "${name}" is reserved`)
     const o = this.#options
-    const p = resolvePolicy<V>(
+    let p = resolvePolicy<V>(
       name,
       o.config,
       o.namespaces?.[name] as NamespacePolicy<V> | undefined,
@@ -206,6 +217,9 @@ export class TieredCache {
     const lower: CacheStore<V>[] = []
     if (l2 !== undefined) lower.push(l2)
     if (l3 !== undefined && record !== l3) lower.push(l3)
+    if (how === 'adopt' && p.strategy !== 'write_through' && record === undefined) {
+      p = { ...p, strategy: 'write_through' }
+    }
     checkStrategyNeedsRecord(name, p.strategy, record !== undefined)
     if (p.strategy === 'write_behind' && this.#queue === undefined) {
       this.#ownQueue = true
@@ -227,15 +241,15 @@ export class TieredCache {
     const known =
       Object.hasOwn(this.#options.config?.strategies ?? {}, name) ||
       Object.hasOwn(this.#options.namespaces ?? {}, name)
-    if (!known || this.#closed) return undefined
-    const ns = this.#create(name, undefined)
+    if (!known) return undefined
+    const ns = this.#create(name, undefined, 'implicit')
     this.#implicit.add(name)
     return ns
   }
 
   /** A namespace an invalidation names before the application used it: set up to reach its tiers. */
   #adopt(name: string): TieredNamespace<unknown> {
-    const ns = this.#create(name, undefined)
+    const ns = this.#create(name, undefined, 'adopt')
     this.#implicit.add(name)
     return ns
   }
@@ -335,9 +349,20 @@ export class TieredCache {
     }
   }
 
-  /** How long a tag invalidation time must be kept: the longest life any cached entry was given. */
+  /**
+   * How long a tag invalidation time must be kept: the longest life an entry may have, by this
+   * instance's config and options, or was given here.
+   */
   #tagKeep(): number {
-    return this.#maxLife
+    // every namespace the config or options know may hold tagged entries in L2, used here or not
+    let keep = this.#maxLife
+    for (const s of Object.values(this.#options.config?.strategies ?? {})) {
+      keep = Math.max(keep, s.ttl + s.grace)
+    }
+    for (const n of Object.values(this.#options.namespaces ?? {})) {
+      keep = Math.max(keep, (n?.ttl ?? 0) + (n?.grace ?? 0))
+    }
+    return keep
   }
 
   /**
@@ -353,7 +378,7 @@ export class TieredCache {
     try {
       return await flusher.drain(Date.now() + timeout)
     } finally {
-      if (wasRunning) flusher.start()
+      if (wasRunning && !this.#closed) flusher.start()
     }
   }
 

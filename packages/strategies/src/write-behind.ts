@@ -38,7 +38,8 @@ export interface WriteBehindOptions {
 /** Where the flusher persists writes of one namespace. */
 export interface FlushTarget {
   record: RecordStore<unknown>
-  flushed(key: string, version: number): void
+  /** The write of `key` up to `version` is in the record (may invalidate the key again). */
+  flushed(key: string, version: number): Promise<void> | undefined
   /** The write of `key` at `version` was dead-lettered: drop it from the caches. */
   rejected(key: string, version: number): Promise<void>
 }
@@ -250,8 +251,16 @@ export class WriteBehindFlusher {
     const ids = [...groups.values()].flatMap((g) => g.ids)
     const target = this.#target(namespace)
     if (target === undefined) {
+      // Not a bad write: this instance lacks the namespace's config. Give the writes back for an
+      // instance that has it (never dead-lettered from here).
       const error = `namespace "${namespace}" is not configured for write-behind on this instance`
-      return this.#failed(namespace, groups, ids, new Error(error))
+      reportError('write-behind', namespace, 'flush', new Error(error))
+      try {
+        await this.#queue.release(ids)
+      } catch (releaseError) {
+        reportError('write-behind', namespace, 'release', releaseError)
+      }
+      return -1
     }
     let pending = [...groups.values()]
     for (let round = 0; round < 4; round++) {
@@ -280,7 +289,12 @@ export class WriteBehindFlusher {
           } else await record.deleteMany(deletes.map((g) => g.latest.key))
         }
         await this.#queue.ack(pending.flatMap((g) => g.ids))
-        for (const g of pending) target.flushed(g.latest.key, g.latest.version)
+        const after: Promise<void>[] = []
+        for (const g of pending) {
+          const p = target.flushed(g.latest.key, g.latest.version)
+          if (p !== undefined) after.push(p)
+        }
+        if (after.length > 0) await Promise.all(after)
         this.#stats.written += pending.reduce((n, g) => n + g.ids.length, 0)
         return ids.length
       } catch (error) {

@@ -214,6 +214,22 @@ describe('namespace shortcuts', () => {
   })
 })
 
+describe('namespaces this instance has not used', () => {
+  it('an instance without a record can invalidate a write-behind namespace', async () => {
+    const c = cache({ namespaces: { wb: { strategy: 'write_behind' } } }) // no L3 here
+    await l2.namespace('wb').set('k', 'v')
+    await c.invalidate({ namespace: 'wb', keys: ['k'] })
+    expect(await l2.namespace('wb').get('k')).toBeUndefined()
+  })
+
+  it('tag times in L2 outlive the longest TTL the config allows, used here or not', async () => {
+    const c = cache({ namespaces: { long_lived: { ttl: 3_600_000 } } })
+    await c.invalidate({ tags: ['season'] })
+    const ttl = await l2.namespace('actor-cache.tags').getTTL('season')
+    expect(ttl).toBeGreaterThan(3_500_000)
+  })
+})
+
 describe('across instances', () => {
   it("a write on A is dropped from B's L1 through a local bus hub", async () => {
     const hub = createLocalBusHub()

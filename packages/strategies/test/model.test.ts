@@ -262,6 +262,11 @@ interface Model {
   loads: number
   /** write_behind: the last version each key's write got (versions must keep growing). */
   versions: Map<string, number>
+  /**
+   * write_behind: keys written or deleted since the last flush, and whether an invalidation hit
+   * them meanwhile (a set so hit is invalidated again once flushed, as documented).
+   */
+  unflushed: Map<string, { op: 'set' | 'delete'; invalidated: boolean }>
   /** The model before the current command, for failure messages. */
   before?: string
 }
@@ -304,6 +309,17 @@ function modelRead(m: Model, k: string, withLoader: boolean): Val | undefined {
   }
   m.cache.set(k, { value: v, written: ++m.events, expiresAt: expiry(m, undefined), tags: [] })
   return v
+}
+
+/** An invalidation reached the keys `hit` selects: unflushed ones remember it. */
+function hitUnflushed(m: Model, hit: (k: string) => boolean): void {
+  for (const [k, u] of m.unflushed) if (hit(k)) u.invalidated = true
+}
+
+/** Everything is flushed: a set an invalidation hit while queued is invalidated again. */
+function flushedModel(m: Model): void {
+  for (const [k, u] of m.unflushed) if (u.op === 'set' && u.invalidated) m.cache.delete(k)
+  m.unflushed.clear()
 }
 
 function describeModel(m: Model): string {
@@ -496,6 +512,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       const v = version ?? (ok ? result.version : `a version above ${previous}`)
       expect(`${show(op)} result`, { applied: true, version: v }, result)
       m.versions.set(op.key, result.version)
+      if (m.config.writeBehind) m.unflushed.set(op.key, { op: 'set', invalidated: false })
       break
     }
     case 'setTTL': {
@@ -510,6 +527,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       const existed = m.config.record ? m.record.has(op.key) : undefined
       m.record.delete(op.key)
       m.cache.delete(op.key)
+      if (m.config.writeBehind) m.unflushed.set(op.key, { op: 'delete', invalidated: false })
       const actual = await ns.delete(op.key)
       // with a record: whether it had the key; without one, only promised for a live entry
       if (existed !== undefined) expect(`${show(op)} result`, existed, actual)
@@ -521,11 +539,13 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       r.clock.advance(op.ms)
       break
     case 'invalidateKey':
+      hitUnflushed(m, (k) => k === op.key)
       m.cache.delete(op.key)
       m.negative.delete(op.key)
       await invalidate(r, op, { keys: [op.key] })
       break
     case 'invalidatePattern':
+      hitUnflushed(m, (k) => matches(op.form, op.text, k))
       for (const k of [...m.cache.keys()]) if (matches(op.form, op.text, k)) m.cache.delete(k)
       // the cache forgets every remembered "not found" of the namespace (harmless excess)
       m.negative.clear()
@@ -536,6 +556,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       await invalidate(r, op, { tags: [op.tag] })
       break
     case 'clear':
+      hitUnflushed(m, () => true)
       m.cache.clear()
       m.negative.clear()
       if (op.via === 'cache') await r.cache.invalidate({ namespace: ns.name, all: true })
@@ -548,6 +569,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       }
       break
     case 'restart':
+      flushedModel(m) // a graceful close flushes
       m.now += 1
       m.negative.clear()
       if (m.config.tiers === 'l1') {
@@ -557,6 +579,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       await r.restart()
       break
     case 'flush': {
+      flushedModel(m)
       await r.cache.flush()
       // PostgreSQL now holds the last acknowledged write of every key
       const rows = await r.record().getMany([...KEYS])
@@ -621,6 +644,7 @@ async function check(
             negative: new Map(),
             loads: 0,
             versions: new Map(),
+            unflushed: new Map(),
           },
           real,
         }),

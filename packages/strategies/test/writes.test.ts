@@ -391,6 +391,51 @@ describe('write_behind', () => {
     expect(await t.get('k')).toBe('written')
   })
 
+  it("close persists another instance's queued writes of a namespace it knows but never used", async () => {
+    const queue = createMemoryWriteQueue()
+    const deadLetters = createMemoryDeadLetters()
+    const name = ns()
+    const policy = { [name]: { strategy: 'write_behind' as const } }
+    const a = cache({ queue, deadLetters, namespaces: policy, writeBehind: { autoStart: false } })
+    const b = createTieredCache({
+      l1: createMemCache(),
+      l2,
+      l3,
+      queue,
+      deadLetters,
+      namespaces: policy,
+      writeBehind: { autoStart: false, maxAttempts: 1 },
+    })
+    await a.namespace<number>(name).set('k', 7)
+    await b.close()
+    expect(await l3.namespace(name).get('k')).toMatchObject({ value: 7 })
+    expect(await deadLetters.list({ namespace: name })).toEqual([])
+  })
+
+  it('a flush racing close does not start the flusher again', async () => {
+    const queue = createMemoryWriteQueue()
+    const name = ns()
+    const namespaces = { [name]: { strategy: 'write_behind' as const } }
+    const a = createTieredCache({
+      l1: createMemCache(),
+      l2,
+      l3,
+      queue,
+      namespaces,
+      writeBehind: { interval: 5 },
+    })
+    const b = cache({ queue, namespaces, writeBehind: { autoStart: false } })
+    a.namespace(name)
+    const flushing = a.flush()
+    await a.close()
+    await flushing
+    await b.namespace<number>(name).set('k', 1)
+    await new Promise((r) => setTimeout(r, 100))
+    // only a running flusher of A could have persisted it
+    expect(await l3.namespace(name).get('k')).toBeUndefined()
+    expect((await queue.stats()).ready).toBe(1)
+  })
+
   it('close persists what is queued', async () => {
     const c = createTieredCache({ l1: createMemCache(), l2, l3, writeBehind: { autoStart: false } })
     const name = ns()
