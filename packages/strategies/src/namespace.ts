@@ -137,6 +137,8 @@ export class TieredNamespace<V = unknown> {
    * serve these instead of an older row of the record, and new versions are taken above them.
    */
   readonly #pending = new BoundedMap<string, PendingWrite<V>>(100_000)
+  /** Unflushed sets no longer served (another instance acted on the key): invalidate once flushed. */
+  readonly #afterFlush = new BoundedMap<string, number>(100_000)
   /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
   readonly #casChains = new Map<string, Promise<unknown>>()
   // Invalidation counters: a fill started before a write or invalidation of its key is dropped.
@@ -1463,11 +1465,20 @@ export class TieredNamespace<V = unknown> {
 
   /** @internal the flusher persisted writes up to `version` of `key`. */
   flushed(key: string, version: number): Promise<void> | undefined {
+    const after = this.#afterFlush.size === 0 ? undefined : this.#afterFlush.get(key)
+    if (after !== undefined && after <= version) {
+      this.#afterFlush.delete(key)
+      return this.#reinvalidate(key)
+    }
     const pending = this.#pending.get(key)
     if (pending === undefined || pending.version > version) return undefined
     this.#pending.delete(key)
     // (a delete needs none: it reached the record at once, as a tombstone, when it was made)
     if (!pending.invalidated || pending.op !== 'set') return undefined
+    return this.#reinvalidate(key)
+  }
+
+  #reinvalidate(key: string): Promise<void> {
     return this.#ctx
       .invalidateKey(this.name, key, true)
       .catch((error) => this.#tierError('tiered', 'invalidate', error, key))
@@ -1478,7 +1489,7 @@ export class TieredNamespace<V = unknown> {
   // -------------------------------------------------------------------------------------------
 
   /** @internal drops what `message` names from this instance's L1 (and negative cache). */
-  dropLocal(message: InvalidationMessage): void {
+  dropLocal(message: InvalidationMessage, remote = false): void {
     if (message.all || message.patterns) {
       this.#touchAll()
       this.#negative.clear()
@@ -1486,16 +1497,9 @@ export class TieredNamespace<V = unknown> {
     for (const key of message.keys ?? []) {
       this.#touch(key, true)
       this.#negative.delete(key)
-      const pending = this.#pending.size === 0 ? undefined : this.#pending.get(key)
-      if (pending !== undefined) pending.invalidated = true
-    }
-    if (this.#pending.size !== 0 && (message.all || message.patterns)) {
-      const res = message.all ? [] : (message.patterns ?? []).map((x) => globToRegExp(x))
-      for (const [key, p] of this.#pending) {
-        if (message.all || res.some((re) => re.test(key))) p.invalidated = true
-      }
     }
     if (message.tags) this.#touchAll()
+    if (this.#pending.size !== 0) this.#pendingHit(message, remote)
     const l1 = this.#l1sync
     if (l1 === undefined) return
     if (message.all) {
@@ -1507,6 +1511,32 @@ export class TieredNamespace<V = unknown> {
       void l1
         .deletePattern(pattern)
         .catch((error) => this.#tierError('memory', 'deletePattern', error))
+    }
+  }
+
+  /**
+   * An invalidation reached keys with unflushed writes of ours. Locally, the writes stay served
+   * (they are the newest values) and are invalidated again once flushed, since other instances may
+   * copy the record's older row meanwhile. From another instance (its write, delete or dead
+   * letter, or an invalidation), they stop being served: what it did may be newer; only the
+   * invalidation after the flush remains.
+   */
+  #pendingHit(message: InvalidationMessage, remote: boolean): void {
+    const res = message.all ? undefined : (message.patterns ?? []).map((x) => globToRegExp(x))
+    const keys = message.keys === undefined ? undefined : new Set(message.keys)
+    const tags = message.tags === undefined ? undefined : new Set(message.tags)
+    for (const [key, p] of [...this.#pending]) {
+      const hit =
+        message.all === true ||
+        keys?.has(key) === true ||
+        res?.some((re) => re.test(key)) === true ||
+        (tags !== undefined && p.tags.some((t) => tags.has(t)))
+      if (!hit) continue
+      if (!remote) p.invalidated = true
+      else {
+        this.#pending.delete(key)
+        if (p.op === 'set') this.#afterFlush.set(key, p.version)
+      }
     }
   }
 
@@ -1543,6 +1573,8 @@ export class TieredNamespace<V = unknown> {
   async dropTiersLocalAll(): Promise<void> {
     this.#touchAll()
     this.#negative.clear()
+    // messages may have been lost: another instance may have written or deleted any key
+    if (this.#pending.size !== 0) this.#pendingHit({ all: true }, true)
     if (this.#l1 !== undefined) {
       try {
         await this.#l1.clear()

@@ -90,6 +90,8 @@ export class TieredCache {
   readonly #records = new Map<string, RecordStore<unknown>>()
   /** Namespaces set up by the cache itself, not yet asked for by the application. */
   readonly #implicit = new Set<string>()
+  /** Implicit namespaces set up only to reach their tiers (their policy not checked yet). */
+  readonly #adopted = new Set<string>()
   readonly #dependents: Map<string, string[]>
   readonly #tags: TagClock
   readonly #now: () => number
@@ -146,12 +148,12 @@ export class TieredCache {
     this.#unsubscribe = options.bus?.subscribe({
       onInvalidate: (message) => {
         if (message.namespace !== undefined)
-          this.#namespaces.get(message.namespace)?.dropLocal(message)
+          this.#namespaces.get(message.namespace)?.dropLocal(message, true)
         if (message.tags !== undefined) {
           // the sender's time (as it stored in L2), not the arrival: a write made here after the
           // invalidation and before its message arrived stays valid
           this.#tags.markRemote(message.tags, Math.min(message.sentAt, this.#now()))
-          for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })
+          for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags }, true)
         }
       },
       onReset: () => {
@@ -170,12 +172,20 @@ export class TieredCache {
    */
   namespace<V = unknown>(name: string, policy?: NamespacePolicy<V>): TieredNamespace<V> {
     const existing = this.#namespaces.get(name)
-    if (existing !== undefined && policy !== undefined && this.#implicit.has(name)) {
-      // set up implicitly (by an invalidation or the flusher) before the application asked
+    if (
+      existing !== undefined &&
+      this.#implicit.has(name) &&
+      (policy !== undefined || this.#adopted.has(name))
+    ) {
+      // set up implicitly (by an invalidation or the flusher) before the application asked; an
+      // adopted one may have been relaxed to reach its tiers, so its policy is checked now
+      const ns = this.#create(name, policy)
       this.#implicit.delete(name)
-      return this.#create(name, policy)
+      this.#adopted.delete(name)
+      return ns
     }
     this.#implicit.delete(name)
+    this.#adopted.delete(name)
     if (existing !== undefined) {
       if (policy !== undefined) {
         throw new InvalidOptionError(
@@ -251,6 +261,7 @@ export class TieredCache {
   #adopt(name: string): TieredNamespace<unknown> {
     const ns = this.#create(name, undefined, 'adopt')
     this.#implicit.add(name)
+    this.#adopted.add(name)
     return ns
   }
 

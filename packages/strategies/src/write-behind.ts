@@ -79,6 +79,9 @@ function checkOptions(o: WriteBehindOptions): Required<WriteBehindOptions> {
   }
 }
 
+/** A batch (or namespace) held only writes this instance lacks the namespace of: released. */
+const FOREIGN = -2
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 interface Group {
@@ -157,7 +160,7 @@ export class WriteBehindFlusher {
     let total = 0
     for (;;) {
       const n = await this.#batch(0)
-      if (n < 0) {
+      if (n < 0 && n !== FOREIGN) {
         if (Date.now() >= deadline)
           throw new TierUnavailableError('the store of record is failing; writes stay queued', {
             tier: 'write-behind',
@@ -165,7 +168,8 @@ export class WriteBehindFlusher {
         await sleep(Math.min(this.#delay, Math.max(1, deadline - Date.now())))
         continue
       }
-      if (n === 0) return total
+      // nothing ready, or only writes of namespaces this instance lacks (for another instance)
+      if (n === 0 || n === FOREIGN) return total
       total += n
     }
   }
@@ -196,7 +200,7 @@ export class WriteBehindFlusher {
     }
   }
 
-  /** One batch: >0 acked, 0 nothing ready, -1 failed (retry after #delay). */
+  /** One batch: >0 acked, 0 nothing ready, -1 failed (retry after #delay), FOREIGN (see there). */
   async #batch(blockMs: number): Promise<number> {
     let deliveries = await this.#queue.claim(this.#o.batchSize, { blockMs })
     if (deliveries.length === 0) return 0
@@ -209,10 +213,17 @@ export class WriteBehindFlusher {
     for (const d of deliveries) this.#add(byNamespace, d)
     let ok = true
     let acked = 0
+    let foreign = 0
     for (const [namespace, groups] of byNamespace) {
       const r = await this.#persist(namespace, groups)
-      if (r < 0) ok = false
+      if (r === FOREIGN) foreign++
+      else if (r < 0) ok = false
       else acked += r
+    }
+    if (ok && acked === 0 && foreign > 0) {
+      // only writes this instance cannot persist: leave them to another, and do not spin on them
+      this.#delay = Math.max(this.#o.interval, this.#delay)
+      return FOREIGN
     }
     if (!ok) {
       this.#stats.failures++
@@ -260,7 +271,7 @@ export class WriteBehindFlusher {
       } catch (releaseError) {
         reportError('write-behind', namespace, 'release', releaseError)
       }
-      return -1
+      return FOREIGN
     }
     let pending = [...groups.values()]
     for (let round = 0; round < 4; round++) {

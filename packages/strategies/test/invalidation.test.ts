@@ -222,6 +222,12 @@ describe('namespaces this instance has not used', () => {
     expect(await l2.namespace('wb').get('k')).toBeUndefined()
   })
 
+  it('an adopted namespace is checked when the application asks for it', async () => {
+    const c = cache({ namespaces: { wb2: { strategy: 'write_behind' } } }) // no record here
+    await c.invalidate({ namespace: 'wb2', keys: ['k'] })
+    expect(() => c.namespace('wb2')).toThrow(/record/)
+  })
+
   it('tag times in L2 outlive the longest TTL the config allows, used here or not', async () => {
     const c = cache({ namespaces: { long_lived: { ttl: 3_600_000 } } })
     await c.invalidate({ tags: ['season'] })

@@ -266,7 +266,7 @@ interface Model {
    * write_behind: keys written or deleted since the last flush, and whether an invalidation hit
    * them meanwhile (a set so hit is invalidated again once flushed, as documented).
    */
-  unflushed: Map<string, { op: 'set' | 'delete'; invalidated: boolean }>
+  unflushed: Map<string, { op: 'set' | 'delete'; invalidated: boolean; tags: readonly string[] }>
   /** The model before the current command, for failure messages. */
   before?: string
 }
@@ -512,7 +512,9 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       const v = version ?? (ok ? result.version : `a version above ${previous}`)
       expect(`${show(op)} result`, { applied: true, version: v }, result)
       m.versions.set(op.key, result.version)
-      if (m.config.writeBehind) m.unflushed.set(op.key, { op: 'set', invalidated: false })
+      if (m.config.writeBehind) {
+        m.unflushed.set(op.key, { op: 'set', invalidated: false, tags: op.tags })
+      }
       break
     }
     case 'setTTL': {
@@ -527,7 +529,9 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       const existed = m.config.record ? m.record.has(op.key) : undefined
       m.record.delete(op.key)
       m.cache.delete(op.key)
-      if (m.config.writeBehind) m.unflushed.set(op.key, { op: 'delete', invalidated: false })
+      if (m.config.writeBehind) {
+        m.unflushed.set(op.key, { op: 'delete', invalidated: false, tags: [] })
+      }
       const actual = await ns.delete(op.key)
       // with a record: whether it had the key; without one, only promised for a live entry
       if (existed !== undefined) expect(`${show(op)} result`, existed, actual)
@@ -552,6 +556,7 @@ async function step(m: Model, r: Real, op: Op): Promise<void> {
       await invalidate(r, op, { patterns: [pattern(op.form, op.text)] })
       break
     case 'invalidateTag':
+      for (const u of m.unflushed.values()) if (u.tags.includes(op.tag)) u.invalidated = true
       m.tagEvents.set(op.tag, ++m.events)
       await invalidate(r, op, { tags: [op.tag] })
       break

@@ -1,5 +1,6 @@
 import {
   ConflictError,
+  createLocalBusHub,
   createMemoryDeadLetters,
   createMemoryWriteQueue,
   QueueFullError,
@@ -434,6 +435,58 @@ describe('write_behind', () => {
     // only a running flusher of A could have persisted it
     expect(await l3.namespace(name).get('k')).toBeUndefined()
     expect((await queue.stats()).ready).toBe(1)
+  })
+
+  it("another instance's delete of a key ends this instance's unflushed write of it", async () => {
+    const queue = createMemoryWriteQueue()
+    const hub = createLocalBusHub()
+    const name = ns()
+    const a = cache({ queue, bus: hub.connect(), writeBehind: { autoStart: false } })
+    const b = cache({ queue, bus: hub.connect(), writeBehind: { autoStart: false } })
+    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
+    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    await ta.set('k', 1)
+    await b.flush() // B persists A's write: A is never told
+    await tb.delete('k')
+    expect(await ta.get('k')).toBeUndefined()
+    expect(await ta.has('k')).toBe(false)
+    expect(await tb.get('k')).toBeUndefined()
+    expect(await l2.namespace(name).get('k')).toBeUndefined()
+  })
+
+  it('a queued write a tag invalidation hit is invalidated again once flushed', async () => {
+    const hub = createLocalBusHub()
+    const name = ns()
+    const a = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
+    const b = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
+    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
+    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    await ta.set('k', 1, { tags: ['t'] })
+    await a.flush()
+    await ta.set('k', 2, { tags: ['t'] })
+    await a.invalidate({ tags: ['t'] })
+    await new Promise((r) => setTimeout(r, 5))
+    expect(await tb.get('k')).toBe(1) // the record's row, until A flushes
+    await a.flush()
+    expect(await tb.get('k')).toBe(2)
+  })
+
+  it('flush and close return when the queue holds only writes of namespaces this instance lacks', async () => {
+    const queue = createMemoryWriteQueue()
+    const name = ns()
+    const a = cache({ queue, writeBehind: { autoStart: false } })
+    const b = createTieredCache({
+      l1: createMemCache(),
+      l2,
+      l3,
+      queue,
+      writeBehind: { autoStart: false },
+    })
+    await a.namespace<number>(name, { strategy: 'write_behind' }).set('k', 1)
+    expect(await b.flush({ timeout: 2_000 })).toBe(0)
+    await b.close({ timeout: 2_000 })
+    expect(await a.flush()).toBe(1)
+    expect(await l3.namespace(name).get('k')).toMatchObject({ value: 1 })
   })
 
   it('close persists what is queued', async () => {
