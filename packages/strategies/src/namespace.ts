@@ -1451,6 +1451,8 @@ export class TieredNamespace<V = unknown> {
   async rejected(key: string, version: number): Promise<void> {
     const pending = this.#pending.get(key)
     if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
+    const after = this.#afterFlush.get(key)
+    if (after !== undefined && after <= version) this.#afterFlush.delete(key)
     this.#touch(key, true)
     for (const tier of this.#caches) {
       try {
@@ -1465,22 +1467,37 @@ export class TieredNamespace<V = unknown> {
 
   /** @internal the flusher persisted writes up to `version` of `key`. */
   flushed(key: string, version: number): Promise<void> | undefined {
+    let again = false
     const after = this.#afterFlush.size === 0 ? undefined : this.#afterFlush.get(key)
     if (after !== undefined && after <= version) {
       this.#afterFlush.delete(key)
-      return this.#reinvalidate(key)
+      again = true
     }
     const pending = this.#pending.get(key)
-    if (pending === undefined || pending.version > version) return undefined
-    this.#pending.delete(key)
-    // (a delete needs none: it reached the record at once, as a tombstone, when it was made)
-    if (!pending.invalidated || pending.op !== 'set') return undefined
-    return this.#reinvalidate(key)
+    if (pending !== undefined && pending.version <= version) {
+      this.#pending.delete(key)
+      // (a delete needs none: it reached the record at once, as a tombstone, when it was made)
+      if (pending.invalidated && pending.op === 'set') again = true
+    }
+    return again ? this.#reinvalidate(key, version) : undefined
   }
 
-  #reinvalidate(key: string): Promise<void> {
-    return this.#ctx
-      .invalidateKey(this.name, key, true)
+  /**
+   * After the flush of `key` up to `version`: drops copies at or below that version from this
+   * instance's tiers (a newer write of another instance in L2 stays) and tells other instances.
+   */
+  async #reinvalidate(key: string, version: number): Promise<void> {
+    this.#touch(key, true)
+    for (const tier of this.#caches) {
+      try {
+        const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
+        if (e !== undefined && e.version <= version) await this.#drop(tier, key)
+      } catch (error) {
+        this.#tierError(tier.tier, 'get', error, key)
+      }
+    }
+    await this.#ctx
+      .invalidateKey(this.name, key, false)
       .catch((error) => this.#tierError('tiered', 'invalidate', error, key))
   }
 
@@ -1489,7 +1506,7 @@ export class TieredNamespace<V = unknown> {
   // -------------------------------------------------------------------------------------------
 
   /** @internal drops what `message` names from this instance's L1 (and negative cache). */
-  dropLocal(message: InvalidationMessage, remote = false): void {
+  dropLocal(message: InvalidationMessage, remote = false, sentAt = Number.POSITIVE_INFINITY): void {
     if (message.all || message.patterns) {
       this.#touchAll()
       this.#negative.clear()
@@ -1499,7 +1516,7 @@ export class TieredNamespace<V = unknown> {
       this.#negative.delete(key)
     }
     if (message.tags) this.#touchAll()
-    if (this.#pending.size !== 0) this.#pendingHit(message, remote)
+    if (this.#pending.size !== 0) this.#pendingHit(message, remote, sentAt)
     const l1 = this.#l1sync
     if (l1 === undefined) return
     if (message.all) {
@@ -1521,7 +1538,7 @@ export class TieredNamespace<V = unknown> {
    * letter, or an invalidation), they stop being served: what it did may be newer; only the
    * invalidation after the flush remains.
    */
-  #pendingHit(message: InvalidationMessage, remote: boolean): void {
+  #pendingHit(message: InvalidationMessage, remote: boolean, sentAt = Infinity): void {
     const res = message.all ? undefined : (message.patterns ?? []).map((x) => globToRegExp(x))
     const keys = message.keys === undefined ? undefined : new Set(message.keys)
     const tags = message.tags === undefined ? undefined : new Set(message.tags)
@@ -1532,7 +1549,9 @@ export class TieredNamespace<V = unknown> {
         res?.some((re) => re.test(key)) === true ||
         (tags !== undefined && p.tags.some((t) => tags.has(t)))
       if (!hit) continue
-      if (!remote) p.invalidated = true
+      // a tag invalidation sent before this write was made does not concern it (tag times say so)
+      const tagOnly = message.tags !== undefined && message.keys === undefined && !message.all
+      if (!remote || (tagOnly && sentAt < p.createdAt)) p.invalidated = true
       else {
         this.#pending.delete(key)
         if (p.op === 'set') this.#afterFlush.set(key, p.version)

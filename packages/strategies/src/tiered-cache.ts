@@ -153,7 +153,8 @@ export class TieredCache {
           // the sender's time (as it stored in L2), not the arrival: a write made here after the
           // invalidation and before its message arrived stays valid
           this.#tags.markRemote(message.tags, Math.min(message.sentAt, this.#now()))
-          for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags }, true)
+          for (const ns of this.#namespaces.values())
+            ns.dropLocal({ tags: message.tags }, true, message.sentAt)
         }
       },
       onReset: () => {

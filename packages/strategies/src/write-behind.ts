@@ -105,6 +105,8 @@ export class WriteBehindFlusher {
   #running: Promise<void> | undefined
   #stopping = false
   #delay = 0
+  /** Deliveries the last FOREIGN batch released. */
+  #foreign = 0
   #wake: (() => void) | undefined
   readonly #stats: FlushStats = {
     batches: 0,
@@ -158,8 +160,20 @@ export class WriteBehindFlusher {
    */
   async drain(deadline = Number.POSITIVE_INFINITY): Promise<number> {
     let total = 0
+    // Writes this instance lacks the namespace of go back to the tail of the queue; once as many
+    // as the queue held have gone round, everything queued before was looked at.
+    let foreignLeft: number | undefined
     for (;;) {
       const n = await this.#batch(0)
+      if (n === FOREIGN) {
+        if (foreignLeft === undefined) {
+          const stats = await this.#queue.stats()
+          foreignLeft = stats.ready + stats.inFlight
+        }
+        foreignLeft -= this.#foreign
+        if (foreignLeft <= 0) return total
+        continue
+      }
       if (n < 0 && n !== FOREIGN) {
         if (Date.now() >= deadline)
           throw new TierUnavailableError('the store of record is failing; writes stay queued', {
@@ -168,8 +182,7 @@ export class WriteBehindFlusher {
         await sleep(Math.min(this.#delay, Math.max(1, deadline - Date.now())))
         continue
       }
-      // nothing ready, or only writes of namespaces this instance lacks (for another instance)
-      if (n === 0 || n === FOREIGN) return total
+      if (n === 0) return total
       total += n
     }
   }
@@ -223,6 +236,7 @@ export class WriteBehindFlusher {
     if (ok && acked === 0 && foreign > 0) {
       // only writes this instance cannot persist: leave them to another, and do not spin on them
       this.#delay = Math.max(this.#o.interval, this.#delay)
+      this.#foreign = deliveries.length
       return FOREIGN
     }
     if (!ok) {

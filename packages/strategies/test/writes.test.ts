@@ -489,6 +489,38 @@ describe('write_behind', () => {
     expect(await l3.namespace(name).get('k')).toMatchObject({ value: 1 })
   })
 
+  it("a flush persists this instance's writes queued behind others' it cannot persist", async () => {
+    const queue = createMemoryWriteQueue()
+    const name = ns()
+    const other = ns()
+    const a = cache({ queue, writeBehind: { autoStart: false } })
+    const b = cache({ queue, writeBehind: { autoStart: false, batchSize: 2 } })
+    const ta = a.namespace<number>(other, { strategy: 'write_behind' })
+    await ta.set('x1', 1)
+    await ta.set('x2', 2)
+    await b.namespace<number>(name, { strategy: 'write_behind' }).set('k', 3)
+    expect(await b.flush({ timeout: 2_000 })).toBe(1)
+    expect(await l3.namespace(name).get('k')).toMatchObject({ value: 3 })
+    expect(await a.flush()).toBe(2)
+  })
+
+  it("an older write flushed by one instance does not hide another instance's newer one", async () => {
+    const hub = createLocalBusHub()
+    const name = ns()
+    // each instance with a queue of its own: A's flush persists only A's (older) write
+    const a = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
+    const b = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
+    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
+    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    await ta.set('k', 1)
+    await tb.set('k', 2)
+    await a.flush()
+    expect(await tb.get('k')).toBe(2)
+    expect(await ta.get('k')).toBe(2)
+    await b.flush()
+    expect((await l3.namespace(name).get('k'))?.value).toBe(2)
+  })
+
   it('close persists what is queued', async () => {
     const c = createTieredCache({ l1: createMemCache(), l2, l3, writeBehind: { autoStart: false } })
     const name = ns()
