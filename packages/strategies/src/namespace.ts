@@ -1453,16 +1453,7 @@ export class TieredNamespace<V = unknown> {
     if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
     const after = this.#afterFlush.get(key)
     if (after !== undefined && after <= version) this.#afterFlush.delete(key)
-    this.#touch(key, true)
-    for (const tier of this.#caches) {
-      try {
-        const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
-        if (e !== undefined && e.version <= version) await this.#drop(tier, key)
-      } catch (error) {
-        this.#tierError(tier.tier, 'get', error, key)
-      }
-    }
-    await this.#ctx.invalidateKey(this.name, key, false)
+    await this.#dropUpTo(key, version)
   }
 
   /** @internal the flusher persisted writes up to `version` of `key`. */
@@ -1479,14 +1470,14 @@ export class TieredNamespace<V = unknown> {
       // (a delete needs none: it reached the record at once, as a tombstone, when it was made)
       if (pending.invalidated && pending.op === 'set') again = true
     }
-    return again ? this.#reinvalidate(key, version) : undefined
+    return again ? this.#dropUpTo(key, version) : undefined
   }
 
   /**
-   * After the flush of `key` up to `version`: drops copies at or below that version from this
-   * instance's tiers (a newer write of another instance in L2 stays) and tells other instances.
+   * Drops copies of `key` at or below `version` from this instance's cache tiers (a newer write,
+   * such as another instance's in L2, stays) and has other instances and dependents drop theirs.
    */
-  async #reinvalidate(key: string, version: number): Promise<void> {
+  async #dropUpTo(key: string, version: number): Promise<void> {
     this.#touch(key, true)
     for (const tier of this.#caches) {
       try {
