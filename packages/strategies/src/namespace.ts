@@ -128,6 +128,8 @@ export class TieredNamespace<V = unknown> {
   readonly #record: RecordStore<V> | undefined
   readonly #plain: boolean
   readonly #flights = new Map<string, Promise<V | undefined>>()
+  /** Flights started without a loader. */
+  readonly #loaderless = new WeakSet<Promise<V | undefined>>()
   readonly #loading = new Map<string, Promise<V | undefined>>()
   readonly #refreshing = new Map<string, Promise<V | undefined>>()
   readonly #negative = new BoundedMap<string, Negative>(100_000)
@@ -268,7 +270,14 @@ export class TieredNamespace<V = unknown> {
       }
     }
     const p = this.#unflushed(key)
-    const e = await this.#record?.get(key)
+    let e: CacheEntry<V> | undefined
+    try {
+      e = await this.#record?.get(key)
+    } catch (error) {
+      // as for reads: an unflushed write of ours still answers; otherwise the failure does
+      if (p === undefined) throw error
+      this.#tierError(this.#record?.tier ?? 'record', 'get', error, key)
+    }
     if (p !== undefined && (e === undefined || e.version < p.version)) {
       // this instance's write the record does not have yet
       if (p.op === 'delete') return undefined
@@ -320,7 +329,7 @@ export class TieredNamespace<V = unknown> {
       if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
         await this.#ctx.tags.ensure(e.tags).catch(() => undefined)
       }
-      if (e === undefined || this.#classify(e, now) !== 'fresh') {
+      if (e === undefined || this.#behindPending(key, e) || this.#classify(e, now) !== 'fresh') {
         if (e !== undefined) await this.#drop(tier, key)
         continue
       }
@@ -393,9 +402,11 @@ export class TieredNamespace<V = unknown> {
     if (waiting.size === 0) return out
     const joined: Promise<void>[] = []
     const fresh: string[] = []
+    const loads = (batchLoader ?? this.#p.batchLoader ?? this.#p.loader) !== undefined
     for (const key of waiting.keys()) {
       const flight = this.#flights.get(key)
-      if (flight === undefined) fresh.push(key)
+      // a read without a loader may answer "not found" where this one would load
+      if (flight === undefined || (loads && this.#loaderless.has(flight))) fresh.push(key)
       else joined.push(flight.then((v) => this.#place(out, waiting.get(key) as number[], v)))
     }
     if (fresh.length > 0) {
@@ -403,6 +414,7 @@ export class TieredNamespace<V = unknown> {
       for (let j = 0; j < fresh.length; j++) {
         const key = fresh[j] as string
         const p = batch.then((values) => values[j])
+        if (!loads) this.#loaderless.add(p)
         this.#flights.set(key, p)
         const done = (): void => {
           if (this.#flights.get(key) === p) this.#flights.delete(key)
@@ -434,8 +446,11 @@ export class TieredNamespace<V = unknown> {
       this.#negative.delete(key)
     }
     const flight = this.#flights.get(key)
-    if (flight !== undefined) return flight
+    // a read without a loader may answer "not found" where this one would load
+    if (flight !== undefined && (loader === undefined || !this.#loaderless.has(flight)))
+      return flight
     const p = this.#resolve(key, loader)
+    if (loader === undefined) this.#loaderless.add(p)
     this.#flights.set(key, p)
     const done = (): void => {
       if (this.#flights.get(key) === p) this.#flights.delete(key)

@@ -90,6 +90,16 @@ describe('read-through with L1 only', () => {
     expect(await ns.get('k')).toBe('newest')
   })
 
+  it('a read with a loader does not take the "not found" of a read without one', async () => {
+    const ns = cache({ l1: createMemCache() }).namespace<number>('n', { record: false })
+    const plain = ns.get('k')
+    const loaded = ns.getOrSet('k', () => 5)
+    const many = ns.getMany(['k'], (keys) => keys.map(() => 6))
+    expect(await plain).toBeUndefined()
+    expect(await loaded).toBe(5)
+    expect((await many)[0]).toBeTypeOf('number')
+  })
+
   it('getMany deduplicates keys within and across overlapping batches', async () => {
     const seen: string[][] = []
     const gate = deferred<void>()

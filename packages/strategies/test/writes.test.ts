@@ -521,6 +521,50 @@ describe('write_behind', () => {
     expect((await l3.namespace(name).get('k'))?.value).toBe(2)
   })
 
+  it('has and getTTL answer from an unflushed write while the record fails, as get does', async () => {
+    const c = cache({ writeBehind: { autoStart: false } })
+    const name = ns()
+    let failing = false
+    const base = l3.namespace<string>(name)
+    const record = new Proxy(base, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver)
+        if (typeof v !== 'function') return v
+        if (prop === 'get' || prop === 'getMany') {
+          return (...args: unknown[]) =>
+            failing
+              ? Promise.reject(new Error('record down'))
+              : (v as (...x: unknown[]) => unknown).apply(target, args)
+        }
+        return v.bind(target)
+      },
+    })
+    const t = c.namespace<string>(name, { strategy: 'write_behind', record })
+    await t.set('k', 'v')
+    await c.invalidate({ namespace: name, keys: ['k'] })
+    failing = true
+    expect(await t.has('k')).toBe(true)
+    expect(await t.getTTL('k')).toBe(Infinity) // not cached: the unflushed write, no expiry
+    expect(await t.get('k')).toBe('v')
+    failing = false
+  })
+
+  it('setTTL gives no new life to a copy older than an unflushed write', async () => {
+    const name = ns()
+    const a = cache({ writeBehind: { autoStart: false } })
+    const b = cache({ writeBehind: { autoStart: false } })
+    const ta = a.namespace<string>(name, { strategy: 'write_behind' })
+    const tb = b.namespace<string>(name, { strategy: 'write_behind' })
+    await ta.set('k', 'one')
+    await a.flush()
+    await ta.set('k', 'two')
+    await a.invalidate({ namespace: name, keys: ['k'] })
+    expect(await tb.get('k')).toBe('one') // B copies the record's row into L2 (no bus here)
+    expect(await ta.setTTL('k', 60_000)).toBe(false)
+    expect(await l2.namespace(name).get('k')).toBeUndefined()
+    expect(await ta.get('k')).toBe('two')
+  })
+
   it('close persists what is queued', async () => {
     const c = createTieredCache({ l1: createMemCache(), l2, l3, writeBehind: { autoStart: false } })
     const name = ns()
