@@ -174,7 +174,7 @@ export class WriteBehindFlusher {
         if (foreignLeft <= 0) return total
         continue
       }
-      if (n < 0 && n !== FOREIGN) {
+      if (n < 0) {
         if (Date.now() >= deadline)
           throw new TierUnavailableError('the store of record is failing; writes stay queued', {
             tier: 'write-behind',
