@@ -10,7 +10,7 @@ import { type AnyRedisClient, createRedisStore } from '@actor-cache/redis'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache } from '../src/index.js'
-import { dropPrefix, postgres, redis, type TestDb, uid } from './helpers.js'
+import { dropPrefix, interceptTier, postgres, redis, type TestDb, uid } from './helpers.js'
 
 let db: TestDb
 let client: AnyRedisClient
@@ -19,25 +19,10 @@ let cache: TieredCache
 let calls = 0
 
 /** A tier whose stores count every method call before passing it on. */
-function counted<T extends { namespace: (...a: never[]) => object }>(tier: T): T {
-  return new Proxy(tier, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver)
-      if (prop !== 'namespace') return typeof v === 'function' ? v.bind(target) : v
-      return (...args: never[]) => {
-        const store = (v as T['namespace']).apply(target, args)
-        return new Proxy(store, {
-          get(s, p, r) {
-            const f = Reflect.get(s, p, r)
-            if (typeof f !== 'function') return f
-            return (...a: unknown[]) => {
-              calls++
-              return (f as (...x: unknown[]) => unknown).apply(s, a)
-            }
-          },
-        })
-      }
-    },
+function counted<T extends { namespace(...a: never[]): object }>(tier: T): T {
+  return interceptTier(tier, (_method, call) => {
+    calls++
+    return call()
   })
 }
 

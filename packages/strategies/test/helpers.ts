@@ -110,3 +110,33 @@ export function fakeClock(start = Date.now()): {
   let t = start
   return { now: () => t, advance: (ms) => (t += ms) }
 }
+
+/** Decides what a store method call does: `call()` runs it as it is. */
+export type Around = (method: string, call: () => unknown, args: unknown[]) => unknown
+
+/** A store whose method calls go through `around` (to delay, fail or count them). */
+export function intercept<S extends object>(store: S, around: Around): S {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      return (...args: unknown[]) =>
+        around(String(prop), () => (v as (...a: unknown[]) => unknown).apply(target, args), args)
+    },
+  })
+}
+
+/** A tier whose stores' method calls go through `around` (see {@link intercept}). */
+export function interceptTier<T extends { namespace(...a: never[]): object }>(
+  tier: T,
+  around: Around,
+): T {
+  return new Proxy(tier, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      if (prop !== 'namespace') return v.bind(target)
+      return (...args: never[]) => intercept((v as T['namespace']).apply(target, args), around)
+    },
+  })
+}

@@ -10,7 +10,7 @@ import {
 import { createMemCache } from '@actor-cache/memcache'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache } from '../src/index.js'
-import { deferred, fakeClock } from './helpers.js'
+import { deferred, fakeClock, interceptTier } from './helpers.js'
 
 const caches: TieredCache[] = []
 function cache(options: Parameters<typeof createTieredCache>[0] = {}): TieredCache {
@@ -152,27 +152,11 @@ describe('read-through with L1 only', () => {
 describe('invalidation racing reads', () => {
   it('a read during an invalidation does not put the old value back into a cleared tier', async () => {
     // L3 as a plain cache tier whose deletes take a while (as a database's do)
-    const slow = createMemCache()
-    const l3 = {
-      tier: 'slow',
-      close: () => slow.close(),
-      namespace: <V>(name: string, options?: object) => {
-        const store = slow.namespace<V>(name, options)
-        return new Proxy(store, {
-          get(target, prop, receiver) {
-            if (prop === 'deleteMany' || prop === 'delete') {
-              const f = Reflect.get(target, prop, receiver) as (...a: unknown[]) => unknown
-              return async (...args: unknown[]) => {
-                await new Promise((r) => setTimeout(r, 30))
-                return f.apply(target, args)
-              }
-            }
-            const v = Reflect.get(target, prop, receiver)
-            return typeof v === 'function' ? v.bind(target) : v
-          },
-        })
-      },
-    }
+    const l3 = interceptTier(createMemCache(), (method, call) =>
+      method === 'delete' || method === 'deleteMany'
+        ? new Promise((r) => setTimeout(r, 30)).then(call)
+        : call(),
+    )
     const l2 = createMemCache()
     const c = cache({ l1: createMemCache(), l2, l3 })
     const ns = c.namespace<string>('n', { record: false })

@@ -10,7 +10,15 @@ import { createPrismaStore, type PrismaTier } from '@actor-cache/prisma-store'
 import { type AnyRedisClient, createRedisStore, type RedisTier } from '@actor-cache/redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache, type TieredCacheOptions } from '../src/index.js'
-import { dropPrefix, postgres, redis, type TestDb, uid } from './helpers.js'
+import {
+  dropPrefix,
+  intercept,
+  interceptTier,
+  postgres,
+  redis,
+  type TestDb,
+  uid,
+} from './helpers.js'
 
 let db: TestDb
 let client: AnyRedisClient
@@ -51,6 +59,22 @@ async function refuse(namespace: string, key: string, allow = ''): Promise<void>
 
 let n = 0
 const ns = (): string => `ns${++n}_${uid().slice(0, 6)}`
+
+/** Two instances on one bus (and `options`, such as a shared queue), each with a write-behind namespace. */
+function twoInstances(options: TieredCacheOptions = {}) {
+  const hub = createLocalBusHub()
+  const name = ns()
+  const a = cache({ ...options, bus: hub.connect(), writeBehind: { autoStart: false } })
+  const b = cache({ ...options, bus: hub.connect(), writeBehind: { autoStart: false } })
+  const policy = { strategy: 'write_behind' as const }
+  return {
+    a,
+    b,
+    name,
+    ta: a.namespace<number>(name, policy),
+    tb: b.namespace<number>(name, policy),
+  }
+}
 
 describe('write_through', () => {
   it('writes the record, then every cache tier, with the record version', async () => {
@@ -356,30 +380,16 @@ describe('write_behind', () => {
   it('a fill whose reply arrives after a newer write does not take that write back', async () => {
     // L2 answers the load's compare-and-set fill only after a delay, while a write lands
     let delayFill = true
-    const tier = createRedisStore({ client, prefix })
-    const slowL2 = {
-      tier: 'redis',
-      close: () => tier.close(),
-      namespace: <V>(n: string, o?: object) => {
-        const store = tier.namespace<V>(n, o)
-        return new Proxy(store, {
-          get(target, prop, receiver) {
-            const v = Reflect.get(target, prop, receiver)
-            if (typeof v !== 'function') return v
-            if (prop !== 'set') return v.bind(target)
-            return async (...args: unknown[]) => {
-              const r = await (v as (...x: unknown[]) => Promise<unknown>).apply(target, args)
-              const opts = args[2] as { expectedVersion?: number } | undefined
-              if (delayFill && opts?.expectedVersion !== undefined) {
-                delayFill = false
-                await new Promise((res) => setTimeout(res, 50))
-              }
-              return r
-            }
-          },
-        })
-      },
-    }
+    const slowL2 = interceptTier(createRedisStore({ client, prefix }), (method, call, args) => {
+      const opts = args[2] as { expectedVersion?: number } | undefined
+      if (method !== 'set' || !delayFill || opts?.expectedVersion === undefined) return call()
+      delayFill = false
+      return (async () => {
+        const r = await call()
+        await new Promise((res) => setTimeout(res, 50))
+        return r
+      })()
+    })
     const c = createTieredCache({ l1: createMemCache(), l2: slowL2 })
     open.push(c)
     const name = ns()
@@ -439,12 +449,7 @@ describe('write_behind', () => {
 
   it("another instance's delete of a key ends this instance's unflushed write of it", async () => {
     const queue = createMemoryWriteQueue()
-    const hub = createLocalBusHub()
-    const name = ns()
-    const a = cache({ queue, bus: hub.connect(), writeBehind: { autoStart: false } })
-    const b = cache({ queue, bus: hub.connect(), writeBehind: { autoStart: false } })
-    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
-    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    const { b, ta, tb, name } = twoInstances({ queue })
     await ta.set('k', 1)
     await b.flush() // B persists A's write: A is never told
     await tb.delete('k')
@@ -455,12 +460,7 @@ describe('write_behind', () => {
   })
 
   it('a queued write a tag invalidation hit is invalidated again once flushed', async () => {
-    const hub = createLocalBusHub()
-    const name = ns()
-    const a = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
-    const b = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
-    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
-    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    const { a, tb, ta } = twoInstances()
     await ta.set('k', 1, { tags: ['t'] })
     await a.flush()
     await ta.set('k', 2, { tags: ['t'] })
@@ -505,13 +505,8 @@ describe('write_behind', () => {
   })
 
   it("an older write flushed by one instance does not hide another instance's newer one", async () => {
-    const hub = createLocalBusHub()
-    const name = ns()
     // each instance with a queue of its own: A's flush persists only A's (older) write
-    const a = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
-    const b = cache({ bus: hub.connect(), writeBehind: { autoStart: false } })
-    const ta = a.namespace<number>(name, { strategy: 'write_behind' })
-    const tb = b.namespace<number>(name, { strategy: 'write_behind' })
+    const { a, b, ta, tb, name } = twoInstances()
     await ta.set('k', 1)
     await tb.set('k', 2)
     await a.flush()
@@ -525,20 +520,11 @@ describe('write_behind', () => {
     const c = cache({ writeBehind: { autoStart: false } })
     const name = ns()
     let failing = false
-    const base = l3.namespace<string>(name)
-    const record = new Proxy(base, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver)
-        if (typeof v !== 'function') return v
-        if (prop === 'get' || prop === 'getMany') {
-          return (...args: unknown[]) =>
-            failing
-              ? Promise.reject(new Error('record down'))
-              : (v as (...x: unknown[]) => unknown).apply(target, args)
-        }
-        return v.bind(target)
-      },
-    })
+    const record = intercept(l3.namespace<string>(name), (method, call) =>
+      failing && (method === 'get' || method === 'getMany')
+        ? Promise.reject(new Error('record down'))
+        : call(),
+    )
     const t = c.namespace<string>(name, { strategy: 'write_behind', record })
     await t.set('k', 'v')
     await c.invalidate({ namespace: name, keys: ['k'] })
