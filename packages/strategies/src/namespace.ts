@@ -20,6 +20,7 @@ import {
 } from '@actor-cache/core'
 import type { InvalidationTarget, TagClock } from './invalidation.js'
 import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
+import { isUnknownOutcome, type UnknownOutcomes } from './unknown-outcomes.js'
 import { BoundedMap, reportError, TIMEOUT, within } from './util.js'
 
 /** Options of a tiered write. */
@@ -70,6 +71,10 @@ export interface NamespaceContext {
   readonly lifeUsed: (ms: number) => void
   /** The cache's invalidation (tiers, dependents, bus). */
   readonly invalidate: (target: InvalidationTarget) => Promise<void>
+  /** Clean-ups after tier calls with unknown outcomes, retried until the tiers answer. */
+  readonly outcomes: UnknownOutcomes
+  /** Sends an invalidation to the other instances (retried while the bus fails). */
+  readonly publish: (message: InvalidationMessage) => Promise<void>
 }
 
 /** The tiers a namespace was wired with. */
@@ -337,6 +342,7 @@ export class TieredNamespace<V = unknown> {
         if (await tier.setTTL(key, physical)) any = true
       } catch (error) {
         this.#tierError(tier.tier, 'setTTL', error, key)
+        this.#failed(key, error)
       }
     }
     if (any) await this.#ctx.invalidateKey(this.name, key, false)
@@ -540,8 +546,11 @@ export class TieredNamespace<V = unknown> {
           return e.value
         }
       } catch (error) {
+        // A record that cannot answer is not a miss: the key may be there, so neither "not found"
+        // nor a loader's default may stand in for it. Stale within grace, else the failure.
         this.#tierError(this.#record.tier, 'get', error, key)
-        failed = true
+        if (stale !== undefined) return this.#serveStale(stale)
+        throw error
       }
     }
     if (loader === undefined) {
@@ -629,7 +638,13 @@ export class TieredNamespace<V = unknown> {
       if (lock === undefined && refresh) return undefined // another instance refreshes it
       if (!refresh) {
         // another instance may have loaded it while we waited
-        const found = await this.#sharedFresh(key, token)
+        let found: CacheEntry<V> | undefined
+        try {
+          found = await this.#sharedFresh(key, token)
+        } catch (error) {
+          await lock?.release().catch((e) => this.#tierError('lock', 'release', e, key))
+          throw error
+        }
         if (found !== undefined) {
           await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
           return found.value
@@ -731,7 +746,9 @@ export class TieredNamespace<V = unknown> {
           return e
         }
       } catch (error) {
+        // the loader must not run for a key the record may hold
         this.#tierError(this.#record.tier, 'get', error, key)
+        throw error
       }
     }
     return undefined
@@ -769,7 +786,10 @@ export class TieredNamespace<V = unknown> {
           : await tier.set(key, value, options)
       version = r.version
     } catch (error) {
-      if (!(error instanceof ConflictError)) this.#tierError(tier.tier, 'set', error, key)
+      if (!(error instanceof ConflictError)) {
+        this.#tierError(tier.tier, 'set', error, key)
+        if (tier !== this.#l1sync) this.#failed(key, error)
+      }
       return
     }
     if (this.#removedSince(key, token)) {
@@ -863,7 +883,7 @@ export class TieredNamespace<V = unknown> {
       }
     } catch (error) {
       this.#tierError(tier.tier, 'set', error, key)
-      await this.#drop(tier, key)
+      this.#uncertain(key)
     }
   }
 
@@ -874,6 +894,7 @@ export class TieredNamespace<V = unknown> {
       if (e !== undefined && e.version === version) await this.#drop(tier, key)
     } catch (error) {
       this.#tierError(tier.tier, 'get', error, key)
+      this.#uncertain(key)
     }
   }
 
@@ -883,7 +904,56 @@ export class TieredNamespace<V = unknown> {
       else await tier.delete(key)
     } catch (error) {
       this.#tierError(tier.tier, 'delete', error, key)
+      this.#uncertain(key)
     }
+  }
+
+  /**
+   * A cache tier call on `key` failed, and may still run (a stalled server runs it when it
+   * resumes): this instance's L1 drops the key now; the shared tiers drop it, and the other
+   * instances are told, once they answer again. Until then reads copy nothing into the caches.
+   */
+  #uncertain(key: string): void {
+    if (process.env.NOFIX) return
+    this.#l1sync?.deleteSync(key)
+    this.#touch(key, true)
+    const id = `${this.name}\u0000${key}`
+    const outcomes = this.#ctx.outcomes
+    if (!outcomes.has(id)) this.#hold([key], false, 1)
+    outcomes.add(
+      id,
+      () => this.#settle(key),
+      () => this.#hold([key], false, -1),
+    )
+  }
+
+  /** Drops `key` from every cache tier (failing while a tier cannot answer), then from others. */
+  async #settle(key: string): Promise<void> {
+    for (const tier of this.#caches) {
+      if (tier === this.#l1sync) this.#l1sync.deleteSync(key)
+      else await tier.delete(key)
+    }
+    this.#touch(key, true)
+    await this.#ctx.invalidateKey(this.name, key, false)
+  }
+
+  /** Like {@link #uncertain} for an invalidation of patterns or the whole namespace. */
+  #uncertainWide(tier: CacheStore<V>, message: InvalidationMessage): void {
+    const { tags: _t, ...wide } = message
+    this.#ctx.outcomes.add(
+      `${this.name}\u0000${tier.tier}\u0000${JSON.stringify(wide)}`,
+      async () => {
+        if (wide.all) await tier.clear()
+        for (const pattern of wide.patterns ?? []) await tier.deletePattern(pattern)
+        this.dropLocal(wide)
+        await this.#ctx.publish(wide)
+      },
+    )
+  }
+
+  /** Like {@link #uncertain} for a failed tier call on `key` whose outcome is unknown. */
+  #failed(key: string, error: unknown): void {
+    if (isUnknownOutcome(error)) this.#uncertain(key)
   }
 
   async #readMany(
@@ -980,8 +1050,11 @@ export class TieredNamespace<V = unknown> {
         }
         rest = next
       } catch (error) {
+        // as for get: keys the record may hold get a stale value within grace, else the failure
         this.#tierError(this.#record.tier, 'getMany', error)
-        failed = true
+        if (!rest.every((i) => stale[i] !== undefined)) throw error
+        for (const i of rest) out[i] = this.#serveStale(stale[i] as CacheEntry<V>)
+        rest = []
       }
     }
     if (deleted.length > 0) rest = rest.concat(deleted)
@@ -1097,11 +1170,13 @@ export class TieredNamespace<V = unknown> {
         result = await this.#writeBehind(key, value, options, expiresAt, tags, now)
         break
       case 'write_around': {
-        result = await (this.#record as RecordStore<V>).set(key, value, {
-          ttl: Infinity,
-          tags,
-          ...this.#versionOf(options),
-        })
+        result = await this.#recordWrite(key, () =>
+          (this.#record as RecordStore<V>).set(key, value, {
+            ttl: Infinity,
+            tags,
+            ...this.#versionOf(options),
+          }),
+        )
         this.#touch(key)
         await this.#ctx.invalidateKey(this.name, key, true)
         return result
@@ -1175,7 +1250,8 @@ export class TieredNamespace<V = unknown> {
         existed ||= current.inCoord
       }
     } else if (this.#record !== undefined) {
-      existed = await this.#record.delete(key)
+      const record = this.#record
+      existed = await this.#recordWrite(key, () => record.delete(key))
     }
     for (const tier of this.#caches) {
       try {
@@ -1184,10 +1260,25 @@ export class TieredNamespace<V = unknown> {
         if (this.#record === undefined) existed ||= removed
       } catch (error) {
         this.#tierError(tier.tier, 'delete', error, key)
+        this.#uncertain(key)
       }
     }
     await this.#ctx.invalidateKey(this.name, key, false)
     return existed
+  }
+
+  /**
+   * A write to the tier that orders versions (the record, else L2). When it fails with an unknown
+   * outcome it may still apply later: the key leaves the caches here and elsewhere, so no copy
+   * older than that late write outlives it.
+   */
+  async #recordWrite<R>(key: string, write: () => Promise<R>): Promise<R> {
+    try {
+      return await write()
+    } catch (error) {
+      this.#failed(key, error)
+      throw error
+    }
   }
 
   #versionOf(options: TieredSetOptions): { version?: number; expectedVersion?: number } {
@@ -1205,8 +1296,11 @@ export class TieredNamespace<V = unknown> {
     now: number,
   ): Promise<SetResult> {
     const versioning = this.#versionOf(options)
-    if (this.#record !== undefined) {
-      const r = await this.#record.set(key, value, { ttl: Infinity, tags, ...versioning })
+    const record = this.#record
+    if (record !== undefined) {
+      const r = await this.#recordWrite(key, () =>
+        record.set(key, value, { ttl: Infinity, tags, ...versioning }),
+      )
       if (!r.applied) return r
       for (let i = this.#caches.length - 1; i >= 0; i--) {
         await this.#put(i, key, value, { version: r.version, expiresAt, createdAt: now, tags })
@@ -1219,7 +1313,9 @@ export class TieredNamespace<V = unknown> {
     const r =
       coord === this.#l1sync
         ? this.#l1sync.setSync(key, value, { expiresAt, createdAt: now, tags, ...versioning })
-        : await coord.set(key, value, { expiresAt, createdAt: now, tags, ...versioning })
+        : await this.#recordWrite(key, () =>
+            coord.set(key, value, { expiresAt, createdAt: now, tags, ...versioning }),
+          )
     if (!r.applied) return r
     for (let i = 0; i < this.#caches.length; i++) {
       if (i !== this.#coord)
@@ -1378,7 +1474,11 @@ export class TieredNamespace<V = unknown> {
         if (r.applied) version = r.version
         else if (options.version !== undefined) return r // an explicit older version: ignored
       } catch (error) {
-        if (!(error instanceof ConflictError)) throw error
+        if (!(error instanceof ConflictError)) {
+          // the claim may still apply: a value nobody acknowledged must not stay readable in L2
+          if (coord !== this.#l1sync) this.#failed(key, error)
+          throw error
+        }
       }
       if (version === undefined && (attempt >= 8 || options.expectedVersion !== undefined)) {
         throw new ConflictError(current.version, -1, { tier: 'tiered', namespace: this.name, key })
@@ -1398,8 +1498,10 @@ export class TieredNamespace<V = unknown> {
         },
       ])
     } catch (error) {
-      // not acknowledged: the caches must not keep a write the record will never see
-      for (const tier of this.#caches) await this.#drop(tier, key)
+      // not acknowledged: the caches must not keep a write the record will never see (nor, when
+      // the enqueue may still apply, one older than it)
+      if (isUnknownOutcome(error)) this.#uncertain(key)
+      else for (const tier of this.#caches) await this.#drop(tier, key)
       throw error
     }
     this.#pending.set(key, { version, op: 'set', value, tags, createdAt: now })
@@ -1500,6 +1602,7 @@ export class TieredNamespace<V = unknown> {
         if (e !== undefined && e.version <= version) await this.#drop(tier, key)
       } catch (error) {
         this.#tierError(tier.tier, 'get', error, key)
+        this.#uncertain(key)
       }
     }
     await this.#ctx
@@ -1580,6 +1683,9 @@ export class TieredNamespace<V = unknown> {
           for (const pattern of message.patterns ?? []) await tier.deletePattern(pattern)
         } catch (error) {
           this.#tierError(tier.tier, 'invalidate', error)
+          // the drop may run late or not at all: do it again once the tier answers
+          if (wide) this.#uncertainWide(tier, message)
+          else for (const key of keys) this.#uncertain(key)
         }
       }
       if (message.all && this.#l1sync) await this.#l1sync.clear()

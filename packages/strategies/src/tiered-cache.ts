@@ -29,6 +29,7 @@ import {
   type RecordStore,
   resolvePolicy,
 } from './policy.js'
+import { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'
 import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './write-behind.js'
 
@@ -103,6 +104,9 @@ export class TieredCache {
   #closed = false
   /** Longest physical life (TTL + grace) given to a cached entry so far, in ms. */
   #maxLife = 300_000
+  readonly #outcomes = new UnknownOutcomes((id, error) =>
+    reportError('tiered', id.split('\u0000')[0] ?? '', 'settle', error),
+  )
 
   constructor(options: TieredCacheOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -137,6 +141,8 @@ export class TieredCache {
       queue: undefined,
       invalidateKey: (namespace, key, ownTiers) => this.#invalidateKey(namespace, key, ownTiers),
       invalidate: (target) => this.invalidate(target),
+      outcomes: this.#outcomes,
+      publish: (message) => this.#publish([message]),
       lifeUsed: (ms) => {
         if (ms > this.#maxLife) this.#maxLife = ms
       },
@@ -324,10 +330,15 @@ export class TieredCache {
       await ns.dropTiers(t)
     }
     if (message.tags !== undefined) {
+      const at = this.#now()
+      const mark = (): Promise<void> =>
+        this.#tags.markShared(message.tags ?? [], at, this.#tagKeep())
       try {
-        await this.#tags.markShared(message.tags, this.#now(), this.#tagKeep())
+        await mark()
       } catch (error) {
         reportError('tags', '', 'invalidate', error)
+        // instances that read the time from L2 (a new one, one that missed the message) need it
+        this.#outcomes.add(`tags\u0000${JSON.stringify(message.tags)}\u0000${at}`, mark)
       }
       for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })
       targets.push({ tags: message.tags })
@@ -357,6 +368,8 @@ export class TieredCache {
         await bus.publish(m)
       } catch (error) {
         reportError('bus', m.namespace ?? '', 'publish', error)
+        // the message may be lost (or sent late): send it again once the bus answers
+        this.#outcomes.add(`bus\u0000${JSON.stringify(m)}`, () => bus.publish(m))
       }
     }
   }
@@ -409,6 +422,7 @@ export class TieredCache {
     if (this.#closed) return
     this.#closed = true
     this.#unsubscribe?.()
+    this.#outcomes.close()
     if (this.#flusher !== undefined) {
       await this.#flusher.stop()
       try {
