@@ -1302,9 +1302,7 @@ export class TieredNamespace<V = unknown> {
         record.set(key, value, { ttl: Infinity, tags, ...versioning }),
       )
       if (!r.applied) return r
-      for (let i = this.#caches.length - 1; i >= 0; i--) {
-        await this.#put(i, key, value, { version: r.version, expiresAt, createdAt: now, tags })
-      }
+      await this.#copyRecorded(key, value, { version: r.version, expiresAt, createdAt: now, tags })
       return r
     }
     const coord = this.#caches[this.#coord]
@@ -1322,6 +1320,52 @@ export class TieredNamespace<V = unknown> {
         await this.#put(i, key, value, { version: r.version, expiresAt, createdAt: now, tags })
     }
     return r
+  }
+
+  /**
+   * Writes a value the record just took (at `entry.version`) into every cache tier. A tier may
+   * hold a higher version that is not the record's: a loaded value, whose versions count loads
+   * while the record lacks the key. Such a copy is replaced (delete, then write), and the record
+   * is read once more: if it moved past this write meanwhile, the copies just written may be older
+   * than another instance's and are dropped again.
+   */
+  async #copyRecorded(
+    key: string,
+    value: V,
+    entry: {
+      version: number
+      expiresAt: number | null
+      createdAt: number
+      tags: readonly string[]
+    },
+  ): Promise<void> {
+    let replaced = false
+    for (let i = this.#caches.length - 1; i >= 0; i--) {
+      const tier = this.#caches[i] as CacheStore<V>
+      try {
+        if (tier === this.#l1sync) {
+          if (this.#l1sync.setSync(key, value, entry).applied) continue
+          this.#l1sync.deleteSync(key)
+          this.#l1sync.setSync(key, value, entry)
+        } else {
+          if ((await tier.set(key, value, entry)).applied) continue
+          await tier.delete(key)
+          await tier.set(key, value, entry)
+        }
+        replaced = true
+      } catch (error) {
+        this.#tierError(tier.tier, 'set', error, key)
+        this.#uncertain(key)
+      }
+    }
+    if (!replaced) return
+    let current: number | undefined
+    try {
+      current = (await this.#record?.get(key))?.version
+    } catch (error) {
+      this.#tierError(this.#record?.tier ?? 'record', 'get', error, key)
+    }
+    if (current !== entry.version) for (const tier of this.#caches) await this.#drop(tier, key)
   }
 
   /**

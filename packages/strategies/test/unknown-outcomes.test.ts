@@ -101,7 +101,12 @@ async function stall(how: Stall, ms: number): Promise<() => void> {
     }
   }
   const admin = await redis(server.url)
-  await admin.sendCommand(['CLIENT', 'PAUSE', String(ms), 'WRITE'])
+  await (admin as unknown as { sendCommand(args: string[]): Promise<unknown> }).sendCommand([
+    'CLIENT',
+    'PAUSE',
+    String(ms),
+    'WRITE',
+  ])
   await admin.close()
   return () => {}
 }

@@ -25,6 +25,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache } from '../src/index.js'
 import { dropPrefix, postgres, redis, type TestDb, uid } from './helpers.js'
+import { assertReplayable, longTimeout } from './property.js'
 
 const KEYS = ['k1', 'k2', 'k3'] as const
 const CLAIM_TIMEOUT = 100
@@ -155,92 +156,96 @@ async function drainAll(w: World): Promise<void> {
 }
 
 describe('R9: write-behind with two instances sharing a Redis Streams queue', () => {
-  it('after draining, PostgreSQL holds the last acknowledged write of every key', async () => {
-    const stats = { runs: 0, commands: 0, abandoned: 0, replayed: 0, restarts: 0 }
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(op, { minLength: 1, maxLength: 25 }),
-        fc.integer({ min: 1, max: 4 }),
-        async (ops, batchSize) => {
-          const prefix = `${base}-${++run}`
-          let t = Date.now()
-          const w: World = {
-            prefix,
-            namespace: `${NS}${run}`,
-            l2: createRedisStore({ client, prefix }),
-            clock: { now: () => t, tick: () => (t = Math.max(t + 1, Date.now())) },
-            queues: [],
-            caches: [],
-            instances: undefined as unknown as [TieredCache, TieredCache],
-            batchSize,
-          }
-          w.instances = [instance(w, 'a'), instance(w, 'b')]
-          const model = new Map<string, number | undefined>()
-          try {
-            for (const o of ops) {
-              w.clock.tick()
-              const ns = (i: 0 | 1) => w.instances[i].namespace<{ n: number }>(w.namespace)
-              switch (o.kind) {
-                case 'set':
-                  await ns(o.on).set(o.key, { n: o.n })
-                  model.set(o.key, o.n)
-                  break
-                case 'delete':
-                  await ns(o.on).delete(o.key)
-                  model.set(o.key, undefined)
-                  break
-                case 'flush':
-                  await w.instances[o.on].flush()
-                  break
-                case 'flushBoth':
-                  await Promise.all([w.instances[0].flush(), w.instances[1].flush()])
-                  break
-                case 'abandon':
-                  await dyingConsumer(w, o.max, false)
-                  stats.abandoned++
-                  break
-                case 'persistNoAck':
-                  await dyingConsumer(w, o.max, true)
-                  stats.replayed++
-                  break
-                case 'restart':
-                  // the old instance is gone without a flush: its L1 and counters with it
-                  w.instances[o.on] = instance(w, o.on === 0 ? 'a' : 'b')
-                  stats.restarts++
-                  break
-                case 'idle':
-                  await sleep(CLAIM_TIMEOUT + 20)
-                  break
-              }
-              stats.commands++
+  it(
+    'after draining, PostgreSQL holds the last acknowledged write of every key',
+    async () => {
+      const stats = { runs: 0, commands: 0, abandoned: 0, replayed: 0, restarts: 0 }
+      await assertReplayable(
+        fc.asyncProperty(
+          fc.array(op, { minLength: 1, maxLength: 25 }),
+          fc.integer({ min: 1, max: 4 }),
+          async (ops, batchSize) => {
+            const prefix = `${base}-${++run}`
+            let t = Date.now()
+            const w: World = {
+              prefix,
+              namespace: `${NS}${run}`,
+              l2: createRedisStore({ client, prefix }),
+              clock: { now: () => t, tick: () => (t = Math.max(t + 1, Date.now())) },
+              queues: [],
+              caches: [],
+              instances: undefined as unknown as [TieredCache, TieredCache],
+              batchSize,
             }
-            await drainAll(w)
-            const record = l3.namespace<{ n: number }>(w.namespace)
-            const rows = await record.getMany([...KEYS])
-            const fresh = instance(w, 'reader').namespace<{ n: number }>(w.namespace)
-            for (let i = 0; i < KEYS.length; i++) {
-              const k = KEYS[i] as string
-              const want = model.get(k)
-              const got = rows[i]?.value.n
-              if (got !== want) {
-                throw new Error(
-                  `${k}: PostgreSQL holds ${JSON.stringify(got)}, the last acknowledged write was ${want === undefined ? 'a delete (or none)' : want}`,
-                )
+            w.instances = [instance(w, 'a'), instance(w, 'b')]
+            const model = new Map<string, number | undefined>()
+            try {
+              for (const o of ops) {
+                w.clock.tick()
+                const ns = (i: 0 | 1) => w.instances[i].namespace<{ n: number }>(w.namespace)
+                switch (o.kind) {
+                  case 'set':
+                    await ns(o.on).set(o.key, { n: o.n })
+                    model.set(o.key, o.n)
+                    break
+                  case 'delete':
+                    await ns(o.on).delete(o.key)
+                    model.set(o.key, undefined)
+                    break
+                  case 'flush':
+                    await w.instances[o.on].flush()
+                    break
+                  case 'flushBoth':
+                    await Promise.all([w.instances[0].flush(), w.instances[1].flush()])
+                    break
+                  case 'abandon':
+                    await dyingConsumer(w, o.max, false)
+                    stats.abandoned++
+                    break
+                  case 'persistNoAck':
+                    await dyingConsumer(w, o.max, true)
+                    stats.replayed++
+                    break
+                  case 'restart':
+                    // the old instance is gone without a flush: its L1 and counters with it
+                    w.instances[o.on] = instance(w, o.on === 0 ? 'a' : 'b')
+                    stats.restarts++
+                    break
+                  case 'idle':
+                    await sleep(CLAIM_TIMEOUT + 20)
+                    break
+                }
+                stats.commands++
               }
-              expect((await fresh.get(k))?.n).toBe(want)
+              await drainAll(w)
+              const record = l3.namespace<{ n: number }>(w.namespace)
+              const rows = await record.getMany([...KEYS])
+              const fresh = instance(w, 'reader').namespace<{ n: number }>(w.namespace)
+              for (let i = 0; i < KEYS.length; i++) {
+                const k = KEYS[i] as string
+                const want = model.get(k)
+                const got = rows[i]?.value.n
+                if (got !== want) {
+                  throw new Error(
+                    `${k}: PostgreSQL holds ${JSON.stringify(got)}, the last acknowledged write was ${want === undefined ? 'a delete (or none)' : want}`,
+                  )
+                }
+                expect((await fresh.get(k))?.n).toBe(want)
+              }
+              stats.runs++
+            } finally {
+              for (const c of w.caches) await c.close({ timeout: 1000 }).catch(() => undefined)
+              for (const q of w.queues) await q.close().catch(() => undefined)
+              await dropPrefix(client, prefix)
             }
-            stats.runs++
-          } finally {
-            for (const c of w.caches) await c.close({ timeout: 1000 }).catch(() => undefined)
-            for (const q of w.queues) await q.close().catch(() => undefined)
-            await dropPrefix(client, prefix)
-          }
-        },
-      ),
-      { numRuns: 150 },
-    )
-    console.log(
-      `R9: ${stats.runs} runs, ${stats.commands} commands (${stats.abandoned} abandoned claims, ${stats.replayed} persisted-but-unacked batches, ${stats.restarts} restarts): 0 acknowledged writes lost`,
-    )
-  }, 300_000)
+          },
+        ),
+        150,
+      )
+      console.log(
+        `R9: ${stats.runs} runs, ${stats.commands} commands (${stats.abandoned} abandoned claims, ${stats.replayed} persisted-but-unacked batches, ${stats.restarts} restarts): 0 acknowledged writes lost`,
+      )
+    },
+    longTimeout(300_000),
+  )
 })
