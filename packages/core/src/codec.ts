@@ -1,10 +1,12 @@
 import { deflateSync, inflateSync } from 'node:zlib'
+import { hasCycle, MAX_VALUE_DEPTH, nestedTooDeep } from './depth.js'
 import { ActorCacheError, DecodeError, InvalidOptionError, SerializationError } from './errors.js'
 
 /**
  * Turns values into text and back. Implementations must round-trip exactly or throw
  * `SerializationError` at encode time, and must never build objects with a polluted prototype
- * from stored text (throw `DecodeError` instead).
+ * from stored text (throw `DecodeError` instead). They should refuse values nested deeper than
+ * `MAX_VALUE_DEPTH` both ways, as the default one does, so all tiers agree.
  */
 export interface Serializer {
   /** Identifier recorded by tiers that store the serializer name. */
@@ -180,7 +182,8 @@ function reviver(this: unknown, key: string, value: unknown): unknown {
  * True when plain `JSON.stringify` writes exactly what the replacer would: strings, finite
  * numbers other than -0, booleans, null, dense arrays and plain objects without symbol keys,
  * `$…t` keys, `__proto__` keys, `constructor.prototype` paths or undefined values. Anything else
- * (or nesting beyond 64 levels, which also stops cycles) takes the replacer path.
+ * (or nesting beyond `MAX_VALUE_DEPTH`, which also stops cycles) takes the replacer path, where
+ * the depth is checked.
  */
 function isPlainJson(value: unknown, depth: number): boolean {
   switch (typeof value) {
@@ -195,7 +198,7 @@ function isPlainJson(value: unknown, depth: number): boolean {
       return false
   }
   if (value === null) return true
-  if (depth > 64) return false
+  if (depth >= MAX_VALUE_DEPTH) return false
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       if (!(i in value) || !isPlainJson(value[i], depth + 1)) return false
@@ -224,15 +227,22 @@ function needsReviver(text: string): boolean {
   )
 }
 
+const tooDeepToRead = (cause?: unknown): DecodeError =>
+  new DecodeError(
+    `stored data is nested deeper than ${MAX_VALUE_DEPTH} levels`,
+    cause === undefined ? undefined : { cause },
+  )
+
 /**
  * The default serializer: JSON text, with exact round-trips of `undefined`, `-0`, `NaN`,
  * `±Infinity`, `bigint`, `Date`, `Map` and `Set` (tagged as `{"$t": ...}` objects; user keys named
  * `$t` are escaped). Plain JSON data is stored as plain JSON.
  *
  * Rejected at encode time with `SerializationError`: cycles, functions, symbols, symbol keys,
- * class instances (including `Buffer` and typed arrays), own `__proto__` keys.
+ * class instances (including `Buffer` and typed arrays), own `__proto__` keys, nesting deeper
+ * than `MAX_VALUE_DEPTH`.
  * Rejected at decode time with `DecodeError`: invalid JSON, `__proto__` keys, `constructor.prototype`
- * paths, malformed tags.
+ * paths, malformed tags, nesting deeper than `MAX_VALUE_DEPTH`.
  */
 export const jsonSerializer: Serializer = Object.freeze({
   name: 'json',
@@ -240,6 +250,13 @@ export const jsonSerializer: Serializer = Object.freeze({
     // Plain JSON data (the common case) skips the replacer, which costs a native-to-JS call per
     // node; the output is the same either way.
     if (isPlainJson(value, 0)) return JSON.stringify(value)
+    if (nestedTooDeep(value)) {
+      throw new SerializationError(
+        hasCycle(value)
+          ? 'cannot store a value with a cycle'
+          : `cannot store a value nested deeper than ${MAX_VALUE_DEPTH} levels`,
+      )
+    }
     let text: string | undefined
     try {
       text = JSON.stringify(value, replacer)
@@ -263,10 +280,17 @@ export const jsonSerializer: Serializer = Object.freeze({
       value = needsReviver(text) ? JSON.parse(text, reviver) : JSON.parse(text)
     } catch (error) {
       if (error instanceof ActorCacheError) throw error
+      // The reviver recurses: hostile nesting overflows the stack before the check below.
+      if (error instanceof RangeError && /call stack/i.test(error.message)) {
+        throw tooDeepToRead(error)
+      }
       throw new DecodeError(`stored data is not valid JSON: ${(error as Error).message}`, {
         cause: error,
       })
     }
+    // Refused here as on write, so no tier hands out what no caller could have stored. Each
+    // level takes at least two characters ("[]"), so shorter text needs no walk.
+    if (text.length > 2 * MAX_VALUE_DEPTH && nestedTooDeep(value)) throw tooDeepToRead()
     return restore(value)
   },
 })

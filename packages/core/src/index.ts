@@ -22,6 +22,7 @@ export {
   type StrategyConfig,
   type WriteStrategy,
 } from './config.js'
+export { MAX_VALUE_DEPTH } from './depth.js'
 export {
   ActorCacheError,
   ClosedError,

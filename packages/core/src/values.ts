@@ -1,4 +1,5 @@
 import { isPrototypePath } from './codec.js'
+import { levelsOf, MAX_VALUE_DEPTH } from './depth.js'
 import { SerializationError } from './errors.js'
 
 /**
@@ -6,8 +7,6 @@ import { SerializationError } from './errors.js'
  * every reader. The accepted types are exactly those {@link jsonSerializer} round-trips, so a
  * value read from memory has the same shape and types as one read from Redis or Postgres.
  */
-
-const MAX_DEPTH = 1000
 
 function readOnly(name: string): never {
   throw new TypeError(
@@ -53,7 +52,8 @@ const HEAP_NUMBER = 16
  * types as the default serializer: primitives (including `undefined`, `bigint`, `-0`, `NaN`),
  * plain objects, arrays, `Date`, `Map`, `Set`. `Date`, `Map` and `Set` come back with their
  * mutators throwing. Shared references are copied once per occurrence, as the serializer would.
- * @throws {SerializationError} for cycles, functions, symbols, class instances, `__proto__` keys
+ * @throws {SerializationError} for cycles, functions, symbols, class instances, `__proto__` keys,
+ * nesting deeper than `MAX_VALUE_DEPTH`
  */
 export function freezeValue<T>(value: T): FrozenValue<T> {
   const state = newState(true)
@@ -82,9 +82,18 @@ interface WalkState {
   path: (string | number)[]
   /** Property name under which the value being walked sits ('' at the root and in collections). */
   key: string
+  /** Levels of the stored form enclosing the value being walked (see `MAX_VALUE_DEPTH`). */
+  level: number
 }
 
-const newState = (copy: boolean): WalkState => ({ copy, size: 0, ancestors: [], path: [], key: '' })
+const newState = (copy: boolean): WalkState => ({
+  copy,
+  size: 0,
+  ancestors: [],
+  path: [],
+  key: '',
+  level: 0,
+})
 
 function fail(state: WalkState, message: string): never {
   const path = `$${state.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`
@@ -92,6 +101,11 @@ function fail(state: WalkState, message: string): never {
 }
 
 function copy(value: unknown, state: WalkState): unknown {
+  // Counted as the serializer counts, so memory and the shared tiers refuse the same values.
+  const levels = levelsOf(value)
+  if (state.level + levels.own > MAX_VALUE_DEPTH) {
+    fail(state, `value is nested deeper than ${MAX_VALUE_DEPTH} levels (as stored)`)
+  }
   switch (typeof value) {
     case 'string':
       state.size += STRING_BASE + value.length
@@ -112,13 +126,14 @@ function copy(value: unknown, state: WalkState): unknown {
   }
   if (value === null) return null
   const { ancestors } = state
-  if (ancestors.length >= MAX_DEPTH) fail(state, `value is nested deeper than ${MAX_DEPTH} levels`)
   if (ancestors.includes(value)) fail(state, 'cannot store a value with a cycle')
   const key = state.key
   state.key = ''
   if (isPrototypePath(key, value)) fail(state, 'cannot store a "constructor.prototype" path')
   ancestors.push(value)
+  state.level += levels.inner
   const result = copyObject(value, state)
+  state.level -= levels.inner
   ancestors.pop()
   return result
 }

@@ -4,8 +4,10 @@ import {
   compression,
   createCodec,
   DecodeError,
+  defaultCodec,
   freezeValue,
   jsonSerializer,
+  MAX_VALUE_DEPTH,
   measureValue,
   SerializationError,
 } from '../src/index.js'
@@ -258,5 +260,77 @@ describe('decompression bombs', () => {
     const bomb = packed.encode('x'.repeat(4 * 1024 * 1024)) as Uint8Array
     expect(bomb.byteLength).toBeLessThan(20_000)
     expect(() => packed.decode(bomb)).toThrow(/inflates beyond 1048576 bytes/)
+  })
+})
+
+describe('nesting depth', () => {
+  const nest = (times: number, wrap: (inner: unknown) => unknown, leaf: unknown): unknown => {
+    let v = leaf
+    for (let i = 0; i < times; i++) v = wrap(v)
+    return v
+  }
+  const arr = (v: unknown) => [v]
+  const obj = (v: unknown) => ({ a: v })
+  const map = (v: unknown) => new Map([['k', v]])
+  const set = (v: unknown) => new Set([v])
+  // [label, deepest accepted value (stored form exactly MAX_VALUE_DEPTH deep), one level more]
+  const cases: [string, unknown, unknown][] = [
+    ['arrays', nest(1000, arr, 1), nest(1001, arr, 1)],
+    ['objects', nest(1000, obj, 'x'), nest(1001, obj, 'x')],
+    ['a bigint (tagged: one level)', nest(999, arr, 7n), nest(1000, arr, 7n)],
+    ['undefined (tagged: one level)', nest(999, obj, undefined), nest(1000, obj, undefined)],
+    ['a Date (one level)', nest(999, arr, new Date(0)), nest(1000, arr, new Date(0))],
+    ['Maps (three levels each)', [nest(333, map, 1)], nest(334, map, 1)],
+    ['Sets (two levels each)', nest(500, set, 1), nest(500, set, [1])],
+    ['an empty Map (two levels)', nest(998, arr, new Map()), nest(999, arr, new Map())],
+  ]
+
+  it('is one limit: the serializer on write and on read, and freezeValue, agree', () => {
+    expect(MAX_VALUE_DEPTH).toBe(1000)
+    const refused = { message: expect.stringMatching(/deeper than 1000 levels/) }
+    for (const [label, deepest, tooDeep] of cases) {
+      const text = jsonSerializer.serialize(deepest)
+      expect(jsonSerializer.deserialize(text), label).toEqual(deepest)
+      expect(freezeValue(deepest).value, label).toEqual(deepest)
+      expect(measureValue(deepest), label).toBeGreaterThan(0)
+
+      expect(() => jsonSerializer.serialize(tooDeep), label).toThrow(
+        expect.objectContaining({ code: 'E_SERIALIZATION', ...refused }),
+      )
+      expect(() => freezeValue(tooDeep), label).toThrow(
+        expect.objectContaining({ code: 'E_SERIALIZATION', ...refused }),
+      )
+      expect(() => measureValue(tooDeep), label).toThrow(SerializationError)
+      // one level more, planted as text by a writer that skipped the check
+      expect(() => jsonSerializer.deserialize(`[${text}]`), label).toThrow(
+        expect.objectContaining({ code: 'E_DECODE', ...refused }),
+      )
+    }
+    const inner = jsonSerializer.serialize(nest(333, map, 1))
+    expect(() => jsonSerializer.deserialize(`{"$t":"map","v":[["k",${inner}]]}`)).toThrow(
+      DecodeError,
+    )
+  })
+
+  it('refuses a 200,000-deep value on read, with or without the reviver, through any codec', () => {
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000)
+    const revived = `${'['.repeat(200_000)}{"$t":"undef"}${']'.repeat(200_000)}`
+    for (const text of [deep, revived, `{"a":${deep}}`]) {
+      expect(() => jsonSerializer.deserialize(text)).toThrow(DecodeError)
+    }
+    const packed = createCodec({ transforms: [compression({ threshold: 1 })] })
+    const bytes = new Uint8Array(Buffer.from(deep))
+    expect(() => packed.decode(compression({ threshold: 1 }).encode(bytes))).toThrow(DecodeError)
+    expect(() => defaultCodec.decode(bytes)).toThrow(DecodeError)
+    // writing it is refused
+    expect(() => jsonSerializer.serialize(JSON.parse(deep))).toThrow(SerializationError)
+    expect(() => freezeValue(JSON.parse(deep))).toThrow(SerializationError)
+  })
+
+  it('still tells a cycle from depth', () => {
+    const cyclic: unknown[] = []
+    cyclic.push(cyclic)
+    expect(() => jsonSerializer.serialize(cyclic)).toThrow(/cycle/)
+    expect(() => jsonSerializer.serialize(nest(1001, arr, 1))).toThrow(/deeper than 1000/)
   })
 })

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   createLocalBusHub,
   createLocalLockProvider,
@@ -13,6 +13,13 @@ import {
 import { runChangeLogConformance } from '../src/testing/index.js'
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r))
+
+/** TTLs and waits far longer than any test: what must not expire cannot, however slow the run. */
+const NEVER = 600_000
+
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('invalidation bus (in-process)', () => {
   it('delivers to other instances in order, never back to the sender', async () => {
@@ -137,11 +144,14 @@ describe('write queue (in-process)', () => {
   })
 
   it('returns items of a consumer that never acked after the claim timeout', async () => {
+    // The queue's clock moves only when the test moves it.
+    vi.useFakeTimers({ toFake: ['Date'], now: 1_000_000 })
     const q = createMemoryWriteQueue({ claimTimeout: 30 })
     await q.enqueue([write('a')])
     expect(await q.claim(1)).toHaveLength(1)
+    vi.setSystemTime(1_000_029)
     expect(await q.claim(1)).toHaveLength(0)
-    await new Promise((r) => setTimeout(r, 60))
+    vi.setSystemTime(1_000_030)
     expect((await q.claim(1)).map((d) => d.attempts)).toEqual([2])
   })
 
@@ -158,27 +168,28 @@ describe('write queue (in-process)', () => {
 describe('lock provider (in-process)', () => {
   it('is exclusive, fenced, and wakes waiters on release', async () => {
     const locks = createLocalLockProvider()
-    const a = await locks.acquire('actor:1', { ttl: 5_000 })
+    const a = await locks.acquire('actor:1', { ttl: NEVER })
     expect(a).toBeDefined()
-    expect(await locks.acquire('actor:1', { ttl: 5_000 })).toBeUndefined()
-    const waiting = locks.acquire('actor:1', { ttl: 5_000, waitMs: 5_000, retryDelayMs: 1_000 })
+    expect(await locks.acquire('actor:1', { ttl: NEVER })).toBeUndefined()
+    // a retry delay longer than the test: only the release can wake the waiter in time
+    const waiting = locks.acquire('actor:1', { ttl: NEVER, waitMs: NEVER, retryDelayMs: NEVER })
     await a!.release()
     const b = await waiting
     expect(b).toBeDefined()
     expect(b!.fence).toBeGreaterThan(a!.fence)
     expect(await a!.release()).toBe(false)
     expect(await a!.extend(1_000)).toBe(false)
-    expect(await b!.extend(1_000)).toBe(true)
+    expect(await b!.extend(NEVER)).toBe(true)
     expect(await b!.release()).toBe(true)
   })
 
   it('lets a lock expire so a dead holder cannot block forever', async () => {
     const locks = createLocalLockProvider()
     const a = await locks.acquire('r', { ttl: 30 })
-    const b = await locks.acquire('r', { ttl: 1_000, waitMs: 1_000, retryDelayMs: 5 })
+    const b = await locks.acquire('r', { ttl: NEVER, waitMs: 20_000, retryDelayMs: 5 })
     expect(b).toBeDefined()
     expect(await a!.release()).toBe(false)
-    expect(await locks.acquire('r', { ttl: 1_000 })).toBeUndefined()
+    expect(await locks.acquire('r', { ttl: NEVER })).toBeUndefined()
   })
 
   it('validates arguments', async () => {

@@ -6,7 +6,7 @@ import {
   type RedisConfig,
   TierUnavailableError,
 } from '@actor-cache/core'
-import { createClient, ErrorReply, type RedisClientOptions } from 'redis'
+import { createClient, ErrorReply, type RedisClientOptions, type TypeMapping } from 'redis'
 import { type BreakerOptions, CircuitBreaker } from './breaker.js'
 
 /** What node-redis clients and cluster clients share, of what this package uses. */
@@ -23,9 +23,19 @@ interface ClientLifecycle<Self> {
   readonly isOpen: boolean
 }
 
+/** A command argument: text, or exact bytes. */
+export type CommandArgument = string | Buffer
+
+/** Per-command options of node-redis this package passes. */
+export interface CommandOptions {
+  timeout?: number
+  /** How replies are decoded, e.g. bulk strings as Buffers. */
+  typeMapping?: TypeMapping
+}
+
 /** The parts of a node-redis client (`createClient`) this package uses. */
 export interface SingleClient extends ClientLifecycle<SingleClient> {
-  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>
+  sendCommand(args: readonly CommandArgument[], options?: CommandOptions): Promise<unknown>
 }
 
 /** The parts of a node-redis cluster client (`createCluster`) this package uses. */
@@ -33,8 +43,8 @@ export interface ClusterClient extends ClientLifecycle<ClusterClient> {
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
-    args: readonly string[],
-    options?: { timeout?: number },
+    args: readonly CommandArgument[],
+    options?: CommandOptions,
   ): Promise<unknown>
   readonly masters: readonly unknown[]
   nodeClient(node: never): Promise<unknown>
@@ -149,26 +159,27 @@ export class Commander {
     return this.#cluster !== undefined
   }
 
-  /** Sends one command; `key` routes it in a cluster. */
+  /** Sends one command; `key` routes it in a cluster; `options` go to node-redis. */
   async send<T = unknown>(
-    args: readonly string[],
+    args: readonly CommandArgument[],
     key?: string,
     readonly = false,
     timeout = this.timeout,
+    options?: CommandOptions,
   ): Promise<T> {
     this.breaker.enter()
     this.sent++
     try {
       const reply = await this.#bounded(
         this.#cluster
-          ? this.#cluster.sendCommand(key, readonly, args)
-          : (this.client as SingleClient).sendCommand(args),
+          ? this.#cluster.sendCommand(key, readonly, args, options)
+          : (this.client as SingleClient).sendCommand(args, options),
         timeout,
       )
       this.breaker.success()
       return reply as T
     } catch (error) {
-      throw this.#fail(error, args[0] ?? 'command')
+      throw this.#fail(error, String(args[0] ?? 'command'))
     }
   }
 

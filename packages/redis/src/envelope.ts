@@ -64,7 +64,8 @@ function decodeUntaggedHeader(
 
 /**
  * Decodes a stored value.
- * @throws {DecodeError} when the bytes are not an entry this format wrote
+ * @throws {DecodeError} when the bytes are not an entry this format wrote (a version below 1 or
+ * not in plain digits included), or the codec refuses the payload
  */
 export function decodeEntry<V>(raw: string, codec: Codec): CacheEntry<V> {
   if (typeof raw !== 'string' || !raw.startsWith(MAGIC))
@@ -91,6 +92,9 @@ export function decodeEntry<V>(raw: string, codec: Codec): CacheEntry<V> {
     !Array.isArray(header) ||
     header.length !== 5 ||
     !Number.isSafeInteger(header[0]) ||
+    header[0] < 1 ||
+    // the version as the Lua scripts read it (digits only), or they would disagree about it
+    !raw.startsWith(`${MAGIC}${header[0]},`) ||
     typeof header[1] !== 'number' ||
     !(header[2] === null || typeof header[2] === 'number') ||
     !Array.isArray(header[3]) ||

@@ -3,6 +3,8 @@ export { createRedisBus, RedisBus, type RedisBusOptions } from './bus.js'
 export {
   type AnyRedisClient,
   type ClusterClient,
+  type CommandArgument,
+  type CommandOptions,
   type ConnectOptions,
   connectRedis,
   isCluster,

@@ -5,7 +5,6 @@ import {
   type Codec,
   ConflictError,
   channels,
-  DecodeError,
   defaultCodec,
   escapeGlob,
   globLiteralPrefix,
@@ -27,14 +26,12 @@ import {
   type RedisComponentOptions,
   resolveComponentOptions,
 } from './connection.js'
-import { decodeEntry, encodeTail } from './envelope.js'
-import { DELETE_IF_SCRIPT, SET_SCRIPT, SET_TTL_SCRIPT } from './scripts.js'
+import { EntryReader, ReadBatch } from './entry-reader.js'
+import { encodeTail } from './envelope.js'
+import { SET_SCRIPT, SET_TTL_SCRIPT } from './scripts.js'
 import { groupBySlot } from './slot.js'
 
 const TIER = 'redis'
-
-/** Whether anyone listens for read events (timing costs a clock read otherwise wasted). */
-const observed = (): boolean => channels.hit.hasSubscribers || channels.miss.hasSubscribers
 const SCAN_COUNT = '1000'
 
 /** Options of {@link createRedisStore}. */
@@ -193,6 +190,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
   readonly #prefix: string
   readonly #defaultTtl: number
   readonly #codec: Codec
+  readonly #reader: EntryReader
 
   /** @internal Use {@link RedisTier.namespace}. */
   constructor(
@@ -209,6 +207,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
     this.namespace = namespace
     this.#defaultTtl = defaultTtl
     this.#codec = codec
+    this.#reader = new EntryReader(commander, namespace, codec)
   }
 
   #full(key: string): string {
@@ -218,64 +217,22 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
 
   async get(key: string): Promise<CacheEntry<V> | undefined> {
     const full = this.#full(key)
-    const t0 = observed() ? performance.now() : 0
+    const batch = new ReadBatch()
     const raw = await this.#owner._fetch(full)
-    const corrupt: Promise<unknown>[] = []
-    const entry = this.#decode(key, full, raw, t0, corrupt)
-    if (corrupt.length > 0) await Promise.all(corrupt)
+    const entry = this.#reader.read<V>(key, full, raw, batch)
+    if (batch.removals.length > 0) await Promise.all(batch.removals)
     return entry
   }
 
   async getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
     const full = keys.map((k) => this.#full(k))
-    const t0 = observed() ? performance.now() : 0
+    const batch = new ReadBatch()
     const raws = await this.#owner._fetchMany(full)
-    const corrupt: Promise<unknown>[] = []
     const entries = raws.map((raw, i) =>
-      this.#decode(keys[i] as string, full[i] as string, raw, t0, corrupt),
+      this.#reader.read<V>(keys[i] as string, full[i] as string, raw, batch),
     )
-    if (corrupt.length > 0) await Promise.all(corrupt)
+    if (batch.removals.length > 0) await Promise.all(batch.removals)
     return entries
-  }
-
-  /** Decodes one value; a corrupt one is reported, queued for removal in `corrupt`, and a miss. */
-  #decode(
-    key: string,
-    full: string,
-    raw: string | null,
-    t0: number,
-    corrupt: Promise<unknown>[],
-  ): CacheEntry<V> | undefined {
-    if (raw === null) {
-      this.#publishRead('miss', key, t0)
-      return undefined
-    }
-    try {
-      const entry = decodeEntry<V>(raw, this.#codec)
-      this.#publishRead('hit', key, t0)
-      return entry
-    } catch (error) {
-      if (!(error instanceof DecodeError)) throw error
-      // Corrupt or foreign bytes: report, drop them (unless rewritten meanwhile), serve a miss.
-      const typed = new DecodeError(`${this.namespace}:${key}: ${error.message}`, {
-        tier: TIER,
-        namespace: this.namespace,
-        key,
-        cause: error,
-      })
-      if (channels.error.hasSubscribers) {
-        channels.error.publish({
-          tier: TIER,
-          namespace: this.namespace,
-          key,
-          durationMs: 0,
-          error: typed,
-          operation: 'get',
-        })
-      }
-      corrupt.push(DELETE_IF_SCRIPT.run(this.#commander, [full], [raw]).catch(() => undefined))
-      return undefined
-    }
   }
 
   async set(key: string, value: V, options?: SetOptions | number): Promise<SetResult> {
@@ -434,19 +391,6 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
       } while (cursor !== '0')
     }
     return total
-  }
-
-  /** A read event, timed from `t0` (0 when nobody listened as the read began). */
-  #publishRead(kind: 'hit' | 'miss', key: string, t0: number): void {
-    const ch = channels[kind]
-    if (ch.hasSubscribers) {
-      ch.publish({
-        tier: TIER,
-        namespace: this.namespace,
-        key,
-        durationMs: t0 === 0 ? 0 : performance.now() - t0,
-      })
-    }
   }
 
   #recordDelete(key: string | undefined, count: number): void {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { ErrorReply } from 'redis'
-import type { Commander } from './connection.js'
+import type { CommandArgument, Commander } from './connection.js'
 
 /** A Lua script called by SHA, sent in full only when the server does not know it (NOSCRIPT). */
 export class Script {
@@ -11,7 +11,11 @@ export class Script {
     this.sha = createHash('sha1').update(source).digest('hex')
   }
 
-  async run<T>(commander: Commander, keys: readonly string[], args: readonly string[]): Promise<T> {
+  async run<T>(
+    commander: Commander,
+    keys: readonly string[],
+    args: readonly CommandArgument[],
+  ): Promise<T> {
     const tail = [String(keys.length), ...keys, ...args]
     try {
       return await commander.send<T>(['EVALSHA', this.sha, ...tail], keys[0])
@@ -79,7 +83,10 @@ end
 return 1
 `)
 
-/** Deletes a key only if it still holds ARGV[1] (drops a corrupt value, never a newer write). */
+/**
+ * Deletes a key only if it still holds exactly the bytes ARGV[1] (drops a value that cannot be
+ * served, never a newer write).
+ */
 export const DELETE_IF_SCRIPT = new Script(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('UNLINK', KEYS[1]) end
 return 0

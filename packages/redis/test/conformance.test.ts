@@ -74,11 +74,11 @@ describe('cluster specifics', () => {
     const a = await make('a')
     const b = await make('b')
     await a.bus.publish({ namespace: 'n', keys: ['before'] })
-    await eventually(() => b.got.includes('before'), 3000, 'delivery on a cluster')
+    await eventually(() => b.got.includes('before'), 20_000, 'delivery on a cluster')
     await Promise.all(cluster.nodes.map((n) => n.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')))
     await eventually(
       () => b.resets.length > 0,
-      10_000,
+      20_000,
       'a reset after the pub/sub connections died',
     )
     await eventually(
@@ -86,11 +86,11 @@ describe('cluster specifics', () => {
         await a.bus.publish({ namespace: 'n', keys: ['after'] })
         return b.got.includes('after')
       },
-      10_000,
+      20_000,
       'delivery after resubscribe',
     )
     await Promise.all([a.bus.close(), b.bus.close()])
-  }, 30_000)
+  }, 90_000)
 
   it('locks resources whose text would break a hash tag', async () => {
     const client = createCluster({ rootNodes: cluster.rootNodes })
@@ -101,7 +101,7 @@ describe('cluster specifics', () => {
       prefix: 'lk',
     })
     for (const resource of ['}x', '{a}b', 'plain']) {
-      const lock = await locks.acquire(resource, { ttl: 1000 })
+      const lock = await locks.acquire(resource, { ttl: 600_000 })
       expect(lock?.fence).toBe(1)
       expect(await lock?.release()).toBe(true)
     }

@@ -43,6 +43,12 @@ describe('entry envelope', () => {
       'AC1 [x,2,null,[],"t"]\n1',
       'AC1 [1,2,null,[],"q"]\n1',
       'AC1 [1,2]\n1',
+      // versions are integers from 1, in digits (as the Lua scripts read them)
+      'AC1 [0,2,null,[],"t"]\n1',
+      'AC1 [-5,2,null,[],"t"]\n1',
+      'AC1 [0,2,null,["tag"],"t"]\n1',
+      'AC1 [1.0,2,null,[],"t"]\n1',
+      'AC1 [1e3,2,null,[],"t"]\n1',
     ]) {
       expect(() => decodeEntry(raw, defaultCodec)).toThrow(
         expect.objectContaining({ code: 'E_DECODE' }),

@@ -1,6 +1,7 @@
 import type { QueuedWrite } from '@actor-cache/core'
 import { createClient } from 'redis'
 import type { AnyRedisClient } from '../src/index.js'
+import type { RedisServer } from './servers.js'
 
 /** Connects a plain node-redis client that fails fast while disconnected. */
 export async function connect(
@@ -18,10 +19,14 @@ export async function connect(
   return client as unknown as AnyRedisClient
 }
 
-/** Polls `check` every 10 ms until it returns true, or fails after `ms`. */
+/**
+ * Polls `check` every 10 ms until it returns true, or fails after `ms`. Tests wait on conditions
+ * this way, never on fixed sleeps: the bound is generous (a loaded machine only makes it slower),
+ * and a passing check returns at once.
+ */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
-  ms = 5000,
+  ms = 20_000,
   what = 'condition',
 ): Promise<void> {
   const deadline = Date.now() + ms
@@ -43,4 +48,10 @@ export function queuedWrite(key: string, version = 1): QueuedWrite {
     tags: [],
     enqueuedAt: 0,
   }
+}
+
+/** Clients the server holds blocked (e.g. in XREADGROUP BLOCK), from INFO. */
+export async function blockedClients(server: RedisServer): Promise<number> {
+  const info = await server.cli('INFO', 'clients')
+  return Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? Number.NaN)
 }

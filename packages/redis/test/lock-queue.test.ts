@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { QueuedWrite } from '@actor-cache/core'
+import type { QueueDelivery, QueuedWrite } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type AnyRedisClient,
@@ -7,12 +7,35 @@ import {
   createRedisWriteQueue,
   type RedisWriteQueue,
 } from '../src/index.js'
-import { connect } from './helpers.js'
+import { blockedClients, connect, eventually } from './helpers.js'
 import { type RedisServer, startRedis } from './servers.js'
 
 let server: RedisServer
 let client: AnyRedisClient
+const others: AnyRedisClient[] = []
 const queues: RedisWriteQueue<unknown>[] = []
+
+/**
+ * Claim timeouts. Where a test needs a takeover, the consumer taking over uses SHORT and polls
+ * until the entry has been idle that long; where nothing may be taken over, consumers use NEVER,
+ * far longer than any test, so a slow machine cannot turn "not yet" into "already".
+ */
+const SHORT = 30
+const NEVER = 600_000
+
+/** Claims until something comes back (the entries became stale), within a generous bound. */
+async function claimOnceStale<T>(q: RedisWriteQueue<T>, max: number): Promise<QueueDelivery<T>[]> {
+  let got: QueueDelivery<T>[] = []
+  await eventually(
+    async () => {
+      got = await q.claim(max)
+      return got.length > 0
+    },
+    20_000,
+    'entries to become stale',
+  )
+  return got
+}
 
 beforeAll(async () => {
   server = await startRedis()
@@ -20,6 +43,7 @@ beforeAll(async () => {
 }, 30_000)
 afterAll(async () => {
   for (const q of queues) await q.close()
+  for (const c of others) await c.close()
   await client?.close()
   await server?.stop()
 })
@@ -47,27 +71,30 @@ function queue(
 describe('redis lock provider', () => {
   it('is exclusive across providers, fenced, and released only by its owner', async () => {
     const one = createRedisLockProvider({ client, prefix: 'lk' })
-    const two = createRedisLockProvider({ client: await connect(server.url), prefix: 'lk' })
-    const a = await one.acquire('actor:1', { ttl: 5_000 })
+    const second = await connect(server.url)
+    others.push(second)
+    const two = createRedisLockProvider({ client: second, prefix: 'lk' })
+    // Lock TTLs far longer than the test: nothing here may expire on a slow machine.
+    const a = await one.acquire('actor:1', { ttl: NEVER })
     expect(a).toBeDefined()
-    expect(await two.acquire('actor:1', { ttl: 5_000 })).toBeUndefined()
-    const waiting = two.acquire('actor:1', { ttl: 5_000, waitMs: 3_000, retryDelayMs: 20 })
+    expect(await two.acquire('actor:1', { ttl: NEVER })).toBeUndefined()
+    const waiting = two.acquire('actor:1', { ttl: NEVER, waitMs: 20_000, retryDelayMs: 20 })
     expect(await a!.release()).toBe(true)
     const b = await waiting
     expect(b).toBeDefined()
     expect(b!.fence).toBeGreaterThan(a!.fence)
     expect(await a!.release()).toBe(false) // not the owner any more
     expect(await a!.extend(1000)).toBe(false)
-    expect(await b!.extend(10_000)).toBe(true)
+    expect(await b!.extend(2 * NEVER)).toBe(true)
     const tag = createHash('sha1').update('actor:1').digest('hex')
-    expect(Number(await server.cli('PTTL', `lk:lock:{${tag}}:actor:1`))).toBeGreaterThan(5_000)
+    expect(Number(await server.cli('PTTL', `lk:lock:{${tag}}:actor:1`))).toBeGreaterThan(NEVER)
     expect(await b!.release()).toBe(true)
   })
 
   it('expires so a dead holder does not block forever', async () => {
     const locks = createRedisLockProvider({ client, prefix: 'lk2' })
     await locks.acquire('r', { ttl: 50 })
-    const next = await locks.acquire('r', { ttl: 1000, waitMs: 2000, retryDelayMs: 10 })
+    const next = await locks.acquire('r', { ttl: NEVER, waitMs: 20_000, retryDelayMs: 10 })
     expect(next).toBeDefined()
   })
 
@@ -120,36 +147,36 @@ describe('redis streams write queue', () => {
   })
 
   it('lets another consumer take over entries a dead consumer never acked', async () => {
-    const dead = queue('takeover', { consumer: 'dead', claimTimeout: 50 })
-    const alive = queue('takeover', { consumer: 'alive', claimTimeout: 50 })
+    const dead = queue('takeover', { consumer: 'dead' })
+    const patient = queue('takeover', { consumer: 'alive', claimTimeout: NEVER })
+    const eager = queue('takeover', { consumer: 'alive', claimTimeout: SHORT })
     await dead.enqueue([write('x'), write('y')])
     expect(await dead.claim(10)).toHaveLength(2)
-    expect(await alive.claim(10)).toHaveLength(0) // claimed, not yet stale
-    await new Promise((r) => setTimeout(r, 80))
-    const taken = await alive.claim(10)
+    expect(await patient.claim(10)).toHaveLength(0) // claimed, not stale for this timeout
+    const taken = await claimOnceStale(eager, 10)
     expect(taken.map((d) => [d.item.key, d.attempts])).toEqual([
       ['x', 2],
       ['y', 2],
     ])
-    await alive.ack(taken.map((d) => d.id))
-    expect(await alive.stats()).toMatchObject({ ready: 0, inFlight: 0 })
+    await eager.ack(taken.map((d) => d.id))
+    expect(await eager.stats()).toMatchObject({ ready: 0, inFlight: 0 })
   })
 
   it('skips entries deleted after being claimed (XAUTOCLAIM gaps)', async () => {
-    const dead = queue('gaps', { consumer: 'dead', claimTimeout: 30 })
-    const alive = queue('gaps', { consumer: 'alive', claimTimeout: 30 })
+    const dead = queue('gaps', { consumer: 'dead' })
+    const alive = queue('gaps', { consumer: 'alive', claimTimeout: SHORT })
     await dead.enqueue([write('x'), write('y')])
     const claimed = await dead.claim(10)
     await server.cli('XDEL', dead.stream, claimed[0]!.id)
-    await new Promise((r) => setTimeout(r, 60))
-    const taken = await alive.claim(10)
+    const taken = await claimOnceStale(alive, 10)
     expect(taken.map((d) => d.item.key)).toEqual(['y'])
   })
 
   it('wakes a blocked consumer when an entry arrives', async () => {
     const q = queue('blocking')
-    const pending = q.claim(10, { blockMs: 3000 })
-    await new Promise((r) => setTimeout(r, 50))
+    const pending = q.claim(10, { blockMs: 20_000 })
+    // enqueue only once the read is blocked in Redis: the test is about waking it
+    await eventually(async () => (await blockedClients(server)) === 1, 20_000, 'a blocked read')
     await q.enqueue([write('late')])
     expect((await pending).map((d) => d.item.key)).toEqual(['late'])
   })
@@ -178,10 +205,15 @@ describe('redis streams write queue', () => {
 
 describe('redis streams write queue under contention', () => {
   it('gives every blocking claim its own deadline, one at a time, and loses nothing', async () => {
-    const q = queue('blocking2', { commandTimeout: 200 })
+    // Non-blocking commands get 2 s (far above any reply time here); blocking reads must outlive it.
+    const commandTimeout = 2_000
+    const q = queue('blocking2', { commandTimeout })
     expect(await q.claim(1, { blockMs: 50 })).toEqual([])
-    const waiting = [q.claim(1, { blockMs: 2000 }), q.claim(1, { blockMs: 2000 })]
-    await new Promise((r) => setTimeout(r, 400))
+    const waiting = [q.claim(1, { blockMs: 20_000 }), q.claim(1, { blockMs: 20_000 })]
+    await eventually(async () => (await blockedClients(server)) === 1, 20_000, 'a blocked read')
+    // Blocked for longer than commandTimeout: a read bounded by it alone would have failed.
+    // (A sleep that only has to last at least this long: a slow machine cannot break it.)
+    await new Promise((r) => setTimeout(r, commandTimeout + 500))
     await q.enqueue([write('late1'), write('late2')])
     const got = (await Promise.all(waiting)).flat().map((d) => d.item.key)
     expect(got.sort()).toEqual(['late1', 'late2'])
@@ -189,23 +221,24 @@ describe('redis streams write queue under contention', () => {
 
   it('closes at once while a blocking claim waits', async () => {
     const q = queue('closing')
-    const pending = q.claim(1, { blockMs: 5000 })
-    await new Promise((r) => setTimeout(r, 100))
-    const t0 = Date.now()
+    // Blocks far longer than the test: close() returning at all proves it did not wait for it.
+    const pending = q.claim(1, { blockMs: NEVER })
+    await eventually(async () => (await blockedClients(server)) === 1, 20_000, 'a blocked read')
     await q.close()
-    expect(Date.now() - t0).toBeLessThan(1000)
     await expect(pending).rejects.toBeInstanceOf(Error)
     await expect(q.claim(1)).resolves.toEqual([])
   })
 
   it('ignores a release from a consumer that no longer holds the entry', async () => {
-    const slow = queue('holder', { consumer: 'slow', claimTimeout: 30 })
-    const fast = queue('holder', { consumer: 'fast', claimTimeout: 30 })
+    const slow = queue('holder', { consumer: 'slow' })
+    // One consumer, "fast", through two handles: one takes over once the entry is SHORT ms
+    // stale; the other never reclaims, so checking that nothing is ready cannot race a timeout.
+    const takeover = queue('holder', { consumer: 'fast', claimTimeout: SHORT })
+    const fast = queue('holder', { consumer: 'fast', claimTimeout: NEVER })
     await slow.enqueue([write('job')])
     const [mine] = await slow.claim(1)
-    await new Promise((r) => setTimeout(r, 60))
-    const [taken] = await fast.claim(1)
-    expect(taken?.id).toBe(mine?.id)
+    const [taken] = await claimOnceStale(takeover, 1)
+    expect(taken).toMatchObject({ id: mine?.id, attempts: 2 })
     await slow.release([mine!.id]) // too late: fast holds it now
     expect(await fast.claim(1)).toEqual([])
     expect(await fast.stats()).toMatchObject({ ready: 0, inFlight: 1 })

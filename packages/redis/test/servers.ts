@@ -64,12 +64,12 @@ export class RedisServer {
     child.stderr?.on('data', (d: Buffer) => {
       output += d.toString()
     })
-    const deadline = Date.now() + 10_000
+    const deadline = Date.now() + 30_000
     for (;;) {
       if (child.exitCode !== null) throw new Error(`redis-server exited early:\n${output}`)
       if (/Ready to accept connections/.test(output)) return
       if (Date.now() > deadline)
-        throw new Error(`redis-server did not start within 10 s:\n${output}`)
+        throw new Error(`redis-server did not start within 30 s:\n${output}`)
       await sleep(20)
     }
   }
@@ -168,7 +168,7 @@ export async function startCluster(masters = 3): Promise<TestCluster> {
     '0',
     '--cluster-yes',
   ])
-  const deadline = Date.now() + 20_000
+  const deadline = Date.now() + 45_000
   for (;;) {
     const states = await Promise.all(nodes.map((n) => n.cli('cluster', 'info')))
     if (states.every((s) => s.includes('cluster_state:ok'))) break

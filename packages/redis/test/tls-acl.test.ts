@@ -60,7 +60,7 @@ const config = (extra: Record<string, unknown> = {}) =>
       port: server.port,
       username: 'cache',
       password: 'cache-secret',
-      dial_timeout: '2s',
+      dial_timeout: '10s', // far above a TLS handshake on a loaded machine
       tls: {
         ca_file: certs.ca,
         cert_file: certs.clientCert,
@@ -104,7 +104,7 @@ describe('TLS and ACL', () => {
     const client = await connectRedis(config(), { name: 'actor-cache-test' })
     clients.push(client)
     const store = createRedisStore({ client }).namespace('primary_core')
-    await store.set('actor:1', { hp: 10 }, 60_000)
+    await store.set('actor:1', { hp: 10 }, 600_000)
     await store.setMany([
       { key: 'actor:2', value: 2 },
       { key: 'actor:3', value: 3 },
@@ -113,8 +113,8 @@ describe('TLS and ACL', () => {
       { hp: 10 },
       2,
     ])
-    expect(await store.getTTL('actor:1')).toBeGreaterThan(50_000)
-    expect(await store.setTTL('actor:1', 120_000)).toBe(true)
+    expect(await store.getTTL('actor:1')).toBeGreaterThan(300_000)
+    expect(await store.setTTL('actor:1', 1_200_000)).toBe(true)
     expect(await store.exists('actor:2')).toBe(true)
     expect(await store.deletePattern('actor:[23]')).toBe(2)
     expect(await store.clear()).toBe(1)
@@ -127,9 +127,9 @@ describe('TLS and ACL', () => {
     receiver.subscribe({ onInvalidate: (m) => got.push(...(m.keys ?? [])), onReset: () => {} })
     await receiver.start()
     await sender.publish({ namespace: 'primary_core', keys: ['actor:1'] })
-    await eventually(() => got.length === 1, 3000, 'bus delivery over TLS')
+    await eventually(() => got.length === 1, 20_000, 'bus delivery over TLS')
 
-    const lock = await createRedisLockProvider({ client }).acquire('actor:1', { ttl: 1000 })
+    const lock = await createRedisLockProvider({ client }).acquire('actor:1', { ttl: 600_000 })
     expect(lock?.fence).toBe(1)
     expect(await lock?.release()).toBe(true)
 

@@ -1,0 +1,98 @@
+/**
+ * The one nesting limit of cacheable values, shared by the default serializer (on write and on
+ * read) and by `freezeValue` / `measureValue` (the in-memory tier), so that every tier accepts
+ * and refuses the same values.
+ */
+
+/**
+ * Deepest nesting a cached value may have, counted in levels of its stored JSON form: an array
+ * or plain object is one level; a `Date`, `bigint`, `undefined`, `NaN`, `±Infinity` or `-0`
+ * (stored as a tagged object) is one; a `Set` two, a `Map` three (its entry list and each
+ * `[key, value]` pair; two when empty); strings, finite numbers, booleans and `null` none.
+ * So `[[1]]` has depth 2, `[[1n]]` depth 3, and an array nested 1000 times around a number is
+ * the deepest such value accepted.
+ *
+ * Deeper values are refused when written (`SerializationError`) and treated as corrupt when read
+ * (`DecodeError`: the Redis and PostgreSQL tiers then report them instead of serving them), so a
+ * value planted in a shared tier cannot reach a caller that could never have written it. Counting
+ * the stored form keeps the serializer's own recursion far from the stack limit.
+ */
+export const MAX_VALUE_DEPTH = 1000
+
+/**
+ * Levels of the stored form `value` opens itself (`own`), and how many of them enclose its
+ * children (`inner`). Shared by every walker so they all count alike.
+ */
+export function levelsOf(value: unknown): { own: number; inner: number } {
+  switch (typeof value) {
+    case 'bigint':
+    case 'undefined':
+      return TAGGED
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0) ? NONE : TAGGED
+    case 'object':
+      if (value === null) return NONE
+      // {"$t":"map","v":[[k, v], ...]} and {"$t":"set","v":[...]}
+      if (value instanceof Map) return value.size === 0 ? TAGGED_LIST : MAP
+      if (value instanceof Set) return TAGGED_LIST
+      return CONTAINER // arrays, plain objects, Date (no children), what the serializer refuses
+    default:
+      return NONE
+  }
+}
+
+const NONE = Object.freeze({ own: 0, inner: 0 })
+const TAGGED = Object.freeze({ own: 1, inner: 0 })
+const CONTAINER = Object.freeze({ own: 1, inner: 1 })
+const TAGGED_LIST = Object.freeze({ own: 2, inner: 2 })
+const MAP = Object.freeze({ own: 3, inner: 3 })
+
+/**
+ * True when `value`, stored inside `level` enclosing levels, would nest deeper than
+ * {@link MAX_VALUE_DEPTH}, or has a cycle. Walks no deeper than the limit, so a hostile depth
+ * costs at most that many stack frames.
+ */
+export function nestedTooDeep(value: unknown, level = 0): boolean {
+  const { own, inner } = levelsOf(value)
+  if (level + own > MAX_VALUE_DEPTH) return true
+  if (inner === 0) return false
+  const next = level + inner
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (nestedTooDeep(value[i], next)) return true
+    return false
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) if (nestedTooDeep(k, next) || nestedTooDeep(v, next)) return true
+    return false
+  }
+  if (value instanceof Set) {
+    for (const v of value) if (nestedTooDeep(v, next)) return true
+    return false
+  }
+  const proto = Object.getPrototypeOf(value)
+  // Date and class instances have no children here (the serializer refuses class instances).
+  if (proto !== Object.prototype && proto !== null) return false
+  for (const k in value as object) {
+    if (nestedTooDeep((value as Record<string, unknown>)[k], next)) return true
+  }
+  return false
+}
+
+/**
+ * True when `value` contains itself within {@link MAX_VALUE_DEPTH} levels: tells a cycle from
+ * mere depth once {@link nestedTooDeep} said yes (for error messages: it is slower).
+ */
+export function hasCycle(value: unknown, ancestors: object[] = []): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (ancestors.includes(value)) return true
+  if (ancestors.length >= MAX_VALUE_DEPTH) return false
+  ancestors.push(value)
+  let children: Iterable<unknown> = []
+  if (Array.isArray(value) || value instanceof Set) children = value
+  else if (value instanceof Map) children = [...value].flat()
+  else if ([Object.prototype, null].includes(Object.getPrototypeOf(value)))
+    children = Object.values(value)
+  for (const child of children) if (hasCycle(child, ancestors)) return true
+  ancestors.pop()
+  return false
+}
