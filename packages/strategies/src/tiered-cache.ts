@@ -76,7 +76,10 @@ export interface TieredCacheStats {
 
 /** Options of {@link TieredCache.flush} and {@link TieredCache.close}. */
 export interface FlushOptions {
-  /** Give up after this many ms with `TierUnavailableError` (writes stay queued). @default 30_000 */
+  /**
+   * Give up after this many ms (by the cache's clock, `now`) with `TierUnavailableError` (writes
+   * stay queued). @default 30_000
+   */
   timeout?: number
 }
 
@@ -401,7 +404,7 @@ export class TieredCache {
     const wasRunning = flusher.autoStart && !this.#closed
     await flusher.stop()
     try {
-      return await flusher.drain(Date.now() + timeout)
+      return await flusher.drain(this.#now() + timeout)
     } finally {
       if (wasRunning && !this.#closed) flusher.start()
     }
@@ -426,7 +429,7 @@ export class TieredCache {
     if (this.#flusher !== undefined) {
       await this.#flusher.stop()
       try {
-        await this.#flusher.drain(Date.now() + (options.timeout ?? 30_000))
+        await this.#flusher.drain(this.#now() + (options.timeout ?? 30_000))
       } finally {
         if (this.#ownQueue) await this.#queue?.close()
       }

@@ -1,4 +1,4 @@
-import { type CacheEventKind, channels } from '@actor-cache/core'
+import { channels } from '@actor-cache/core'
 
 /** Reports an error the cache absorbed (a tier failed but the call could still be answered). */
 export function reportError(
@@ -17,24 +17,6 @@ export function reportError(
     durationMs: 0,
     ...(key === undefined ? {} : { key }),
   })
-}
-
-/** Publishes a tiered-cache event when someone listens. */
-export function emit(
-  kind: CacheEventKind,
-  namespace: string,
-  key: string | undefined,
-  extra?: object,
-): void {
-  const ch = channels[kind]
-  if (ch.hasSubscribers)
-    ch.publish({
-      tier: 'tiered',
-      namespace,
-      durationMs: 0,
-      ...(key === undefined ? {} : { key }),
-      ...extra,
-    })
 }
 
 const TIMEOUT: unique symbol = Symbol('timeout')

@@ -79,8 +79,30 @@ function checkOptions(o: WriteBehindOptions): Required<WriteBehindOptions> {
   }
 }
 
-/** A batch (or namespace) held only writes this instance lacks the namespace of: released. */
-const FOREIGN = -2
+/**
+ * What one batch came to:
+ * - `acked`: `count` queued writes persisted and acknowledged (a namespace that failed in the same
+ *   batch is retried after the backoff);
+ * - `empty`: nothing was ready;
+ * - `failed`: nothing was persisted; retry after the backoff;
+ * - `foreign`: it held only writes of namespaces this instance lacks; the `released` deliveries
+ *   went back to the queue for an instance that has them.
+ */
+type BatchOutcome =
+  | { readonly kind: 'acked'; readonly count: number }
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'foreign'; readonly released: number }
+
+/** What persisting one namespace's part of a batch came to (`count`: deliveries acked). */
+type NamespaceOutcome =
+  | { readonly kind: 'persisted'; readonly count: number }
+  | { readonly kind: 'failed' }
+  | { readonly kind: 'foreign' }
+
+const EMPTY: BatchOutcome = { kind: 'empty' }
+const FAILED: BatchOutcome & NamespaceOutcome = { kind: 'failed' }
+const FOREIGN: NamespaceOutcome = { kind: 'foreign' }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -105,8 +127,6 @@ export class WriteBehindFlusher {
   #running: Promise<void> | undefined
   #stopping = false
   #delay = 0
-  /** Deliveries the last FOREIGN batch released. */
-  #foreign = 0
   #wake: (() => void) | undefined
   readonly #stats: FlushStats = {
     batches: 0,
@@ -164,39 +184,45 @@ export class WriteBehindFlusher {
     // as the queue held have gone round, everything queued before was looked at.
     let foreignLeft: number | undefined
     for (;;) {
-      const n = await this.#batch(0)
-      if (n === FOREIGN) {
-        if (foreignLeft === undefined) {
-          const stats = await this.#queue.stats()
-          foreignLeft = stats.ready + stats.inFlight
-        }
-        foreignLeft -= this.#foreign
-        if (foreignLeft <= 0) return total
-        continue
+      const outcome = await this.#batch(0)
+      switch (outcome.kind) {
+        case 'empty':
+          return total
+        case 'acked':
+          total += outcome.count
+          break
+        case 'foreign':
+          if (foreignLeft === undefined) {
+            const stats = await this.#queue.stats()
+            foreignLeft = stats.ready + stats.inFlight
+          }
+          foreignLeft -= outcome.released
+          if (foreignLeft <= 0) return total
+          break
+        case 'failed':
+          // the deadline is on the cache's clock; the wait itself is a timer
+          if (this.#now() >= deadline)
+            throw new TierUnavailableError('the store of record is failing; writes stay queued', {
+              tier: 'write-behind',
+            })
+          await sleep(Math.min(this.#delay, Math.max(1, deadline - this.#now())))
+          break
       }
-      if (n < 0) {
-        if (Date.now() >= deadline)
-          throw new TierUnavailableError('the store of record is failing; writes stay queued', {
-            tier: 'write-behind',
-          })
-        await sleep(Math.min(this.#delay, Math.max(1, deadline - Date.now())))
-        continue
-      }
-      if (n === 0) return total
-      total += n
     }
   }
 
   async #loop(): Promise<void> {
     while (!this.#stopping) {
-      let n: number
+      let outcome: BatchOutcome
       try {
-        n = await this.#batch(this.#o.interval)
+        outcome = await this.#batch(this.#o.interval)
       } catch (error) {
         reportError('write-behind', '', 'flush', error)
-        n = -1
+        outcome = FAILED
       }
-      if (n < 0 && !this.#stopping) {
+      // after a failure, and after a batch of writes only another instance can persist
+      const backOff = outcome.kind === 'failed' || outcome.kind === 'foreign'
+      if (backOff && !this.#stopping) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(done, this.#delay)
           const wake = (): void => {
@@ -213,10 +239,10 @@ export class WriteBehindFlusher {
     }
   }
 
-  /** One batch: >0 acked, 0 nothing ready, -1 failed (retry after #delay), FOREIGN (see there). */
-  async #batch(blockMs: number): Promise<number> {
+  /** Claims one batch and persists it, namespace by namespace. */
+  async #batch(blockMs: number): Promise<BatchOutcome> {
     let deliveries = await this.#queue.claim(this.#o.batchSize, { blockMs })
-    if (deliveries.length === 0) return 0
+    if (deliveries.length === 0) return EMPTY
     if (deliveries.length < this.#o.batchSize && this.#o.linger > 0 && !this.#stopping) {
       await sleep(this.#o.linger)
       const more = await this.#queue.claim(this.#o.batchSize - deliveries.length)
@@ -229,15 +255,14 @@ export class WriteBehindFlusher {
     let foreign = 0
     for (const [namespace, groups] of byNamespace) {
       const r = await this.#persist(namespace, groups)
-      if (r === FOREIGN) foreign++
-      else if (r < 0) ok = false
-      else acked += r
+      if (r.kind === 'foreign') foreign++
+      else if (r.kind === 'failed') ok = false
+      else acked += r.count
     }
     if (ok && acked === 0 && foreign > 0) {
       // only writes this instance cannot persist: leave them to another, and do not spin on them
       this.#delay = Math.max(this.#o.interval, this.#delay)
-      this.#foreign = deliveries.length
-      return FOREIGN
+      return { kind: 'foreign', released: deliveries.length }
     }
     if (!ok) {
       this.#stats.failures++
@@ -245,11 +270,11 @@ export class WriteBehindFlusher {
         this.#o.retryMax,
         this.#delay === 0 ? this.#o.retryBase : this.#delay * 2,
       )
-      return acked > 0 ? acked : -1
+      return acked > 0 ? { kind: 'acked', count: acked } : FAILED
     }
     this.#delay = 0
     this.#stats.batches++
-    return acked
+    return { kind: 'acked', count: acked }
   }
 
   #add(byNamespace: Map<string, Map<string, Group>>, d: QueueDelivery<QueuedWrite>): void {
@@ -271,108 +296,92 @@ export class WriteBehindFlusher {
     if (w.version >= g.latest.version) g.latest = w
   }
 
-  /** Persists one namespace's groups; returns how many deliveries were acked, -1 on failure. */
-  async #persist(namespace: string, groups: Map<string, Group>): Promise<number> {
-    const ids = [...groups.values()].flatMap((g) => g.ids)
+  /** Persists one namespace's groups (rows the record refuses go to the dead letters). */
+  async #persist(namespace: string, groups: Map<string, Group>): Promise<NamespaceOutcome> {
     const target = this.#target(namespace)
-    if (target === undefined) {
-      // Not a bad write: this instance lacks the namespace's config. Give the writes back for an
-      // instance that has it (never dead-lettered from here).
-      const error = `namespace "${namespace}" is not configured for write-behind on this instance`
-      reportError('write-behind', namespace, 'flush', new Error(error))
-      try {
-        await this.#queue.release(ids)
-      } catch (releaseError) {
-        reportError('write-behind', namespace, 'release', releaseError)
-      }
-      return FOREIGN
-    }
+    if (target === undefined) return this.#giveBack(namespace, groups)
     let pending = [...groups.values()]
+    const count = pending.reduce((n, g) => n + g.ids.length, 0)
     for (let round = 0; round < 4; round++) {
-      const sets = pending.filter((g) => g.latest.op === 'set')
-      const deletes = pending.filter((g) => g.latest.op === 'delete')
       try {
-        if (sets.length > 0) {
-          await target.record.setMany(
-            sets.map((g) => ({
-              key: g.latest.key,
-              value: g.latest.value,
-              version: g.latest.version,
-              expiresAt: g.latest.expiresAt,
-              tags: g.latest.tags,
-            })),
-          )
-        }
-        if (deletes.length > 0) {
-          // versioned deletes leave tombstones: a set of the key older than the delete, flushed
-          // later by this or another instance (a redelivery), is then ignored
-          const record = target.record
-          if (hasVersionedDeletes(record)) {
-            await record.deleteVersions(
-              deletes.map((g) => ({ key: g.latest.key, version: g.latest.version })),
-            )
-          } else await record.deleteMany(deletes.map((g) => g.latest.key))
-        }
-        await this.#queue.ack(pending.flatMap((g) => g.ids))
-        const after: Promise<void>[] = []
-        for (const g of pending) {
-          const p = target.flushed(g.latest.key, g.latest.version)
-          if (p !== undefined) after.push(p)
-        }
-        if (after.length > 0) await Promise.all(after)
-        this.#stats.written += pending.reduce((n, g) => n + g.ids.length, 0)
-        return ids.length
+        await this.#write(target, pending)
+        return { kind: 'persisted', count }
       } catch (error) {
-        if (!(error instanceof WriteRejectedError))
-          return this.#failed(
-            namespace,
-            new Map(pending.map((g) => [g.latest.key, g])),
-            pending.flatMap((g) => g.ids),
-            error,
-          )
+        if (!(error instanceof WriteRejectedError)) return this.#failed(namespace, pending, error)
         const refused = new Map(error.rejected.map((r) => [r.key, r.reason]))
         const poison = pending.filter((g) => refused.has(g.latest.key))
-        if (poison.length === 0)
-          return this.#failed(
-            namespace,
-            new Map(pending.map((g) => [g.latest.key, g])),
-            pending.flatMap((g) => g.ids),
-            error,
-          )
+        if (poison.length === 0) return this.#failed(namespace, pending, error)
         try {
           await this.#bury(namespace, poison, (g) => refused.get(g.latest.key) ?? error.message)
         } catch (buryError) {
-          return this.#failed(
-            namespace,
-            new Map(pending.map((g) => [g.latest.key, g])),
-            pending.flatMap((g) => g.ids),
-            buryError,
-          )
+          return this.#failed(namespace, pending, buryError)
         }
         pending = pending.filter((g) => !refused.has(g.latest.key))
-        if (pending.length === 0) return ids.length
+        if (pending.length === 0) return { kind: 'persisted', count }
       }
     }
-    return this.#failed(
-      namespace,
-      new Map(pending.map((g) => [g.latest.key, g])),
-      pending.flatMap((g) => g.ids),
-      new Error('batch kept being refused'),
-    )
+    return this.#failed(namespace, pending, new Error('batch kept being refused'))
+  }
+
+  /**
+   * Not a bad write: this instance lacks the namespace's config. Gives the writes back for an
+   * instance that has it (never dead-lettered from here).
+   */
+  async #giveBack(namespace: string, groups: Map<string, Group>): Promise<NamespaceOutcome> {
+    const error = `namespace "${namespace}" is not configured for write-behind on this instance`
+    reportError('write-behind', namespace, 'flush', new Error(error))
+    try {
+      await this.#queue.release([...groups.values()].flatMap((g) => g.ids))
+    } catch (releaseError) {
+      reportError('write-behind', namespace, 'release', releaseError)
+    }
+    return FOREIGN
+  }
+
+  /**
+   * Writes the newest write of each group to the record (one `setMany`, one delete), acks the
+   * deliveries and tells the namespace what was flushed.
+   */
+  async #write(target: FlushTarget, pending: Group[]): Promise<void> {
+    const sets = pending.filter((g) => g.latest.op === 'set')
+    const deletes = pending.filter((g) => g.latest.op === 'delete')
+    if (sets.length > 0) {
+      await target.record.setMany(
+        sets.map((g) => ({
+          key: g.latest.key,
+          value: g.latest.value,
+          version: g.latest.version,
+          expiresAt: g.latest.expiresAt,
+          tags: g.latest.tags,
+        })),
+      )
+    }
+    if (deletes.length > 0) {
+      // versioned deletes leave tombstones: a set of the key older than the delete, flushed
+      // later by this or another instance (a redelivery), is then ignored
+      const record = target.record
+      if (hasVersionedDeletes(record)) {
+        await record.deleteVersions(
+          deletes.map((g) => ({ key: g.latest.key, version: g.latest.version })),
+        )
+      } else await record.deleteMany(deletes.map((g) => g.latest.key))
+    }
+    await this.#queue.ack(pending.flatMap((g) => g.ids))
+    const after: Promise<void>[] = []
+    for (const g of pending) {
+      const p = target.flushed(g.latest.key, g.latest.version)
+      if (p !== undefined) after.push(p)
+    }
+    if (after.length > 0) await Promise.all(after)
+    this.#stats.written += pending.reduce((n, g) => n + g.ids.length, 0)
   }
 
   /** A batch failed: release it, or dead-letter writes that exhausted their attempts. */
-  async #failed(
-    namespace: string,
-    groups: Map<string, Group>,
-    ids: string[],
-    error: unknown,
-  ): Promise<number> {
+  async #failed(namespace: string, groups: Group[], error: unknown): Promise<NamespaceOutcome> {
     reportError('write-behind', namespace, 'flush', error)
+    let ids = groups.flatMap((g) => g.ids)
     const unavailable = isActorCacheError(error) && error.code === 'E_TIER_UNAVAILABLE'
-    const exhausted = unavailable
-      ? []
-      : [...groups.values()].filter((g) => g.attempts >= this.#o.maxAttempts)
+    const exhausted = unavailable ? [] : groups.filter((g) => g.attempts >= this.#o.maxAttempts)
     if (exhausted.length > 0 && this.#deadLetters !== undefined) {
       try {
         await this.#bury(namespace, exhausted, () =>
@@ -390,7 +399,7 @@ export class WriteBehindFlusher {
       // the claim times out and the writes come back by themselves
       reportError('write-behind', namespace, 'release', releaseError)
     }
-    return -1
+    return FAILED
   }
 
   /** Moves writes to the dead letters, then acks them. Without a sink they stay queued. */
