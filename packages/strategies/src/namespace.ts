@@ -9,19 +9,29 @@ import {
   isSyncStore,
   type LockProvider,
   measureValue,
-  type QueuedWrite,
   resolveSetOptions,
   type SetResult,
   type SyncCacheStore,
   TimeoutError,
   validateKey,
   validateTtl,
-  type WriteQueue,
 } from '@actor-cache/core'
-import type { InvalidationTarget, TagClock } from './invalidation.js'
+import { FillGuard } from './fill-guard.js'
+import { Flights } from './flights.js'
+import { Freshness } from './freshness.js'
+import type { InvalidationTarget } from './invalidation.js'
+import {
+  type NamespaceContext,
+  type NamespaceStats,
+  type NamespaceTiers,
+  newStats,
+} from './namespace-context.js'
+import { NegativeCache } from './negative-cache.js'
 import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
-import { isUnknownOutcome, type UnknownOutcomes } from './unknown-outcomes.js'
+import { isUnknownOutcome } from './unknown-outcomes.js'
 import { BoundedMap, reportError, TIMEOUT, within } from './util.js'
+
+export type { NamespaceContext, NamespaceStats, NamespaceTiers } from './namespace-context.js'
 
 /** Options of a tiered write. */
 export interface TieredSetOptions {
@@ -33,60 +43,6 @@ export interface TieredSetOptions {
   version?: number
   /** Compare-and-set against the version of record (`0` = absent): `ConflictError` on mismatch. */
   expectedVersion?: number
-}
-
-/** Counters of one namespace. */
-export interface NamespaceStats {
-  /** Reads answered by L1 (only counted on the async path and for batch reads). */
-  l1Hits: number
-  /** Reads answered by a lower cache tier (L2, L3 as cache). */
-  lowerHits: number
-  /** Reads answered by the store of record. */
-  recordHits: number
-  /** Loader calls. */
-  loads: number
-  /** Reads that found nothing anywhere (loader returned nothing or there was none). */
-  misses: number
-  /** Reads answered from the negative cache. */
-  negativeHits: number
-  /** Stale values served (grace, soft timeout, failure). */
-  staleServed: number
-  /** Background refreshes started. */
-  refreshes: number
-  /** Tier and loader failures absorbed or reported. */
-  errors: number
-}
-
-/** What a namespace needs from its cache. */
-export interface NamespaceContext {
-  readonly now: () => number
-  readonly random: () => number
-  readonly tags: TagClock
-  readonly lock: LockProvider | undefined
-  readonly queue: WriteQueue<QueuedWrite> | undefined
-  /** After a write: other instances and dependents drop `key`; with `ownTiers`, this namespace's caches too. */
-  readonly invalidateKey: (namespace: string, key: string, ownTiers: boolean) => Promise<void>
-  readonly assertOpen: () => void
-  /** Reports the physical life (ms, TTL + grace) of a cached entry, so tag times outlive it. */
-  readonly lifeUsed: (ms: number) => void
-  /** The cache's invalidation (tiers, dependents, bus). */
-  readonly invalidate: (target: InvalidationTarget) => Promise<void>
-  /** Clean-ups after tier calls with unknown outcomes, retried until the tiers answer. */
-  readonly outcomes: UnknownOutcomes
-  /** Sends an invalidation to the other instances (retried while the bus fails). */
-  readonly publish: (message: InvalidationMessage) => Promise<void>
-}
-
-/** The tiers a namespace was wired with. */
-export interface NamespaceTiers<V> {
-  l1: CacheStore<V> | undefined
-  /** Cache tiers below L1, top down (L2, then L3 when it is not the record). */
-  lower: CacheStore<V>[]
-  record: RecordStore<V> | undefined
-}
-
-interface Negative {
-  until: number
 }
 
 /**
@@ -123,6 +79,7 @@ export class TieredNamespace<V = unknown> {
   /** Namespace name. */
   readonly name: string
   readonly #ctx: NamespaceContext
+  readonly #tags: NamespaceContext['tags']
   readonly #p: ResolvedPolicy<V>
   readonly #l1: CacheStore<V> | undefined
   readonly #l1sync: SyncCacheStore<V> | undefined
@@ -132,12 +89,10 @@ export class TieredNamespace<V = unknown> {
   readonly #coord: number
   readonly #record: RecordStore<V> | undefined
   readonly #plain: boolean
-  readonly #flights = new Map<string, Promise<V | undefined>>()
-  /** Flights started without a loader. */
-  readonly #loaderless = new WeakSet<Promise<V | undefined>>()
-  readonly #loading = new Map<string, Promise<V | undefined>>()
-  readonly #refreshing = new Map<string, Promise<V | undefined>>()
-  readonly #negative = new BoundedMap<string, Negative>(100_000)
+  readonly #flights = new Flights<V>()
+  readonly #guard = new FillGuard(this.#flights)
+  readonly #negative: NegativeCache
+  readonly #freshness: Freshness<V>
   readonly #backoff = new BoundedMap<string, Backoff>(10_000)
   /**
    * This instance's write-behind writes not yet known to be flushed. Reads that miss the caches
@@ -148,27 +103,8 @@ export class TieredNamespace<V = unknown> {
   readonly #afterFlush = new BoundedMap<string, number>(100_000)
   /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
   readonly #casChains = new Map<string, Promise<unknown>>()
-  // Invalidation counters: a fill started before a write or invalidation of its key is dropped.
-  #counter = 0
-  #floor = 0
   #lastClockVersion = 0
-  readonly #touched = new BoundedMap<string, number>(50_000)
-  readonly #holding = new Map<string, number>()
-  #holdAll = 0
-  /** Like #touched, for deletes and invalidations only. */
-  readonly #removed = new BoundedMap<string, number>(50_000)
-  #removedFloor = 0
-  readonly #stats: NamespaceStats = {
-    l1Hits: 0,
-    lowerHits: 0,
-    recordHits: 0,
-    loads: 0,
-    misses: 0,
-    negativeHits: 0,
-    staleServed: 0,
-    refreshes: 0,
-    errors: 0,
-  }
+  readonly #stats: NamespaceStats = newStats()
 
   /** @internal use `cache.namespace(name)` */
   constructor(
@@ -180,12 +116,17 @@ export class TieredNamespace<V = unknown> {
     this.name = name
     this.#p = policy
     this.#ctx = ctx
+    this.#tags = ctx.tags
     this.#l1 = tiers.l1
     this.#l1sync = tiers.l1 !== undefined && isSyncStore(tiers.l1) ? tiers.l1 : undefined
     this.#caches = tiers.l1 === undefined ? [...tiers.lower] : [tiers.l1, ...tiers.lower]
     this.#coord = tiers.l1 !== undefined && tiers.lower.length > 0 ? 1 : 0
     this.#record = tiers.record
     this.#plain = policy.grace === 0 && !policy.refreshAhead
+    this.#negative = new NegativeCache(this.#stats)
+    this.#freshness = new Freshness(policy, ctx, this.#stats, (key, e, now, loader) =>
+      this.#maybeRefresh(key, e, now, loader),
+    )
     ctx.lifeUsed(policy.ttl + policy.grace)
   }
 
@@ -220,8 +161,8 @@ export class TieredNamespace<V = unknown> {
       if (
         e !== undefined &&
         (this.#plain
-          ? e.tags.length === 0 || !this.#ctx.tags.isStale(e.tags, e.createdAt)
-          : this.#usable(key, e, this.#p.loader))
+          ? e.tags.length === 0 || !this.#tags.isStale(e.tags, e.createdAt)
+          : this.#freshness.usable(key, e, this.#p.loader))
       ) {
         return Promise.resolve(e.value)
       }
@@ -253,7 +194,7 @@ export class TieredNamespace<V = unknown> {
       } catch (error) {
         return Promise.reject(error)
       }
-      if (e !== undefined && this.#usable(key, e, fn)) return Promise.resolve(e.value)
+      if (e !== undefined && this.#freshness.usable(key, e, fn)) return Promise.resolve(e.value)
     }
     return this.#read(key, fn)
   }
@@ -268,7 +209,11 @@ export class TieredNamespace<V = unknown> {
         if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
           await this.#ctx.tags.ensure(e.tags)
         }
-        if (e !== undefined && !this.#behindPending(key, e) && this.#classify(e, now) === 'fresh')
+        if (
+          e !== undefined &&
+          !this.#behindPending(key, e) &&
+          this.#freshness.classify(e, now) === 'fresh'
+        )
           return e
       } catch (error) {
         this.#tierError(tier.tier, 'get', error, key)
@@ -334,7 +279,11 @@ export class TieredNamespace<V = unknown> {
       if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
         await this.#ctx.tags.ensure(e.tags).catch(() => undefined)
       }
-      if (e === undefined || this.#behindPending(key, e) || this.#classify(e, now) !== 'fresh') {
+      if (
+        e === undefined ||
+        this.#behindPending(key, e) ||
+        this.#freshness.classify(e, now) !== 'fresh'
+      ) {
         if (e !== undefined) await this.#drop(tier, key)
         continue
       }
@@ -388,19 +337,12 @@ export class TieredNamespace<V = unknown> {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string
       const e = l1?.getSync(key)
-      if (e !== undefined && this.#usable(key, e, this.#p.loader)) {
+      if (e !== undefined && this.#freshness.usable(key, e, this.#p.loader)) {
         out[i] = e.value
         this.#stats.l1Hits++
         continue
       }
-      const neg = this.#negative.get(key)
-      if (neg !== undefined) {
-        if (neg.until > now) {
-          this.#stats.negativeHits++
-          continue
-        }
-        this.#negative.delete(key)
-      }
+      if (this.#negative.answers(key, now)) continue
       const at = waiting.get(key)
       if (at === undefined) waiting.set(key, [i])
       else at.push(i)
@@ -410,9 +352,8 @@ export class TieredNamespace<V = unknown> {
     const fresh: string[] = []
     const loads = (batchLoader ?? this.#p.batchLoader ?? this.#p.loader) !== undefined
     for (const key of waiting.keys()) {
-      const flight = this.#flights.get(key)
-      // a read without a loader may answer "not found" where this one would load
-      if (flight === undefined || (loads && this.#loaderless.has(flight))) fresh.push(key)
+      const flight = this.#flights.joinable(key, loads)
+      if (flight === undefined) fresh.push(key)
       else joined.push(flight.then((v) => this.#place(out, waiting.get(key) as number[], v)))
     }
     if (fresh.length > 0) {
@@ -420,12 +361,7 @@ export class TieredNamespace<V = unknown> {
       for (let j = 0; j < fresh.length; j++) {
         const key = fresh[j] as string
         const p = batch.then((values) => values[j])
-        if (!loads) this.#loaderless.add(p)
-        this.#flights.set(key, p)
-        const done = (): void => {
-          if (this.#flights.get(key) === p) this.#flights.delete(key)
-        }
-        p.then(done, done)
+        this.#flights.startRead(key, p, { loaderless: !loads })
         joined.push(p.then((v) => this.#place(out, waiting.get(key) as number[], v)))
       }
     }
@@ -443,53 +379,20 @@ export class TieredNamespace<V = unknown> {
     } catch (error) {
       return Promise.reject(error)
     }
-    const neg = this.#negative.get(key)
-    if (neg !== undefined) {
-      if (neg.until > this.#ctx.now()) {
-        this.#stats.negativeHits++
-        return Promise.resolve(undefined)
-      }
-      this.#negative.delete(key)
+    if (this.#negative.size !== 0 && this.#negative.answers(key, this.#ctx.now())) {
+      return Promise.resolve(undefined)
     }
-    const flight = this.#flights.get(key)
-    // a read without a loader may answer "not found" where this one would load
-    if (flight !== undefined && (loader === undefined || !this.#loaderless.has(flight)))
-      return flight
+    const flight = this.#flights.joinable(key, loader !== undefined)
+    if (flight !== undefined) return flight
     const p = this.#resolve(key, loader)
-    if (loader === undefined) this.#loaderless.add(p)
-    this.#flights.set(key, p)
-    const done = (): void => {
-      if (this.#flights.get(key) === p) this.#flights.delete(key)
-    }
-    p.then(done, done)
+    this.#flights.startRead(key, p, { loaderless: loader === undefined })
     return p
   }
 
-  /** L1 hit check of the fast path: tags, logical expiry (grace), refresh-ahead. */
-  #usable(key: string, e: CacheEntry<V>, loader: Loader<V> | undefined): boolean {
-    if (e.tags.length !== 0 && this.#ctx.tags.isStale(e.tags, e.createdAt)) return false
-    if (this.#plain || e.expiresAt === null) return true
-    const now = this.#ctx.now()
-    const logical = e.expiresAt - this.#p.grace
-    if (now >= logical) return false
-    if (this.#p.refreshAhead && loader !== undefined) this.#maybeRefresh(key, e, now, loader)
-    return true
-  }
-
-  #classify(e: CacheEntry<V>, now: number): 'fresh' | 'stale' | 'dead' {
-    if (e.tags.length !== 0 && this.#ctx.tags.isStale(e.tags, e.createdAt)) return 'dead'
-    if (e.expiresAt === null) return 'fresh'
-    if (now < e.expiresAt - this.#p.grace) return 'fresh'
-    return now < e.expiresAt ? 'stale' : 'dead'
-  }
-
   #maybeRefresh(key: string, e: CacheEntry<V>, now: number, loader: Loader<V>): void {
-    if (!this.#p.refreshAhead || e.expiresAt === null) return
-    const logical = e.expiresAt - this.#p.grace
-    if (logical - now >= (logical - e.createdAt) * this.#p.refreshAheadThreshold) return
-    if (this.#loading.has(key) || this.#refreshing.has(key)) return
+    if (!this.#freshness.refreshDue(e, now) || this.#flights.busy(key)) return
     this.#stats.refreshes++
-    const token = this.#counter
+    const token = this.#guard.token
     this.#runLoader(
       key,
       loader,
@@ -501,7 +404,7 @@ export class TieredNamespace<V = unknown> {
   }
 
   async #resolve(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
-    const token = this.#counter
+    const token = this.#guard.token
     const now = this.#ctx.now()
     let stale: CacheEntry<V> | undefined
     let failed = false
@@ -520,7 +423,7 @@ export class TieredNamespace<V = unknown> {
       }
       seen.push(e)
       if (e === undefined || this.#behindPending(key, e)) continue
-      const state = this.#classify(e, now)
+      const state = this.#freshness.classify(e, now)
       if (state === 'fresh') {
         if (i === 0) this.#stats.l1Hits++
         else {
@@ -549,18 +452,18 @@ export class TieredNamespace<V = unknown> {
         // A record that cannot answer is not a miss: the key may be there, so neither "not found"
         // nor a loader's default may stand in for it. Stale within grace, else the failure.
         this.#tierError(this.#record.tier, 'get', error, key)
-        if (stale !== undefined) return this.#serveStale(stale)
+        if (stale !== undefined) return this.#freshness.serveStale(stale)
         throw error
       }
     }
     if (loader === undefined) {
-      if (stale !== undefined && failed) return this.#serveStale(stale)
+      if (stale !== undefined && failed) return this.#freshness.serveStale(stale)
       this.#stats.misses++
       return undefined
     }
     if (stale !== undefined) {
       const b = this.#backoff.get(key)
-      if (b !== undefined && b.until > now) return this.#serveStale(stale)
+      if (b !== undefined && b.until > now) return this.#freshness.serveStale(stale)
     }
     try {
       const work = this.#runLoader(key, loader, stale, token, false, seen)
@@ -568,7 +471,7 @@ export class TieredNamespace<V = unknown> {
         const r = await within(work, this.#p.softTimeout)
         if (r === TIMEOUT) {
           work.catch((error) => this.#tierError('loader', 'load', error, key))
-          return this.#serveStale(stale)
+          return this.#freshness.serveStale(stale)
         }
         return r
       }
@@ -582,13 +485,8 @@ export class TieredNamespace<V = unknown> {
         failures,
         until: now + this.#p.failureBackoff * 2 ** Math.min(failures - 1, 4),
       })
-      return this.#serveStale(stale)
+      return this.#freshness.serveStale(stale)
     }
-  }
-
-  #serveStale(stale: CacheEntry<V>): V {
-    this.#stats.staleServed++
-    return stale.value
   }
 
   /** One loader run per key at a time, whatever the number of callers (and soft timeouts). */
@@ -600,18 +498,8 @@ export class TieredNamespace<V = unknown> {
     refresh: boolean,
     seen?: (CacheEntry<V> | undefined | null)[],
   ): Promise<V | undefined> {
-    // Refreshes run apart from reads: a refresh may skip (another instance holds the lock) and
-    // answer nothing, which must not become a reader's answer.
-    const runs = refresh ? this.#refreshing : this.#loading
-    const running = runs.get(key)
-    if (running !== undefined) return running
-    const p = this.#load(key, loader, stale, token, refresh, seen)
-    runs.set(key, p)
-    const done = (): void => {
-      if (runs.get(key) === p) runs.delete(key)
-    }
-    p.then(done, done)
-    return p
+    const start = (): Promise<V | undefined> => this.#load(key, loader, stale, token, refresh, seen)
+    return refresh ? this.#flights.refresh(key, start) : this.#flights.load(key, start)
   }
 
   async #load(
@@ -681,8 +569,8 @@ export class TieredNamespace<V = unknown> {
       if (value === undefined) {
         this.#backoff.delete(key)
         this.#stats.misses++
-        if (this.#p.negativeTtl > 0 && this.#clean(key, token)) {
-          this.#negative.set(key, { until: this.#ctx.now() + this.#p.negativeTtl })
+        if (this.#p.negativeTtl > 0 && this.#guard.unchanged(key, token)) {
+          this.#negative.remember(key, this.#ctx.now() + this.#p.negativeTtl)
         }
         return undefined
       }
@@ -728,7 +616,11 @@ export class TieredNamespace<V = unknown> {
         const e = await tier.get(key)
         seen[i] = e
         if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
-        if (e !== undefined && !this.#behindPending(key, e) && this.#classify(e, now) === 'fresh') {
+        if (
+          e !== undefined &&
+          !this.#behindPending(key, e) &&
+          this.#freshness.classify(e, now) === 'fresh'
+        ) {
           await this.#copyUp(key, e, i, seen, token)
           return e
         }
@@ -766,9 +658,9 @@ export class TieredNamespace<V = unknown> {
     token: number,
     seen: (CacheEntry<V> | undefined | null)[] | undefined,
   ): Promise<void> {
-    if (!this.#clean(key, token)) return
+    if (!this.#guard.unchanged(key, token)) return
     const clock = this.#ctx.now()
-    const expiresAt = this.#expiry(clock, undefined)
+    const expiresAt = this.#freshness.expiry(clock, undefined)
     const now = this.#ctx.tags.created(clock)
     const known = seen ?? []
     // The shared tier orders versions; when it failed during the read, keep the value in this
@@ -792,16 +684,16 @@ export class TieredNamespace<V = unknown> {
       }
       return
     }
-    if (this.#removedSince(key, token)) {
+    if (this.#guard.removedSince(key, token)) {
       // a delete or invalidation (which leaves no newer version) came while this was on the wire
       await this.#takeBack(tier, key, version)
       return
     }
-    if (!this.#clean(key, token)) return // a write came meanwhile: its newer version stands
+    if (!this.#guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
     if (c !== this.#coord) return
     for (let i = 0; i < this.#caches.length; i++) {
       if (i === this.#coord) continue
-      if (!this.#clean(key, token)) return
+      if (!this.#guard.unchanged(key, token)) return
       await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
     }
   }
@@ -815,7 +707,7 @@ export class TieredNamespace<V = unknown> {
     token: number,
   ): Promise<void> {
     for (let i = from - 1; i >= 0; i--) {
-      if (!this.#clean(key, token)) return
+      if (!this.#guard.unchanged(key, token)) return
       await this.#put(
         i,
         key,
@@ -837,13 +729,13 @@ export class TieredNamespace<V = unknown> {
     token: number,
   ): Promise<void> {
     const clock = this.#ctx.now()
-    let expiresAt = this.#expiry(clock, undefined)
+    let expiresAt = this.#freshness.expiry(clock, undefined)
     if (tags.length > 0) await this.#ctx.tags.ensure(tags).catch(() => undefined)
     const now = this.#ctx.tags.created(clock, tags)
     if (recordExpiry !== null && (expiresAt === null || recordExpiry < expiresAt))
       expiresAt = recordExpiry
     for (let i = this.#caches.length - 1; i >= 0; i--) {
-      if (!this.#clean(key, token)) return
+      if (!this.#guard.unchanged(key, token)) return
       await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags }, token)
     }
   }
@@ -878,7 +770,7 @@ export class TieredNamespace<V = unknown> {
       const r = await tier.set(key, value, options)
       if (!r.applied) {
         if (!keepNewer) await tier.delete(key)
-      } else if (token !== undefined && this.#removedSince(key, token)) {
+      } else if (token !== undefined && this.#guard.removedSince(key, token)) {
         await this.#takeBack(tier, key, r.version)
       }
     } catch (error) {
@@ -916,14 +808,14 @@ export class TieredNamespace<V = unknown> {
   #uncertain(key: string): void {
     if (process.env.NOFIX) return
     this.#l1sync?.deleteSync(key)
-    this.#touch(key, true)
+    this.#guard.removed(key)
     const id = `${this.name}\u0000${key}`
     const outcomes = this.#ctx.outcomes
-    if (!outcomes.has(id)) this.#hold([key], false, 1)
+    if (!outcomes.has(id)) this.#guard.hold([key])
     outcomes.add(
       id,
       () => this.#settle(key),
-      () => this.#hold([key], false, -1),
+      () => this.#guard.release([key]),
     )
   }
 
@@ -933,7 +825,7 @@ export class TieredNamespace<V = unknown> {
       if (tier === this.#l1sync) this.#l1sync.deleteSync(key)
       else await tier.delete(key)
     }
-    this.#touch(key, true)
+    this.#guard.removed(key)
     await this.#ctx.invalidateKey(this.name, key, false)
   }
 
@@ -960,7 +852,7 @@ export class TieredNamespace<V = unknown> {
     keys: string[],
     batchLoader: BatchLoader<V> | undefined,
   ): Promise<(V | undefined)[]> {
-    const token = this.#counter
+    const token = this.#guard.token
     const now = this.#ctx.now()
     const out: (V | undefined)[] = new Array(keys.length)
     const stale: (CacheEntry<V> | undefined)[] = new Array(keys.length)
@@ -992,7 +884,7 @@ export class TieredNamespace<V = unknown> {
         let e = entries[j]
         ;(seen[i] as unknown[])[t] = e
         if (e !== undefined && this.#behindPending(keys[i] as string, e)) e = undefined
-        const state = e === undefined ? 'dead' : this.#classify(e, now)
+        const state = e === undefined ? 'dead' : this.#freshness.classify(e, now)
         if (e !== undefined && state === 'fresh') {
           out[i] = e.value
           if (t === 0) this.#stats.l1Hits++
@@ -1053,7 +945,7 @@ export class TieredNamespace<V = unknown> {
         // as for get: keys the record may hold get a stale value within grace, else the failure
         this.#tierError(this.#record.tier, 'getMany', error)
         if (!rest.every((i) => stale[i] !== undefined)) throw error
-        for (const i of rest) out[i] = this.#serveStale(stale[i] as CacheEntry<V>)
+        for (const i of rest) out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
         rest = []
       }
     }
@@ -1062,7 +954,8 @@ export class TieredNamespace<V = unknown> {
     const loader = this.#p.loader
     if (batchLoader === undefined && loader === undefined) {
       for (const i of rest) {
-        if (failed && stale[i] !== undefined) out[i] = this.#serveStale(stale[i] as CacheEntry<V>)
+        if (failed && stale[i] !== undefined)
+          out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
         else this.#stats.misses++
       }
       return out
@@ -1104,7 +997,7 @@ export class TieredNamespace<V = unknown> {
     } catch (error) {
       if (rest.every((i) => stale[i] !== undefined)) {
         this.#tierError('loader', 'loadMany', error)
-        for (const i of rest) out[i] = this.#serveStale(stale[i] as CacheEntry<V>)
+        for (const i of rest) out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
         return out
       }
       throw error
@@ -1116,8 +1009,8 @@ export class TieredNamespace<V = unknown> {
       out[i] = value
       if (value === undefined) {
         this.#stats.misses++
-        if (this.#p.negativeTtl > 0 && this.#clean(key, token))
-          this.#negative.set(key, { until: this.#ctx.now() + this.#p.negativeTtl })
+        if (this.#p.negativeTtl > 0 && this.#guard.unchanged(key, token))
+          this.#negative.remember(key, this.#ctx.now() + this.#p.negativeTtl)
       }
     }
     await Promise.all(
@@ -1154,7 +1047,7 @@ export class TieredNamespace<V = unknown> {
     const clock = this.#ctx.now()
     // validates ttl, version, expectedVersion and tags before any I/O
     const checked = resolveSetOptions({ ...options }, this.#p.ttl, clock)
-    const expiresAt = this.#expiry(clock, options.ttl)
+    const expiresAt = this.#freshness.expiry(clock, options.ttl)
     if (options.ttl !== undefined) this.#ctx.lifeUsed(options.ttl + this.#p.grace)
     const tags = checked.tags
     if (tags.length > 0) {
@@ -1162,8 +1055,8 @@ export class TieredNamespace<V = unknown> {
       await this.#ctx.tags.ensure(tags).catch((error) => this.#tierError('tags', 'get', error, key))
     }
     const now = this.#ctx.tags.created(clock, tags) // after every invalidation of its tags seen
-    this.#touch(key)
-    this.#negative.delete(key)
+    this.#guard.written(key)
+    this.#negative.forget(key)
     let result: SetResult
     switch (this.#p.strategy) {
       case 'write_behind':
@@ -1177,14 +1070,14 @@ export class TieredNamespace<V = unknown> {
             ...this.#versionOf(options),
           }),
         )
-        this.#touch(key)
+        this.#guard.written(key)
         await this.#ctx.invalidateKey(this.name, key, true)
         return result
       }
       default:
         result = await this.#writeThrough(key, value, options, expiresAt, tags, now)
     }
-    this.#touch(key)
+    this.#guard.written(key)
     if (result.applied) await this.#ctx.invalidateKey(this.name, key, false)
     return result
   }
@@ -1196,15 +1089,15 @@ export class TieredNamespace<V = unknown> {
   async delete(key: string): Promise<boolean> {
     this.#ctx.assertOpen()
     validateKey(key, this.name)
-    this.#touch(key, true)
-    this.#hold([key], false, 1)
+    this.#guard.removed(key)
+    this.#guard.hold([key])
     try {
       return await this.#deleteHeld(key)
     } finally {
-      this.#hold([key], false, -1)
+      this.#guard.release([key])
       // what a read copied into L1 while the tiers were being cleared goes too
       this.#l1sync?.deleteSync(key)
-      this.#touch(key, true)
+      this.#guard.removed(key)
     }
   }
 
@@ -1639,7 +1532,7 @@ export class TieredNamespace<V = unknown> {
    * such as another instance's in L2, stays) and has other instances and dependents drop theirs.
    */
   async #dropUpTo(key: string, version: number): Promise<void> {
-    this.#touch(key, true)
+    this.#guard.removed(key)
     for (const tier of this.#caches) {
       try {
         const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
@@ -1661,14 +1554,14 @@ export class TieredNamespace<V = unknown> {
   /** @internal drops what `message` names from this instance's L1 (and negative cache). */
   dropLocal(message: InvalidationMessage, remote = false, sentAt = Number.POSITIVE_INFINITY): void {
     if (message.all || message.patterns) {
-      this.#touchAll()
+      this.#guard.removedAll()
       this.#negative.clear()
     }
     for (const key of message.keys ?? []) {
-      this.#touch(key, true)
-      this.#negative.delete(key)
+      this.#guard.removed(key)
+      this.#negative.forget(key)
     }
-    if (message.tags) this.#touchAll()
+    if (message.tags) this.#guard.removedAll()
     if (this.#pending.size !== 0) this.#pendingHit(message, remote, sentAt)
     const l1 = this.#l1sync
     if (l1 === undefined) return
@@ -1716,7 +1609,8 @@ export class TieredNamespace<V = unknown> {
   async dropTiers(message: InvalidationMessage): Promise<void> {
     const keys = message.keys ?? []
     const wide = message.all === true || (message.patterns?.length ?? 0) > 0
-    this.#hold(keys, wide, 1)
+    this.#guard.hold(keys)
+    if (wide) this.#guard.holdAll()
     try {
       this.dropLocal(message)
       const tiers = this.#l1sync === undefined ? this.#caches : this.#caches.slice(1)
@@ -1734,7 +1628,8 @@ export class TieredNamespace<V = unknown> {
       }
       if (message.all && this.#l1sync) await this.#l1sync.clear()
     } finally {
-      this.#hold(keys, wide, -1)
+      this.#guard.release(keys)
+      if (wide) this.#guard.releaseAll()
     }
     // what a read copied into L1 while the lower tiers were being cleared goes too
     if (!message.all) this.dropLocal({ ...message, tags: undefined })
@@ -1746,7 +1641,7 @@ export class TieredNamespace<V = unknown> {
   }
 
   async dropTiersLocalAll(): Promise<void> {
-    this.#touchAll()
+    this.#guard.removedAll()
     this.#negative.clear()
     // messages may have been lost: another instance may have written or deleted any key
     if (this.#pending.size !== 0) this.#pendingHit({ all: true }, true)
@@ -1762,66 +1657,6 @@ export class TieredNamespace<V = unknown> {
   // -------------------------------------------------------------------------------------------
   // helpers
   // -------------------------------------------------------------------------------------------
-
-  /** Physical expiry of a cached copy written now: jittered TTL plus grace. */
-  #expiry(now: number, ttl: number | undefined): number | null {
-    const base = ttl ?? this.#p.ttl
-    if (base === Infinity) return null
-    const life = ttl === undefined ? base * (1 - this.#p.jitter * this.#ctx.random()) : base
-    return Math.ceil(now + life + this.#p.grace)
-  }
-
-  /**
-   * A write, delete or invalidation of `key`: loads begun before it will not cache their result,
-   * and reads from now on do not join them (they could return what was read before the change).
-   */
-  #touch(key: string, removal = false): void {
-    this.#touched.set(key, ++this.#counter)
-    if (this.#touched.size >= 50_000) this.#floor = this.#counter
-    if (removal) {
-      this.#removed.set(key, this.#counter)
-      if (this.#removed.size >= 50_000) this.#removedFloor = this.#counter
-    }
-    this.#flights.delete(key)
-    this.#loading.delete(key)
-    this.#refreshing.delete(key)
-  }
-
-  #touchAll(): void {
-    this.#floor = ++this.#counter
-    this.#removedFloor = this.#counter
-    this.#flights.clear()
-    this.#loading.clear()
-    this.#refreshing.clear()
-  }
-
-  /**
-   * True when a fill that started at `token` must be taken back: a delete or invalidation of the
-   * key (which, unlike a write, does not leave a newer version behind) came since, or is running.
-   */
-  #removedSince(key: string, token: number): boolean {
-    if (this.#holdAll > 0 || (this.#holding.size > 0 && this.#holding.has(key))) return true
-    return this.#removedFloor > token || (this.#removed.get(key) ?? 0) > token
-  }
-
-  #clean(key: string, token: number): boolean {
-    if (this.#holdAll > 0 || (this.#holding.size > 0 && this.#holding.has(key))) return false
-    return this.#floor <= token && (this.#touched.get(key) ?? 0) <= token
-  }
-
-  /**
-   * While a delete or invalidation is removing `keys` (or, with `all`, the namespace) tier by
-   * tier, reads copy nothing into the caches: a read could otherwise find the old value in a tier
-   * not cleared yet and put it back into one already cleared.
-   */
-  #hold(keys: readonly string[], all: boolean, delta: 1 | -1): void {
-    if (all) this.#holdAll += delta
-    for (const key of keys) {
-      const n = (this.#holding.get(key) ?? 0) + delta
-      if (n > 0) this.#holding.set(key, n)
-      else this.#holding.delete(key)
-    }
-  }
 
   #tierError(tier: string, operation: string, error: unknown, key?: string): void {
     this.#stats.errors++

@@ -1,0 +1,75 @@
+import type {
+  CacheStore,
+  InvalidationMessage,
+  LockProvider,
+  QueuedWrite,
+  WriteQueue,
+} from '@actor-cache/core'
+import type { InvalidationTarget, TagClock } from './invalidation.js'
+import type { RecordStore } from './policy.js'
+import type { UnknownOutcomes } from './unknown-outcomes.js'
+
+/** Counters of one namespace. */
+export interface NamespaceStats {
+  /** Reads answered by L1 (only counted on the async path and for batch reads). */
+  l1Hits: number
+  /** Reads answered by a lower cache tier (L2, L3 as cache). */
+  lowerHits: number
+  /** Reads answered by the store of record. */
+  recordHits: number
+  /** Loader calls. */
+  loads: number
+  /** Reads that found nothing anywhere (loader returned nothing or there was none). */
+  misses: number
+  /** Reads answered from the negative cache. */
+  negativeHits: number
+  /** Stale values served (grace, soft timeout, failure). */
+  staleServed: number
+  /** Background refreshes started. */
+  refreshes: number
+  /** Tier and loader failures absorbed or reported. */
+  errors: number
+}
+
+/** Counters at zero. */
+export function newStats(): NamespaceStats {
+  return {
+    l1Hits: 0,
+    lowerHits: 0,
+    recordHits: 0,
+    loads: 0,
+    misses: 0,
+    negativeHits: 0,
+    staleServed: 0,
+    refreshes: 0,
+    errors: 0,
+  }
+}
+
+/** What a namespace needs from its cache. */
+export interface NamespaceContext {
+  readonly now: () => number
+  readonly random: () => number
+  readonly tags: TagClock
+  readonly lock: LockProvider | undefined
+  readonly queue: WriteQueue<QueuedWrite> | undefined
+  /** After a write: other instances and dependents drop `key`; with `ownTiers`, this namespace's caches too. */
+  readonly invalidateKey: (namespace: string, key: string, ownTiers: boolean) => Promise<void>
+  readonly assertOpen: () => void
+  /** Reports the physical life (ms, TTL + grace) of a cached entry, so tag times outlive it. */
+  readonly lifeUsed: (ms: number) => void
+  /** The cache's invalidation (tiers, dependents, bus). */
+  readonly invalidate: (target: InvalidationTarget) => Promise<void>
+  /** Clean-ups after tier calls with unknown outcomes, retried until the tiers answer. */
+  readonly outcomes: UnknownOutcomes
+  /** Sends an invalidation to the other instances (retried while the bus fails). */
+  readonly publish: (message: InvalidationMessage) => Promise<void>
+}
+
+/** The tiers a namespace was wired with. */
+export interface NamespaceTiers<V> {
+  l1: CacheStore<V> | undefined
+  /** Cache tiers below L1, top down (L2, then L3 when it is not the record). */
+  lower: CacheStore<V>[]
+  record: RecordStore<V> | undefined
+}
