@@ -2,11 +2,9 @@ import {
   type CacheEntry,
   type CacheStore,
   ConflictError,
-  globToRegExp,
   hasVersionedDeletes,
   type InvalidationMessage,
   InvalidOptionError,
-  isSyncStore,
   type LockProvider,
   measureValue,
   resolveSetOptions,
@@ -28,8 +26,10 @@ import {
 } from './namespace-context.js'
 import { NegativeCache } from './negative-cache.js'
 import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
+import { TierStack } from './tier-stack.js'
+import { UnflushedWrites } from './unflushed-writes.js'
 import { isUnknownOutcome } from './unknown-outcomes.js'
-import { BoundedMap, reportError, TIMEOUT, within } from './util.js'
+import { BoundedMap, TIMEOUT, within } from './util.js'
 
 export type { NamespaceContext, NamespaceStats, NamespaceTiers } from './namespace-context.js'
 
@@ -51,19 +51,6 @@ export interface TieredSetOptions {
  */
 const CLOCK_VERSIONS = 1e15
 
-interface PendingWrite<V> {
-  version: number
-  op: 'set' | 'delete'
-  value: V | undefined
-  tags: readonly string[]
-  createdAt: number
-  /**
-   * An invalidation hit the key while this write was queued: other instances may have copied the
-   * record's older row into shared tiers meanwhile, so the key is invalidated again once flushed.
-   */
-  invalidated?: boolean
-}
-
 interface Backoff {
   until: number
   failures: number
@@ -81,11 +68,11 @@ export class TieredNamespace<V = unknown> {
   readonly #ctx: NamespaceContext
   readonly #tags: NamespaceContext['tags']
   readonly #p: ResolvedPolicy<V>
+  readonly #tiers: TierStack<V>
+  readonly #unflushed: UnflushedWrites<V>
   readonly #l1: CacheStore<V> | undefined
   readonly #l1sync: SyncCacheStore<V> | undefined
-  /** Every cache tier, top down: L1 first when present. */
   readonly #caches: CacheStore<V>[]
-  /** Index in #caches of the tier that orders versions when there is no record. */
   readonly #coord: number
   readonly #record: RecordStore<V> | undefined
   readonly #plain: boolean
@@ -94,13 +81,6 @@ export class TieredNamespace<V = unknown> {
   readonly #negative: NegativeCache
   readonly #freshness: Freshness<V>
   readonly #backoff = new BoundedMap<string, Backoff>(10_000)
-  /**
-   * This instance's write-behind writes not yet known to be flushed. Reads that miss the caches
-   * serve these instead of an older row of the record, and new versions are taken above them.
-   */
-  readonly #pending = new BoundedMap<string, PendingWrite<V>>(100_000)
-  /** Unflushed sets no longer served (another instance acted on the key): invalidate once flushed. */
-  readonly #afterFlush = new BoundedMap<string, number>(100_000)
   /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
   readonly #casChains = new Map<string, Promise<unknown>>()
   #lastClockVersion = 0
@@ -117,16 +97,23 @@ export class TieredNamespace<V = unknown> {
     this.#p = policy
     this.#ctx = ctx
     this.#tags = ctx.tags
-    this.#l1 = tiers.l1
-    this.#l1sync = tiers.l1 !== undefined && isSyncStore(tiers.l1) ? tiers.l1 : undefined
-    this.#caches = tiers.l1 === undefined ? [...tiers.lower] : [tiers.l1, ...tiers.lower]
-    this.#coord = tiers.l1 !== undefined && tiers.lower.length > 0 ? 1 : 0
-    this.#record = tiers.record
     this.#plain = policy.grace === 0 && !policy.refreshAhead
     this.#negative = new NegativeCache(this.#stats)
     this.#freshness = new Freshness(policy, ctx, this.#stats, (key, e, now, loader) =>
       this.#maybeRefresh(key, e, now, loader),
     )
+    this.#tiers = new TierStack(name, policy, tiers, {
+      ctx,
+      guard: this.#guard,
+      freshness: this.#freshness,
+      stats: this.#stats,
+    })
+    this.#unflushed = new UnflushedWrites(this.#tiers, ctx.now, this.#stats)
+    this.#l1 = this.#tiers.l1
+    this.#l1sync = this.#tiers.l1sync
+    this.#caches = this.#tiers.caches
+    this.#coord = this.#tiers.coord
+    this.#record = this.#tiers.record
     ctx.lifeUsed(policy.ttl + policy.grace)
   }
 
@@ -211,22 +198,22 @@ export class TieredNamespace<V = unknown> {
         }
         if (
           e !== undefined &&
-          !this.#behindPending(key, e) &&
+          !this.#unflushed.hides(key, e) &&
           this.#freshness.classify(e, now) === 'fresh'
         )
           return e
       } catch (error) {
-        this.#tierError(tier.tier, 'get', error, key)
+        this.#tiers.report(tier.tier, 'get', error, key)
       }
     }
-    const p = this.#unflushed(key)
+    const p = this.#unflushed.of(key)
     let e: CacheEntry<V> | undefined
     try {
       e = await this.#record?.get(key)
     } catch (error) {
       // as for reads: an unflushed write of ours still answers; otherwise the failure does
       if (p === undefined) throw error
-      this.#tierError(this.#record?.tier ?? 'record', 'get', error, key)
+      this.#tiers.report(this.#record?.tier ?? 'record', 'get', error, key)
     }
     if (p !== undefined && (e === undefined || e.version < p.version)) {
       // this instance's write the record does not have yet
@@ -281,17 +268,17 @@ export class TieredNamespace<V = unknown> {
       }
       if (
         e === undefined ||
-        this.#behindPending(key, e) ||
+        this.#unflushed.hides(key, e) ||
         this.#freshness.classify(e, now) !== 'fresh'
       ) {
-        if (e !== undefined) await this.#drop(tier, key)
+        if (e !== undefined) await this.#tiers.drop(tier, key)
         continue
       }
       try {
         if (await tier.setTTL(key, physical)) any = true
       } catch (error) {
-        this.#tierError(tier.tier, 'setTTL', error, key)
-        this.#failed(key, error)
+        this.#tiers.report(tier.tier, 'setTTL', error, key)
+        this.#tiers.failed(key, error)
       }
     }
     if (any) await this.#ctx.invalidateKey(this.name, key, false)
@@ -400,7 +387,7 @@ export class TieredNamespace<V = unknown> {
       token,
       true,
       this.#caches.map(() => e),
-    ).catch((error) => this.#tierError('loader', 'refresh', error, key))
+    ).catch((error) => this.#tiers.report('loader', 'refresh', error, key))
   }
 
   async #resolve(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
@@ -416,28 +403,28 @@ export class TieredNamespace<V = unknown> {
         e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
         if (e !== undefined && i > 0 && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
       } catch (error) {
-        this.#tierError(tier.tier, 'get', error, key)
+        this.#tiers.report(tier.tier, 'get', error, key)
         failed = true
         seen.push(null)
         continue
       }
       seen.push(e)
-      if (e === undefined || this.#behindPending(key, e)) continue
+      if (e === undefined || this.#unflushed.hides(key, e)) continue
       const state = this.#freshness.classify(e, now)
       if (state === 'fresh') {
         if (i === 0) this.#stats.l1Hits++
         else {
           this.#stats.lowerHits++
-          await this.#copyUp(key, e, i, seen, token)
+          await this.#tiers.copyUp(key, e, i, token)
         }
         if (loader !== undefined) this.#maybeRefresh(key, e, now, loader)
         return e.value
       }
       if (state === 'stale' && (stale === undefined || e.version > stale.version)) stale = e
     }
-    const unflushed = this.#unflushed(key)
+    const unflushed = this.#unflushed.of(key)
     if (unflushed !== undefined) {
-      const served = await this.#servePending(key, unflushed, token)
+      const served = await this.#unflushed.serve(key, unflushed, token)
       if (served !== undefined) return served.value
       // deleted by this instance and not written since: as if the record had nothing
     } else if (this.#record !== undefined) {
@@ -445,13 +432,13 @@ export class TieredNamespace<V = unknown> {
         const e = await this.#record.get(key)
         if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
           this.#stats.recordHits++
-          await this.#fillCaches(key, e.value, e.version, e.tags, e.expiresAt, seen, token)
+          await this.#tiers.fill(key, e, token)
           return e.value
         }
       } catch (error) {
         // A record that cannot answer is not a miss: the key may be there, so neither "not found"
         // nor a loader's default may stand in for it. Stale within grace, else the failure.
-        this.#tierError(this.#record.tier, 'get', error, key)
+        this.#tiers.report(this.#record.tier, 'get', error, key)
         if (stale !== undefined) return this.#freshness.serveStale(stale)
         throw error
       }
@@ -470,7 +457,7 @@ export class TieredNamespace<V = unknown> {
       if (stale !== undefined && this.#p.softTimeout !== undefined) {
         const r = await within(work, this.#p.softTimeout)
         if (r === TIMEOUT) {
-          work.catch((error) => this.#tierError('loader', 'load', error, key))
+          work.catch((error) => this.#tiers.report('loader', 'load', error, key))
           return this.#freshness.serveStale(stale)
         }
         return r
@@ -478,7 +465,7 @@ export class TieredNamespace<V = unknown> {
       return await work
     } catch (error) {
       if (stale === undefined) throw error
-      this.#tierError('loader', 'load', error, key)
+      this.#tiers.report('loader', 'load', error, key)
       const b = this.#backoff.get(key)
       const failures = (b?.failures ?? 0) + 1
       this.#backoff.set(key, {
@@ -521,7 +508,7 @@ export class TieredNamespace<V = unknown> {
           waitMs: refresh ? 0 : this.#p.lockWait,
         })
       } catch (error) {
-        this.#tierError('lock', 'acquire', error, key)
+        this.#tiers.report('lock', 'acquire', error, key)
       }
       if (lock === undefined && refresh) return undefined // another instance refreshes it
       if (!refresh) {
@@ -530,21 +517,21 @@ export class TieredNamespace<V = unknown> {
         try {
           found = await this.#sharedFresh(key, token)
         } catch (error) {
-          await lock?.release().catch((e) => this.#tierError('lock', 'release', e, key))
+          await lock?.release().catch((e) => this.#tiers.report('lock', 'release', e, key))
           throw error
         }
         if (found !== undefined) {
-          await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+          await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
           return found.value
         }
       }
     }
-    const unflushed = this.#unflushed(key)
+    const unflushed = this.#unflushed.of(key)
     if (unflushed !== undefined) {
       // the record may not have this instance's latest write yet
-      const served = await this.#servePending(key, unflushed, token)
+      const served = await this.#unflushed.serve(key, unflushed, token)
       if (served !== undefined) {
-        await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+        await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
         return served.value
       }
       // deleted and not written since: the loader decides, as for a key the record lacks
@@ -553,11 +540,11 @@ export class TieredNamespace<V = unknown> {
       try {
         const e = await this.#record.get(key)
         if (e !== undefined) {
-          await this.#fillCaches(key, e.value, e.version, e.tags, e.expiresAt, undefined, token)
+          await this.#tiers.fill(key, e, token)
           return e.value
         }
       } finally {
-        await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+        await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
       }
       lock = undefined
     }
@@ -578,7 +565,7 @@ export class TieredNamespace<V = unknown> {
       await this.#storeLoaded(key, value, token, seen)
       return value
     } finally {
-      await lock?.release().catch((error) => this.#tierError('lock', 'release', error, key))
+      await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
     }
   }
 
@@ -618,28 +605,28 @@ export class TieredNamespace<V = unknown> {
         if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
         if (
           e !== undefined &&
-          !this.#behindPending(key, e) &&
+          !this.#unflushed.hides(key, e) &&
           this.#freshness.classify(e, now) === 'fresh'
         ) {
-          await this.#copyUp(key, e, i, seen, token)
+          await this.#tiers.copyUp(key, e, i, token)
           return e
         }
       } catch (error) {
         seen[i] = null
-        this.#tierError(tier.tier, 'get', error, key)
+        this.#tiers.report(tier.tier, 'get', error, key)
       }
     }
-    if (this.#unflushed(key) !== undefined) return undefined // #load serves it
+    if (this.#unflushed.of(key) !== undefined) return undefined // #load serves it
     if (this.#record !== undefined) {
       try {
         const e = await this.#record.get(key)
         if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
-          await this.#fillCaches(key, e.value, e.version, e.tags, e.expiresAt, seen, token)
+          await this.#tiers.fill(key, e, token)
           return e
         }
       } catch (error) {
         // the loader must not run for a key the record may hold
-        this.#tierError(this.#record.tier, 'get', error, key)
+        this.#tiers.report(this.#record.tier, 'get', error, key)
         throw error
       }
     }
@@ -679,14 +666,14 @@ export class TieredNamespace<V = unknown> {
       version = r.version
     } catch (error) {
       if (!(error instanceof ConflictError)) {
-        this.#tierError(tier.tier, 'set', error, key)
-        if (tier !== this.#l1sync) this.#failed(key, error)
+        this.#tiers.report(tier.tier, 'set', error, key)
+        if (tier !== this.#l1sync) this.#tiers.failed(key, error)
       }
       return
     }
     if (this.#guard.removedSince(key, token)) {
       // a delete or invalidation (which leaves no newer version) came while this was on the wire
-      await this.#takeBack(tier, key, version)
+      await this.#tiers.takeBack(tier, key, version)
       return
     }
     if (!this.#guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
@@ -694,142 +681,11 @@ export class TieredNamespace<V = unknown> {
     for (let i = 0; i < this.#caches.length; i++) {
       if (i === this.#coord) continue
       if (!this.#guard.unchanged(key, token)) return
-      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
+      await this.#tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
     }
   }
 
-  /** Copies a fresh entry found in tier `from` into the tiers above it, keeping its life and version. */
-  async #copyUp(
-    key: string,
-    e: CacheEntry<V>,
-    from: number,
-    _seen: unknown,
-    token: number,
-  ): Promise<void> {
-    for (let i = from - 1; i >= 0; i--) {
-      if (!this.#guard.unchanged(key, token)) return
-      await this.#put(
-        i,
-        key,
-        e.value,
-        { version: e.version, expiresAt: e.expiresAt, createdAt: e.createdAt, tags: e.tags },
-        token,
-      )
-    }
-  }
-
-  /** Writes a value of the record (with its version) into every cache tier. */
-  async #fillCaches(
-    key: string,
-    value: V,
-    version: number,
-    tags: readonly string[],
-    recordExpiry: number | null,
-    _seen: unknown,
-    token: number,
-  ): Promise<void> {
-    const clock = this.#ctx.now()
-    let expiresAt = this.#freshness.expiry(clock, undefined)
-    if (tags.length > 0) await this.#ctx.tags.ensure(tags).catch(() => undefined)
-    const now = this.#ctx.tags.created(clock, tags)
-    if (recordExpiry !== null && (expiresAt === null || recordExpiry < expiresAt))
-      expiresAt = recordExpiry
-    for (let i = this.#caches.length - 1; i >= 0; i--) {
-      if (!this.#guard.unchanged(key, token)) return
-      await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags }, token)
-    }
-  }
-
-  /**
-   * Writes one cache tier with an explicit version. When the tier keeps a newer version, the key
-   * is dropped there instead (except with write-behind, see below).
-   */
-  async #put(
-    i: number,
-    key: string,
-    value: V,
-    options: {
-      version: number
-      expiresAt: number | null
-      createdAt: number
-      tags: readonly string[]
-    },
-    token?: number,
-  ): Promise<void> {
-    const tier = this.#caches[i] as CacheStore<V>
-    try {
-      // A tier holding a newer version than the one written: with write-behind that is an
-      // unflushed write (keep it); otherwise the version came from the record, which orders
-      // versions, so the tier's copy cannot be trusted.
-      const keepNewer = this.#p.strategy === 'write_behind'
-      if (tier === this.#l1sync) {
-        const r = this.#l1sync.setSync(key, value, options)
-        if (!r.applied && !keepNewer) this.#l1sync.deleteSync(key)
-        return
-      }
-      const r = await tier.set(key, value, options)
-      if (!r.applied) {
-        if (!keepNewer) await tier.delete(key)
-      } else if (token !== undefined && this.#guard.removedSince(key, token)) {
-        await this.#takeBack(tier, key, r.version)
-      }
-    } catch (error) {
-      this.#tierError(tier.tier, 'set', error, key)
-      this.#uncertain(key)
-    }
-  }
-
-  /** Removes a fill of `key` at `version` from `tier`, unless a newer write replaced it there. */
-  async #takeBack(tier: CacheStore<V>, key: string, version: number): Promise<void> {
-    try {
-      const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
-      if (e !== undefined && e.version === version) await this.#drop(tier, key)
-    } catch (error) {
-      this.#tierError(tier.tier, 'get', error, key)
-      this.#uncertain(key)
-    }
-  }
-
-  async #drop(tier: CacheStore<V>, key: string): Promise<void> {
-    try {
-      if (tier === this.#l1sync) this.#l1sync.deleteSync(key)
-      else await tier.delete(key)
-    } catch (error) {
-      this.#tierError(tier.tier, 'delete', error, key)
-      this.#uncertain(key)
-    }
-  }
-
-  /**
-   * A cache tier call on `key` failed, and may still run (a stalled server runs it when it
-   * resumes): this instance's L1 drops the key now; the shared tiers drop it, and the other
-   * instances are told, once they answer again. Until then reads copy nothing into the caches.
-   */
-  #uncertain(key: string): void {
-    if (process.env.NOFIX) return
-    this.#l1sync?.deleteSync(key)
-    this.#guard.removed(key)
-    const id = `${this.name}\u0000${key}`
-    const outcomes = this.#ctx.outcomes
-    if (!outcomes.has(id)) this.#guard.hold([key])
-    outcomes.add(
-      id,
-      () => this.#settle(key),
-      () => this.#guard.release([key]),
-    )
-  }
-
-  /** Drops `key` from every cache tier (failing while a tier cannot answer), then from others. */
-  async #settle(key: string): Promise<void> {
-    for (const tier of this.#caches) {
-      if (tier === this.#l1sync) this.#l1sync.deleteSync(key)
-      else await tier.delete(key)
-    }
-    this.#guard.removed(key)
-    await this.#ctx.invalidateKey(this.name, key, false)
-  }
-
-  /** Like {@link #uncertain} for an invalidation of patterns or the whole namespace. */
+  /** Like uncertain (tier stack) for an invalidation of patterns or the whole namespace. */
   #uncertainWide(tier: CacheStore<V>, message: InvalidationMessage): void {
     const { tags: _t, ...wide } = message
     this.#ctx.outcomes.add(
@@ -841,11 +697,6 @@ export class TieredNamespace<V = unknown> {
         await this.#ctx.publish(wide)
       },
     )
-  }
-
-  /** Like {@link #uncertain} for a failed tier call on `key` whose outcome is unknown. */
-  #failed(key: string, error: unknown): void {
-    if (isUnknownOutcome(error)) this.#uncertain(key)
   }
 
   async #readMany(
@@ -873,7 +724,7 @@ export class TieredNamespace<V = unknown> {
         for (const e of entries) for (const tag of e?.tags ?? []) tags.add(tag)
         if (tags.size > 0 && t > 0) await this.#ctx.tags.ensure([...tags])
       } catch (error) {
-        this.#tierError(tier.tier, 'getMany', error)
+        this.#tiers.report(tier.tier, 'getMany', error)
         failed = true
         for (const i of rest) (seen[i] as unknown[])[t] = null
         continue
@@ -883,14 +734,14 @@ export class TieredNamespace<V = unknown> {
         const i = rest[j] as number
         let e = entries[j]
         ;(seen[i] as unknown[])[t] = e
-        if (e !== undefined && this.#behindPending(keys[i] as string, e)) e = undefined
+        if (e !== undefined && this.#unflushed.hides(keys[i] as string, e)) e = undefined
         const state = e === undefined ? 'dead' : this.#freshness.classify(e, now)
         if (e !== undefined && state === 'fresh') {
           out[i] = e.value
           if (t === 0) this.#stats.l1Hits++
           else {
             this.#stats.lowerHits++
-            await this.#copyUp(keys[i] as string, e, t, undefined, token)
+            await this.#tiers.copyUp(keys[i] as string, e, t, token)
           }
           continue
         }
@@ -906,13 +757,13 @@ export class TieredNamespace<V = unknown> {
     }
     // keys this instance deleted and has not flushed yet skip the record (the loader decides)
     const deleted: number[] = []
-    if (this.#pending.size !== 0 && rest.length > 0) {
+    if (this.#unflushed.size !== 0 && rest.length > 0) {
       const next: number[] = []
       for (const i of rest) {
-        const unflushed = this.#unflushed(keys[i] as string)
+        const unflushed = this.#unflushed.of(keys[i] as string)
         if (unflushed === undefined) next.push(i)
         else {
-          const served = await this.#servePending(keys[i] as string, unflushed, token)
+          const served = await this.#unflushed.serve(keys[i] as string, unflushed, token)
           if (served !== undefined) out[i] = served.value
           else deleted.push(i)
         }
@@ -929,21 +780,13 @@ export class TieredNamespace<V = unknown> {
           if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
             out[i] = e.value
             this.#stats.recordHits++
-            await this.#fillCaches(
-              keys[i] as string,
-              e.value,
-              e.version,
-              e.tags,
-              e.expiresAt,
-              undefined,
-              token,
-            )
+            await this.#tiers.fill(keys[i] as string, e, token)
           } else next.push(i)
         }
         rest = next
       } catch (error) {
         // as for get: keys the record may hold get a stale value within grace, else the failure
-        this.#tierError(this.#record.tier, 'getMany', error)
+        this.#tiers.report(this.#record.tier, 'getMany', error)
         if (!rest.every((i) => stale[i] !== undefined)) throw error
         for (const i of rest) out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
         rest = []
@@ -996,7 +839,7 @@ export class TieredNamespace<V = unknown> {
       }
     } catch (error) {
       if (rest.every((i) => stale[i] !== undefined)) {
-        this.#tierError('loader', 'loadMany', error)
+        this.#tiers.report('loader', 'loadMany', error)
         for (const i of rest) out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
         return out
       }
@@ -1052,7 +895,9 @@ export class TieredNamespace<V = unknown> {
     const tags = checked.tags
     if (tags.length > 0) {
       // order this write after invalidations of its tags other instances made (times in L2)
-      await this.#ctx.tags.ensure(tags).catch((error) => this.#tierError('tags', 'get', error, key))
+      await this.#ctx.tags
+        .ensure(tags)
+        .catch((error) => this.#tiers.report('tags', 'get', error, key))
     }
     const now = this.#ctx.tags.created(clock, tags) // after every invalidation of its tags seen
     this.#guard.written(key)
@@ -1063,7 +908,7 @@ export class TieredNamespace<V = unknown> {
         result = await this.#writeBehind(key, value, options, expiresAt, tags, now)
         break
       case 'write_around': {
-        result = await this.#recordWrite(key, () =>
+        result = await this.#tiers.recordWrite(key, () =>
           (this.#record as RecordStore<V>).set(key, value, {
             ttl: Infinity,
             tags,
@@ -1110,7 +955,7 @@ export class TieredNamespace<V = unknown> {
       const version = this.#nextVersion({ ...current, inCoord: false })
       // whether the record or an unflushed write of this instance had it (a loaded value does not
       // count); when the record cannot answer, whether the caches had it
-      existed = this.#pending.get(key)?.op === 'set'
+      existed = this.#unflushed.of(key)?.op === 'set'
       await this.#ctx.queue.enqueue([
         {
           namespace: this.name,
@@ -1122,7 +967,7 @@ export class TieredNamespace<V = unknown> {
           enqueuedAt: this.#ctx.now(),
         },
       ])
-      this.#pending.set(key, {
+      this.#unflushed.add(key, {
         version,
         op: 'delete',
         value: undefined,
@@ -1139,12 +984,12 @@ export class TieredNamespace<V = unknown> {
           if ((await record.deleteVersions([{ key, version }])) > 0) existed = true
         } else if ((await record?.delete(key)) === true) existed = true
       } catch (error) {
-        this.#tierError(this.#record?.tier ?? 'record', 'delete', error, key)
+        this.#tiers.report(this.#record?.tier ?? 'record', 'delete', error, key)
         existed ||= current.inCoord
       }
     } else if (this.#record !== undefined) {
       const record = this.#record
-      existed = await this.#recordWrite(key, () => record.delete(key))
+      existed = await this.#tiers.recordWrite(key, () => record.delete(key))
     }
     for (const tier of this.#caches) {
       try {
@@ -1152,26 +997,12 @@ export class TieredNamespace<V = unknown> {
           tier === this.#l1sync ? this.#l1sync.deleteSync(key) : await tier.delete(key)
         if (this.#record === undefined) existed ||= removed
       } catch (error) {
-        this.#tierError(tier.tier, 'delete', error, key)
-        this.#uncertain(key)
+        this.#tiers.report(tier.tier, 'delete', error, key)
+        this.#tiers.uncertain(key)
       }
     }
     await this.#ctx.invalidateKey(this.name, key, false)
     return existed
-  }
-
-  /**
-   * A write to the tier that orders versions (the record, else L2). When it fails with an unknown
-   * outcome it may still apply later: the key leaves the caches here and elsewhere, so no copy
-   * older than that late write outlives it.
-   */
-  async #recordWrite<R>(key: string, write: () => Promise<R>): Promise<R> {
-    try {
-      return await write()
-    } catch (error) {
-      this.#failed(key, error)
-      throw error
-    }
   }
 
   #versionOf(options: TieredSetOptions): { version?: number; expectedVersion?: number } {
@@ -1191,7 +1022,7 @@ export class TieredNamespace<V = unknown> {
     const versioning = this.#versionOf(options)
     const record = this.#record
     if (record !== undefined) {
-      const r = await this.#recordWrite(key, () =>
+      const r = await this.#tiers.recordWrite(key, () =>
         record.set(key, value, { ttl: Infinity, tags, ...versioning }),
       )
       if (!r.applied) return r
@@ -1204,13 +1035,18 @@ export class TieredNamespace<V = unknown> {
     const r =
       coord === this.#l1sync
         ? this.#l1sync.setSync(key, value, { expiresAt, createdAt: now, tags, ...versioning })
-        : await this.#recordWrite(key, () =>
+        : await this.#tiers.recordWrite(key, () =>
             coord.set(key, value, { expiresAt, createdAt: now, tags, ...versioning }),
           )
     if (!r.applied) return r
     for (let i = 0; i < this.#caches.length; i++) {
       if (i !== this.#coord)
-        await this.#put(i, key, value, { version: r.version, expiresAt, createdAt: now, tags })
+        await this.#tiers.put(i, key, value, {
+          version: r.version,
+          expiresAt,
+          createdAt: now,
+          tags,
+        })
     }
     return r
   }
@@ -1247,8 +1083,8 @@ export class TieredNamespace<V = unknown> {
         }
         replaced = true
       } catch (error) {
-        this.#tierError(tier.tier, 'set', error, key)
-        this.#uncertain(key)
+        this.#tiers.report(tier.tier, 'set', error, key)
+        this.#tiers.uncertain(key)
       }
     }
     if (!replaced) return
@@ -1256,9 +1092,10 @@ export class TieredNamespace<V = unknown> {
     try {
       current = (await this.#record?.get(key))?.version
     } catch (error) {
-      this.#tierError(this.#record?.tier ?? 'record', 'get', error, key)
+      this.#tiers.report(this.#record?.tier ?? 'record', 'get', error, key)
     }
-    if (current !== entry.version) for (const tier of this.#caches) await this.#drop(tier, key)
+    if (current !== entry.version)
+      for (const tier of this.#caches) await this.#tiers.drop(tier, key)
   }
 
   /**
@@ -1271,7 +1108,7 @@ export class TieredNamespace<V = unknown> {
     exact: boolean,
   ): Promise<{ version: number; inCoord: boolean; floor: number }> {
     const coord = this.#caches[this.#coord]
-    const p = this.#pending.get(key)
+    const p = this.#unflushed.of(key)
     const pending = p?.version ?? 0
     let cached: number | undefined
     if (coord !== undefined) {
@@ -1362,7 +1199,7 @@ export class TieredNamespace<V = unknown> {
       try {
         return await fn()
       } finally {
-        await lock.release().catch((error) => this.#tierError('lock', 'release', error, key))
+        await lock.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
       }
     } finally {
       release()
@@ -1413,7 +1250,7 @@ export class TieredNamespace<V = unknown> {
       } catch (error) {
         if (!(error instanceof ConflictError)) {
           // the claim may still apply: a value nobody acknowledged must not stay readable in L2
-          if (coord !== this.#l1sync) this.#failed(key, error)
+          if (coord !== this.#l1sync) this.#tiers.failed(key, error)
           throw error
         }
       }
@@ -1437,114 +1274,30 @@ export class TieredNamespace<V = unknown> {
     } catch (error) {
       // not acknowledged: the caches must not keep a write the record will never see (nor, when
       // the enqueue may still apply, one older than it)
-      if (isUnknownOutcome(error)) this.#uncertain(key)
-      else for (const tier of this.#caches) await this.#drop(tier, key)
+      if (isUnknownOutcome(error)) this.#tiers.uncertain(key)
+      else for (const tier of this.#caches) await this.#tiers.drop(tier, key)
       throw error
     }
-    this.#pending.set(key, { version, op: 'set', value, tags, createdAt: now })
+    this.#unflushed.add(key, { version, op: 'set', value, tags, createdAt: now })
     if (version > this.#lastClockVersion) this.#lastClockVersion = version
     for (let i = 0; i < this.#caches.length; i++) {
       if (i !== this.#coord)
-        await this.#put(i, key, value, { version, expiresAt, createdAt: now, tags })
+        await this.#tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags })
     }
     return { applied: true, version }
-  }
-
-  /** This instance's write-behind write of `key` that the record may not have yet. */
-  #unflushed(key: string): PendingWrite<V> | undefined {
-    return this.#pending.size === 0 ? undefined : this.#pending.get(key)
-  }
-
-  /**
-   * True when `e` is older than a set of ours the record does not have yet (a refill from it). A
-   * pending delete hides nothing: the delete cleared the caches, so what they hold came after it.
-   */
-  #behindPending(key: string, e: CacheEntry<V>): boolean {
-    if (this.#pending.size === 0) return false
-    const p = this.#pending.get(key)
-    return p !== undefined && p.op === 'set' && p.version > e.version
-  }
-
-  /** Serves (and caches again) a write of ours the caches lost and the record does not have yet. */
-  /**
-   * Answers a read that missed the caches from this instance's unflushed write of `key`, or from
-   * the record when its row is at least as new. `undefined`: the key is deleted and nothing newer
-   * was written.
-   */
-  async #servePending(
-    key: string,
-    p: PendingWrite<V>,
-    token: number,
-  ): Promise<{ value: V } | undefined> {
-    // Another instance may have flushed this write and a newer one since (a shared queue): the
-    // record then has a version at least as new, and wins.
-    let row: CacheEntry<V> | undefined
-    try {
-      row = await this.#record?.get(key)
-    } catch (error) {
-      this.#tierError(this.#record?.tier ?? 'record', 'get', error, key)
-    }
-    if (row !== undefined && row.version >= p.version) {
-      if (this.#pending.get(key) === p) this.#pending.delete(key)
-      const now = this.#ctx.now()
-      if (row.expiresAt !== null && now >= row.expiresAt) return undefined
-      this.#stats.recordHits++
-      await this.#fillCaches(key, row.value, row.version, row.tags, row.expiresAt, undefined, token)
-      return { value: row.value }
-    }
-    if (p.op === 'delete') return undefined
-    this.#stats.lowerHits++
-    await this.#fillCaches(key, p.value as V, p.version, p.tags, null, undefined, token)
-    return { value: p.value as V }
   }
 
   /**
    * @internal the record refused the write of `key` at `version` for good (dead-lettered): the
    * caches here and in other instances must not keep serving it. A newer write stays.
    */
-  async rejected(key: string, version: number): Promise<void> {
-    const pending = this.#pending.get(key)
-    if (pending !== undefined && pending.version <= version) this.#pending.delete(key)
-    const after = this.#afterFlush.get(key)
-    if (after !== undefined && after <= version) this.#afterFlush.delete(key)
-    await this.#dropUpTo(key, version)
+  rejected(key: string, version: number): Promise<void> {
+    return this.#unflushed.rejected(key, version)
   }
 
   /** @internal the flusher persisted writes up to `version` of `key`. */
   flushed(key: string, version: number): Promise<void> | undefined {
-    let again = false
-    const after = this.#afterFlush.size === 0 ? undefined : this.#afterFlush.get(key)
-    if (after !== undefined && after <= version) {
-      this.#afterFlush.delete(key)
-      again = true
-    }
-    const pending = this.#pending.get(key)
-    if (pending !== undefined && pending.version <= version) {
-      this.#pending.delete(key)
-      // (a delete needs none: it reached the record at once, as a tombstone, when it was made)
-      if (pending.invalidated && pending.op === 'set') again = true
-    }
-    return again ? this.#dropUpTo(key, version) : undefined
-  }
-
-  /**
-   * Drops copies of `key` at or below `version` from this instance's cache tiers (a newer write,
-   * such as another instance's in L2, stays) and has other instances and dependents drop theirs.
-   */
-  async #dropUpTo(key: string, version: number): Promise<void> {
-    this.#guard.removed(key)
-    for (const tier of this.#caches) {
-      try {
-        const e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
-        if (e !== undefined && e.version <= version) await this.#drop(tier, key)
-      } catch (error) {
-        this.#tierError(tier.tier, 'get', error, key)
-        this.#uncertain(key)
-      }
-    }
-    await this.#ctx
-      .invalidateKey(this.name, key, false)
-      .catch((error) => this.#tierError('tiered', 'invalidate', error, key))
+    return this.#unflushed.flushed(key, version)
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1562,46 +1315,19 @@ export class TieredNamespace<V = unknown> {
       this.#negative.forget(key)
     }
     if (message.tags) this.#guard.removedAll()
-    if (this.#pending.size !== 0) this.#pendingHit(message, remote, sentAt)
+    if (this.#unflushed.size !== 0)
+      this.#unflushed.hit(message, remote ? { remote, sentAt } : { remote })
     const l1 = this.#l1sync
     if (l1 === undefined) return
     if (message.all) {
-      void this.#l1?.clear().catch((error) => this.#tierError('memory', 'clear', error))
+      void this.#l1?.clear().catch((error) => this.#tiers.report('memory', 'clear', error))
       return
     }
     for (const key of message.keys ?? []) l1.deleteSync(key)
     for (const pattern of message.patterns ?? []) {
       void l1
         .deletePattern(pattern)
-        .catch((error) => this.#tierError('memory', 'deletePattern', error))
-    }
-  }
-
-  /**
-   * An invalidation reached keys with unflushed writes of ours. Locally, the writes stay served
-   * (they are the newest values) and are invalidated again once flushed, since other instances may
-   * copy the record's older row meanwhile. From another instance (its write, delete or dead
-   * letter, or an invalidation), they stop being served: what it did may be newer; only the
-   * invalidation after the flush remains.
-   */
-  #pendingHit(message: InvalidationMessage, remote: boolean, sentAt = Infinity): void {
-    const res = message.all ? undefined : (message.patterns ?? []).map((x) => globToRegExp(x))
-    const keys = message.keys === undefined ? undefined : new Set(message.keys)
-    const tags = message.tags === undefined ? undefined : new Set(message.tags)
-    for (const [key, p] of [...this.#pending]) {
-      const hit =
-        message.all === true ||
-        keys?.has(key) === true ||
-        res?.some((re) => re.test(key)) === true ||
-        (tags !== undefined && p.tags.some((t) => tags.has(t)))
-      if (!hit) continue
-      // a tag invalidation sent before this write was made does not concern it (tag times say so)
-      const tagOnly = message.tags !== undefined && message.keys === undefined && !message.all
-      if (!remote || (tagOnly && sentAt < p.createdAt)) p.invalidated = true
-      else {
-        this.#pending.delete(key)
-        if (p.op === 'set') this.#afterFlush.set(key, p.version)
-      }
+        .catch((error) => this.#tiers.report('memory', 'deletePattern', error))
     }
   }
 
@@ -1620,10 +1346,10 @@ export class TieredNamespace<V = unknown> {
           if (keys.length > 0) await tier.deleteMany(keys)
           for (const pattern of message.patterns ?? []) await tier.deletePattern(pattern)
         } catch (error) {
-          this.#tierError(tier.tier, 'invalidate', error)
+          this.#tiers.report(tier.tier, 'invalidate', error)
           // the drop may run late or not at all: do it again once the tier answers
           if (wide) this.#uncertainWide(tier, message)
-          else for (const key of keys) this.#uncertain(key)
+          else for (const key of keys) this.#tiers.uncertain(key)
         }
       }
       if (message.all && this.#l1sync) await this.#l1sync.clear()
@@ -1644,22 +1370,14 @@ export class TieredNamespace<V = unknown> {
     this.#guard.removedAll()
     this.#negative.clear()
     // messages may have been lost: another instance may have written or deleted any key
-    if (this.#pending.size !== 0) this.#pendingHit({ all: true }, true)
+    if (this.#unflushed.size !== 0)
+      this.#unflushed.hit({ all: true }, { remote: true, sentAt: Number.POSITIVE_INFINITY })
     if (this.#l1 !== undefined) {
       try {
         await this.#l1.clear()
       } catch (error) {
-        this.#tierError(this.#l1.tier, 'clear', error)
+        this.#tiers.report(this.#l1.tier, 'clear', error)
       }
     }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // helpers
-  // -------------------------------------------------------------------------------------------
-
-  #tierError(tier: string, operation: string, error: unknown, key?: string): void {
-    this.#stats.errors++
-    reportError(tier, this.name, operation, error, key)
   }
 }
