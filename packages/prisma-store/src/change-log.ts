@@ -11,6 +11,7 @@ import {
   type Serializer,
   validateLimit,
 } from '@actor-cache/core'
+import { classifyFailure, sqlState } from './classify-error.js'
 import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
 
 /** Options of {@link createPrismaChangeLog}. */
@@ -89,6 +90,14 @@ export function prepareChanges(
   ]
 }
 
+/** SQLSTATE 23505, or (for an error without one) a message that says so. */
+function isUniqueViolation(error: unknown): boolean {
+  const code = sqlState(error)
+  if (code !== undefined) return code === '23505'
+  const text = `${(error as Error)?.message} ${JSON.stringify((error as { meta?: unknown })?.meta ?? '')}`
+  return /entity_version_key|23505|unique/i.test(text)
+}
+
 /**
  * Inserts prepared change records in one statement (idempotent by id); a taken entity version
  * becomes `ConflictError`. Runs on a client or inside a transaction.
@@ -113,8 +122,9 @@ export async function insertChanges(
     const appended = Number(rows[0]?.n ?? 0)
     return { appended, duplicates: records.length - appended }
   } catch (error) {
-    const text = `${(error as Error).message} ${JSON.stringify((error as { meta?: unknown }).meta ?? '')}`
-    if (/entity_version_key|23505|unique/i.test(text)) {
+    // Only a unique violation can get here (ids conflict DO NOTHING): the entity version is
+    // taken. An outage must not pass for one, whatever its text.
+    if (classifyFailure(error) === 'statement' && isUniqueViolation(error)) {
       const r = records[0] as ChangeRecord
       throw new ConflictError(r.version - 1, r.version, {
         tier: 'postgres',

@@ -3,6 +3,7 @@ export {
   PrismaChangeLog,
   type PrismaChangeLogOptions,
 } from './change-log.js'
+export { isUnavailable } from './classify-error.js'
 export {
   createPrismaDeadLetters,
   PrismaDeadLetters,
@@ -21,4 +22,4 @@ export {
   type PrismaStoreOptions,
   PrismaTier,
 } from './prisma-store.js'
-export { isUnavailable, type PrismaLike, type PrismaTransaction } from './sql.js'
+export type { PrismaLike, PrismaTransaction } from './sql.js'

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
+import { isUnavailable, tierError } from './classify-error.js'
 import type { PrismaLike } from './sql.js'
 
 /** A migration shipped with this package. */
@@ -60,18 +61,30 @@ export interface MigrateResult {
 }
 
 /**
- * Applies the shipped migrations that the database has not recorded yet, each in its own
- * transaction under an advisory lock (concurrent callers wait, then skip). Idempotent. Records
- * them in `_prisma_migrations` exactly as `prisma migrate deploy` would.
- * @throws when a recorded migration's checksum differs from the shipped file (edited history)
- */
-/**
  * Migrations wait for each other on a database-wide advisory lock: give the transactions room to
  * wait for another migrator (Prisma's defaults are 2 s to start and 5 s to run).
  */
 const MIGRATE_TX = { maxWait: 60_000, timeout: 120_000 }
 
+/**
+ * Applies the shipped migrations that the database has not recorded yet, each in its own
+ * transaction under an advisory lock (concurrent callers wait, then skip). Idempotent. Records
+ * them in `_prisma_migrations` exactly as `prisma migrate deploy` would.
+ * @throws {TierUnavailableError} when the database cannot be reached (the message names
+ *   host:port when the driver reports them) or goes away meanwhile; the original is its `cause`.
+ *   Migrations applied before that stay applied, and calling again resumes.
+ * @throws when a recorded migration's checksum differs from the shipped file (edited history)
+ */
 export async function migrate(prisma: PrismaLike): Promise<MigrateResult> {
+  try {
+    return await apply(prisma)
+  } catch (error) {
+    // e.g. "postgres migrate failed: the database is unreachable at 127.0.0.1:5432"
+    throw (isUnavailable(error) && tierError(error, 'migrate')) || error
+  }
+}
+
+async function apply(prisma: PrismaLike): Promise<MigrateResult> {
   // Created under the same lock as the migrations: concurrent callers would otherwise race on it.
   await prisma.$transaction(async (tx) => {
     await tx.$queryRawUnsafe(

@@ -31,7 +31,8 @@ import {
   WriteRejectedError,
 } from '@actor-cache/core'
 import { insertChanges, prepareChanges } from './change-log.js'
-import { guarded, isUnavailable, type PrismaLike, type PrismaTransaction, sqlState } from './sql.js'
+import { classifyFailure, databaseMessage, sqlState } from './classify-error.js'
+import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
 
 const TIER = 'postgres'
 
@@ -254,7 +255,7 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
             await tx.$executeRawUnsafe('RELEASE SAVEPOINT ac_row')
           } catch (error) {
             await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT ac_row')
-            rejected.push({ key: p.key, reason: statementMessage(error) })
+            rejected.push({ key: p.key, reason: databaseMessage(error) })
           }
         }
         throw ROLLBACK
@@ -620,28 +621,16 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
   }
 }
 
-/** An error the database raised about a statement (as opposed to being unreachable). */
+/**
+ * An error the database raised about a statement: worth a row-by-row replay to name the rows it
+ * refuses. Never an outage or missing tables (every row would "fail", to no purpose, and the
+ * replay would wait out another timeout), nor contention.
+ */
 function isStatementError(error: unknown): boolean {
   const code = sqlState(error)
   // deadlocks and serialization failures are contention, not bad rows
   if (code === '40P01' || code === '40001') return false
-  return !(error instanceof ActorCacheError) && !isUnavailable(error)
-}
-
-/** The database's own words from a Prisma raw-query error. */
-function statementMessage(error: unknown): string {
-  const meta = (
-    error as {
-      meta?: { driverAdapterError?: { cause?: { originalMessage?: string; message?: string } } }
-    }
-  ).meta
-  const cause = meta?.driverAdapterError?.cause
-  return (
-    cause?.originalMessage ??
-    cause?.message ??
-    (error as Error).message.split('\n').filter(Boolean).at(-1) ??
-    'refused'
-  )
+  return !(error instanceof ActorCacheError) && classifyFailure(error) === 'statement'
 }
 
 /** `NOT deleted AND (expires_at IS NULL OR expires_at > $n)` */

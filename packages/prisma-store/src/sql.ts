@@ -1,4 +1,5 @@
 import { TierUnavailableError, TimeoutError } from '@actor-cache/core'
+import { tierError } from './classify-error.js'
 
 /** What this package needs from a PrismaClient (any generated client, with any driver adapter). */
 export interface PrismaLike {
@@ -16,31 +17,10 @@ export interface PrismaTransaction {
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>
 }
 
-/** True for errors that mean the database could not be reached (not a bad statement). */
-export function isUnavailable(error: unknown): boolean {
-  const code = sqlState(error)
-  // connection exceptions, insufficient resources, operator intervention, lock/statement timeouts
-  if (code && (/^(08|53|57P0)/.test(code) || code === '55P03' || code === '57014')) return true
-  const text = `${(error as { code?: string })?.code ?? ''} ${(error as Error)?.message ?? ''}`
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|P1001|P1002|P1017|P2024|Connection terminated|connection (?:closed|refused|error)|Can't reach database|timeout exceeded when trying to connect/i.test(
-    text,
-  )
-}
-
-/** The SQLSTATE of a database error reported through Prisma's driver adapter, if any. */
-export function sqlState(error: unknown): string | undefined {
-  const meta = (
-    error as {
-      meta?: { driverAdapterError?: { cause?: { originalCode?: string; code?: string } } }
-    }
-  )?.meta
-  const cause = meta?.driverAdapterError?.cause
-  return cause?.originalCode ?? cause?.code
-}
-
 /**
- * Runs `fn` with a deadline and maps availability failures to `TierUnavailableError`.
- * Statement errors (constraint violations, bad SQL) pass through unchanged.
+ * Runs `fn` with a deadline and maps failures that are not about the statement (an outage, a
+ * timeout, missing tables) to `TierUnavailableError`; see `classifyFailure`. Statement errors
+ * (constraint violations, bad SQL) and typed Actor Cache errors pass through unchanged.
  */
 export async function guarded<T>(
   timeoutMs: number,
@@ -69,13 +49,7 @@ export async function guarded<T>(
     if (error instanceof TimeoutError) {
       throw new TierUnavailableError(error.message, { tier: 'postgres', cause: error })
     }
-    if (isUnavailable(error)) {
-      throw new TierUnavailableError(`postgres ${operation} failed: ${(error as Error).message}`, {
-        tier: 'postgres',
-        cause: error,
-      })
-    }
-    throw error
+    throw tierError(error, operation) ?? error
   } finally {
     clearTimeout(timer)
   }

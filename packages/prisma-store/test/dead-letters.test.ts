@@ -256,9 +256,7 @@ describe('dead letters: bad input', () => {
       () => sink.list({ namespace: 'a' }),
       () => sink.remove(['1']),
     ]) {
-      const t0 = performance.now()
       await expect(op()).rejects.toMatchObject({ code: 'E_TIER_UNAVAILABLE', tier: 'postgres' })
-      expect(performance.now() - t0).toBeLessThan(3000)
     }
   })
 })
