@@ -3,6 +3,7 @@
  * cannot decode. A read must never say "not found" for a key the record may hold, getOrSet must
  * not call its loader for it, and nothing may be cached over the real row.
  */
+import { ActorCacheError, createMemoryDeadLetters } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
 import { createPrismaStore } from '@actor-cache/prisma-store'
 import { connectPostgres, type PrismaClient } from '@actor-cache/prisma-store/client'
@@ -134,4 +135,74 @@ describe('a row the record cannot decode', () => {
     expect(loads).toBe(0)
     await cache.close()
   })
+})
+
+describe('connections cut under write load', () => {
+  it('write_through and write_behind callers get typed errors only; nothing is dead-lettered for an outage', async () => {
+    const name = `rc${uid()}`
+    const deadLetters = createMemoryDeadLetters()
+    const cache = createTieredCache({
+      l1: createMemCache(),
+      l3: createPrismaStore({ prisma, timeout: 2_000 }),
+      deadLetters,
+      // an outage counted as a failed attempt would dead-letter within three quick retries
+      writeBehind: { interval: 10, linger: 0, retryBase: 10, retryMax: 100, maxAttempts: 3 },
+      namespaces: {
+        [`${name}t`]: { strategy: 'write_through' },
+        [`${name}b`]: { strategy: 'write_behind' },
+      },
+    })
+    const through = cache.namespace<{ n: number }>(`${name}t`)
+    const behind = cache.namespace<{ n: number }>(`${name}b`)
+    const raw: unknown[] = []
+    const codes = new Map<string, number>()
+    /** Per key: the last acknowledged value, and values whose write failed after it. */
+    const acked = new Map<string, number>()
+    const unknown = new Map<string, Set<number>>()
+    let n = 0
+    const write = async (ns: typeof through, key: string): Promise<void> => {
+      const value = ++n
+      try {
+        await ns.set(key, { n: value })
+        acked.set(`${ns.name}/${key}`, value)
+        unknown.delete(`${ns.name}/${key}`)
+      } catch (error) {
+        if (!(error instanceof ActorCacheError)) raw.push(error)
+        else codes.set(error.code, (codes.get(error.code) ?? 0) + 1)
+        const u = unknown.get(`${ns.name}/${key}`) ?? new Set<number>()
+        u.add(value)
+        unknown.set(`${ns.name}/${key}`, u)
+      }
+    }
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+    for (let cycle = 0; cycle < 4; cycle++) {
+      const writers = [through, behind].flatMap((ns) =>
+        keys.map(async (key) => {
+          for (let i = 0; i < 5; i++) await write(ns, key)
+        }),
+      )
+      // cut every connection while the writes are on the wire, then let them back
+      setImmediate(() => proxy.block())
+      await Promise.all(writers)
+      proxy.unblock()
+      for (const key of keys) await write(through, key)
+    }
+    await cache.flush({ timeout: 30_000 })
+    expect(raw).toEqual([])
+    expect([...codes.keys()].filter((c) => c !== 'E_TIER_UNAVAILABLE')).toEqual([])
+    expect(codes.get('E_TIER_UNAVAILABLE') ?? 0).toBeGreaterThan(0)
+    expect(await deadLetters.list({ namespace: `${name}b` })).toEqual([])
+    expect(cache.stats().writeBehind?.deadLettered).toBe(0)
+    // the record holds the last acknowledged write of each key, or a later one whose outcome the
+    // caller was told is unknown (write_through: a statement cut off may still have committed)
+    const check = createPrismaStore({ prisma }).namespace<{ n: number }>(`${name}b`)
+    const checkT = createPrismaStore({ prisma }).namespace<{ n: number }>(`${name}t`)
+    for (const key of keys) {
+      expect((await check.get(key))?.value.n).toBe(acked.get(`${name}b/${key}`))
+      const row = (await checkT.get(key))?.value.n
+      const allowed = [acked.get(`${name}t/${key}`), ...(unknown.get(`${name}t/${key}`) ?? [])]
+      expect(allowed).toContain(row)
+    }
+    await cache.close()
+  }, 120_000)
 })
