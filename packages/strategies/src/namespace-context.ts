@@ -5,8 +5,14 @@ import type {
   QueuedWrite,
   WriteQueue,
 } from '@actor-cache/core'
+import type { FillGuard } from './fill-guard.js'
+import type { Flights } from './flights.js'
+import type { Freshness } from './freshness.js'
 import type { InvalidationTarget, TagClock } from './invalidation.js'
-import type { RecordStore } from './policy.js'
+import type { NegativeCache } from './negative-cache.js'
+import type { RecordStore, ResolvedPolicy } from './policy.js'
+import type { TierStack } from './tier-stack.js'
+import type { UnflushedWrites } from './unflushed-writes.js'
 import type { UnknownOutcomes } from './unknown-outcomes.js'
 
 /** Counters of one namespace. */
@@ -72,4 +78,18 @@ export interface NamespaceTiers<V> {
   /** Cache tiers below L1, top down (L2, then L3 when it is not the record). */
   lower: CacheStore<V>[]
   record: RecordStore<V> | undefined
+}
+
+/** The parts of one namespace the others are built on. */
+export interface NamespaceParts<V> {
+  readonly name: string
+  readonly policy: ResolvedPolicy<V>
+  readonly ctx: NamespaceContext
+  readonly stats: NamespaceStats
+  readonly tiers: TierStack<V>
+  readonly guard: FillGuard
+  readonly flights: Flights<V>
+  readonly freshness: Freshness<V>
+  readonly negative: NegativeCache
+  readonly unflushed: UnflushedWrites<V>
 }

@@ -5,31 +5,32 @@ import {
   hasVersionedDeletes,
   type InvalidationMessage,
   InvalidOptionError,
-  type LockProvider,
   measureValue,
   resolveSetOptions,
   type SetResult,
   type SyncCacheStore,
   TimeoutError,
   validateKey,
-  validateTtl,
 } from '@actor-cache/core'
+import { BatchRead } from './batch-read.js'
 import { FillGuard } from './fill-guard.js'
 import { Flights } from './flights.js'
 import { Freshness } from './freshness.js'
 import type { InvalidationTarget } from './invalidation.js'
+import { LoaderRunner } from './loader-runner.js'
 import {
   type NamespaceContext,
+  type NamespaceParts,
   type NamespaceStats,
   type NamespaceTiers,
   newStats,
 } from './namespace-context.js'
 import { NegativeCache } from './negative-cache.js'
 import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
+import { ReadPath } from './read-path.js'
 import { TierStack } from './tier-stack.js'
 import { UnflushedWrites } from './unflushed-writes.js'
 import { isUnknownOutcome } from './unknown-outcomes.js'
-import { BoundedMap, TIMEOUT, within } from './util.js'
 
 export type { NamespaceContext, NamespaceStats, NamespaceTiers } from './namespace-context.js'
 
@@ -50,13 +51,6 @@ export interface TieredSetOptions {
  * below this come from loads and record rows of write-through history.
  */
 const CLOCK_VERSIONS = 1e15
-
-interface Backoff {
-  until: number
-  failures: number
-}
-
-const NOT_SEEN = 0
 
 /**
  * One namespace (entity type) of a {@link TieredCache}: reads through L1 → L2 → L3 → loader with
@@ -80,7 +74,8 @@ export class TieredNamespace<V = unknown> {
   readonly #guard = new FillGuard(this.#flights)
   readonly #negative: NegativeCache
   readonly #freshness: Freshness<V>
-  readonly #backoff = new BoundedMap<string, Backoff>(10_000)
+  readonly #reads: ReadPath<V>
+  readonly #batch: BatchRead<V>
   /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
   readonly #casChains = new Map<string, Promise<unknown>>()
   #lastClockVersion = 0
@@ -100,7 +95,7 @@ export class TieredNamespace<V = unknown> {
     this.#plain = policy.grace === 0 && !policy.refreshAhead
     this.#negative = new NegativeCache(this.#stats)
     this.#freshness = new Freshness(policy, ctx, this.#stats, (key, e, now, loader) =>
-      this.#maybeRefresh(key, e, now, loader),
+      loads.refreshAhead(key, e, now, loader),
     )
     this.#tiers = new TierStack(name, policy, tiers, {
       ctx,
@@ -114,6 +109,21 @@ export class TieredNamespace<V = unknown> {
     this.#caches = this.#tiers.caches
     this.#coord = this.#tiers.coord
     this.#record = this.#tiers.record
+    const parts: NamespaceParts<V> = {
+      name,
+      policy,
+      ctx,
+      stats: this.#stats,
+      tiers: this.#tiers,
+      guard: this.#guard,
+      flights: this.#flights,
+      freshness: this.#freshness,
+      negative: this.#negative,
+      unflushed: this.#unflushed,
+    }
+    const loads = new LoaderRunner(parts)
+    this.#reads = new ReadPath(parts, loads)
+    this.#batch = new BatchRead(parts, loads)
     ctx.lifeUsed(policy.ttl + policy.grace)
   }
 
@@ -154,7 +164,7 @@ export class TieredNamespace<V = unknown> {
         return Promise.resolve(e.value)
       }
     }
-    return this.#read(key, this.#p.loader)
+    return this.#reads.read(key, this.#p.loader)
   }
 
   /**
@@ -183,51 +193,12 @@ export class TieredNamespace<V = unknown> {
       }
       if (e !== undefined && this.#freshness.usable(key, e, fn)) return Promise.resolve(e.value)
     }
-    return this.#read(key, fn)
+    return this.#reads.read(key, fn)
   }
 
   /** The cached entry with its metadata (no loader call), or `undefined`. */
-  async getEntry(key: string): Promise<CacheEntry<V> | undefined> {
-    validateKey(key, this.name)
-    const now = this.#ctx.now()
-    for (const tier of this.#caches) {
-      try {
-        const e = await tier.get(key)
-        if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
-          await this.#ctx.tags.ensure(e.tags)
-        }
-        if (
-          e !== undefined &&
-          !this.#unflushed.hides(key, e) &&
-          this.#freshness.classify(e, now) === 'fresh'
-        )
-          return e
-      } catch (error) {
-        this.#tiers.report(tier.tier, 'get', error, key)
-      }
-    }
-    const p = this.#unflushed.of(key)
-    let e: CacheEntry<V> | undefined
-    try {
-      e = await this.#record?.get(key)
-    } catch (error) {
-      // as for reads: an unflushed write of ours still answers; otherwise the failure does
-      if (p === undefined) throw error
-      this.#tiers.report(this.#record?.tier ?? 'record', 'get', error, key)
-    }
-    if (p !== undefined && (e === undefined || e.version < p.version)) {
-      // this instance's write the record does not have yet
-      if (p.op === 'delete') return undefined
-      return Object.freeze({
-        value: p.value as V,
-        version: p.version,
-        createdAt: p.createdAt,
-        expiresAt: null,
-        tags: p.tags,
-      })
-    }
-    if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) return e
-    return undefined
+  getEntry(key: string): Promise<CacheEntry<V> | undefined> {
+    return this.#reads.entry(key)
   }
 
   /** True when a value is cached or recorded under `key` (no loader call). */
@@ -250,39 +221,8 @@ export class TieredNamespace<V = unknown> {
    * Gives the cached copies of `key` a new life of `ttl` ms (`Infinity` = until invalidated) in
    * every cache tier that holds it; true when one did. The store of record is not changed.
    */
-  async setTTL(key: string, ttl: number): Promise<boolean> {
-    validateKey(key, this.name)
-    validateTtl(ttl)
-    const physical = ttl === Infinity ? Infinity : ttl + this.#p.grace
-    this.#ctx.lifeUsed(physical)
-    const now = this.#ctx.now()
-    let any = false
-    for (const tier of this.#caches) {
-      // an entry a tag invalidated, or past its TTL (kept only for grace), is not given new life
-      const e =
-        tier === this.#l1sync
-          ? this.#l1sync.getSync(key)
-          : await tier.get(key).catch(() => undefined)
-      if (e !== undefined && tier !== this.#l1 && e.tags.length !== 0) {
-        await this.#ctx.tags.ensure(e.tags).catch(() => undefined)
-      }
-      if (
-        e === undefined ||
-        this.#unflushed.hides(key, e) ||
-        this.#freshness.classify(e, now) !== 'fresh'
-      ) {
-        if (e !== undefined) await this.#tiers.drop(tier, key)
-        continue
-      }
-      try {
-        if (await tier.setTTL(key, physical)) any = true
-      } catch (error) {
-        this.#tiers.report(tier.tier, 'setTTL', error, key)
-        this.#tiers.failed(key, error)
-      }
-    }
-    if (any) await this.#ctx.invalidateKey(this.name, key, false)
-    return any
+  setTTL(key: string, ttl: number): Promise<boolean> {
+    return this.#reads.setTTL(key, ttl)
   }
 
   /**
@@ -311,378 +251,8 @@ export class TieredNamespace<V = unknown> {
    * batch loader, else its loader per key) in one call; keys another read is already loading are
    * joined, not loaded twice.
    */
-  async getMany(keys: readonly string[], batchLoader?: BatchLoader<V>): Promise<(V | undefined)[]> {
-    if (!Array.isArray(keys)) throw new InvalidOptionError('keys', 'must be an array of keys')
-    for (const key of keys) validateKey(key, this.name)
-    if (batchLoader !== undefined && typeof batchLoader !== 'function') {
-      throw new InvalidOptionError('batchLoader', `must be a function, got ${typeof batchLoader}`)
-    }
-    const out: (V | undefined)[] = new Array(keys.length)
-    const waiting = new Map<string, number[]>()
-    const l1 = this.#l1sync
-    const now = this.#ctx.now()
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string
-      const e = l1?.getSync(key)
-      if (e !== undefined && this.#freshness.usable(key, e, this.#p.loader)) {
-        out[i] = e.value
-        this.#stats.l1Hits++
-        continue
-      }
-      if (this.#negative.answers(key, now)) continue
-      const at = waiting.get(key)
-      if (at === undefined) waiting.set(key, [i])
-      else at.push(i)
-    }
-    if (waiting.size === 0) return out
-    const joined: Promise<void>[] = []
-    const fresh: string[] = []
-    const loads = (batchLoader ?? this.#p.batchLoader ?? this.#p.loader) !== undefined
-    for (const key of waiting.keys()) {
-      const flight = this.#flights.joinable(key, loads)
-      if (flight === undefined) fresh.push(key)
-      else joined.push(flight.then((v) => this.#place(out, waiting.get(key) as number[], v)))
-    }
-    if (fresh.length > 0) {
-      const batch = this.#readMany(fresh, batchLoader ?? this.#p.batchLoader)
-      for (let j = 0; j < fresh.length; j++) {
-        const key = fresh[j] as string
-        const p = batch.then((values) => values[j])
-        this.#flights.startRead(key, p, { loaderless: !loads })
-        joined.push(p.then((v) => this.#place(out, waiting.get(key) as number[], v)))
-      }
-    }
-    await Promise.all(joined)
-    return out
-  }
-
-  #place(out: (V | undefined)[], at: number[], value: V | undefined): void {
-    for (const i of at) out[i] = value
-  }
-
-  #read(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
-    try {
-      validateKey(key, this.name)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    if (this.#negative.size !== 0 && this.#negative.answers(key, this.#ctx.now())) {
-      return Promise.resolve(undefined)
-    }
-    const flight = this.#flights.joinable(key, loader !== undefined)
-    if (flight !== undefined) return flight
-    const p = this.#resolve(key, loader)
-    this.#flights.startRead(key, p, { loaderless: loader === undefined })
-    return p
-  }
-
-  #maybeRefresh(key: string, e: CacheEntry<V>, now: number, loader: Loader<V>): void {
-    if (!this.#freshness.refreshDue(e, now) || this.#flights.busy(key)) return
-    this.#stats.refreshes++
-    const token = this.#guard.token
-    this.#runLoader(
-      key,
-      loader,
-      undefined,
-      token,
-      true,
-      this.#caches.map(() => e),
-    ).catch((error) => this.#tiers.report('loader', 'refresh', error, key))
-  }
-
-  async #resolve(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
-    const token = this.#guard.token
-    const now = this.#ctx.now()
-    let stale: CacheEntry<V> | undefined
-    let failed = false
-    const seen: (CacheEntry<V> | undefined | null)[] = []
-    for (let i = 0; i < this.#caches.length; i++) {
-      const tier = this.#caches[i] as CacheStore<V>
-      let e: CacheEntry<V> | undefined
-      try {
-        e = tier === this.#l1sync ? this.#l1sync.getSync(key) : await tier.get(key)
-        if (e !== undefined && i > 0 && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
-      } catch (error) {
-        this.#tiers.report(tier.tier, 'get', error, key)
-        failed = true
-        seen.push(null)
-        continue
-      }
-      seen.push(e)
-      if (e === undefined || this.#unflushed.hides(key, e)) continue
-      const state = this.#freshness.classify(e, now)
-      if (state === 'fresh') {
-        if (i === 0) this.#stats.l1Hits++
-        else {
-          this.#stats.lowerHits++
-          await this.#tiers.copyUp(key, e, i, token)
-        }
-        if (loader !== undefined) this.#maybeRefresh(key, e, now, loader)
-        return e.value
-      }
-      if (state === 'stale' && (stale === undefined || e.version > stale.version)) stale = e
-    }
-    const unflushed = this.#unflushed.of(key)
-    if (unflushed !== undefined) {
-      const served = await this.#unflushed.serve(key, unflushed, token)
-      if (served !== undefined) return served.value
-      // deleted by this instance and not written since: as if the record had nothing
-    } else if (this.#record !== undefined) {
-      try {
-        const e = await this.#record.get(key)
-        if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
-          this.#stats.recordHits++
-          await this.#tiers.fill(key, e, token)
-          return e.value
-        }
-      } catch (error) {
-        // A record that cannot answer is not a miss: the key may be there, so neither "not found"
-        // nor a loader's default may stand in for it. Stale within grace, else the failure.
-        this.#tiers.report(this.#record.tier, 'get', error, key)
-        if (stale !== undefined) return this.#freshness.serveStale(stale)
-        throw error
-      }
-    }
-    if (loader === undefined) {
-      if (stale !== undefined && failed) return this.#freshness.serveStale(stale)
-      this.#stats.misses++
-      return undefined
-    }
-    if (stale !== undefined) {
-      const b = this.#backoff.get(key)
-      if (b !== undefined && b.until > now) return this.#freshness.serveStale(stale)
-    }
-    try {
-      const work = this.#runLoader(key, loader, stale, token, false, seen)
-      if (stale !== undefined && this.#p.softTimeout !== undefined) {
-        const r = await within(work, this.#p.softTimeout)
-        if (r === TIMEOUT) {
-          work.catch((error) => this.#tiers.report('loader', 'load', error, key))
-          return this.#freshness.serveStale(stale)
-        }
-        return r
-      }
-      return await work
-    } catch (error) {
-      if (stale === undefined) throw error
-      this.#tiers.report('loader', 'load', error, key)
-      const b = this.#backoff.get(key)
-      const failures = (b?.failures ?? 0) + 1
-      this.#backoff.set(key, {
-        failures,
-        until: now + this.#p.failureBackoff * 2 ** Math.min(failures - 1, 4),
-      })
-      return this.#freshness.serveStale(stale)
-    }
-  }
-
-  /** One loader run per key at a time, whatever the number of callers (and soft timeouts). */
-  #runLoader(
-    key: string,
-    loader: Loader<V>,
-    stale: CacheEntry<V> | undefined,
-    token: number,
-    refresh: boolean,
-    seen?: (CacheEntry<V> | undefined | null)[],
-  ): Promise<V | undefined> {
-    const start = (): Promise<V | undefined> => this.#load(key, loader, stale, token, refresh, seen)
-    return refresh ? this.#flights.refresh(key, start) : this.#flights.load(key, start)
-  }
-
-  async #load(
-    key: string,
-    loader: Loader<V>,
-    stale: CacheEntry<V> | undefined,
-    token: number,
-    refresh: boolean,
-    seen: (CacheEntry<V> | undefined | null)[] | undefined,
-  ): Promise<V | undefined> {
-    const lockProvider = this.#ctx.lock
-    const shared =
-      this.#record !== undefined || this.#caches.length > (this.#l1 === undefined ? 0 : 1)
-    let lock: Awaited<ReturnType<LockProvider['acquire']>>
-    if (lockProvider !== undefined && shared) {
-      try {
-        lock = await lockProvider.acquire(`load:${this.name}:${key}`.slice(0, 512), {
-          ttl: this.#p.lockTtl,
-          waitMs: refresh ? 0 : this.#p.lockWait,
-        })
-      } catch (error) {
-        this.#tiers.report('lock', 'acquire', error, key)
-      }
-      if (lock === undefined && refresh) return undefined // another instance refreshes it
-      if (!refresh) {
-        // another instance may have loaded it while we waited
-        let found: CacheEntry<V> | undefined
-        try {
-          found = await this.#sharedFresh(key, token)
-        } catch (error) {
-          await lock?.release().catch((e) => this.#tiers.report('lock', 'release', e, key))
-          throw error
-        }
-        if (found !== undefined) {
-          await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
-          return found.value
-        }
-      }
-    }
-    const unflushed = this.#unflushed.of(key)
-    if (unflushed !== undefined) {
-      // the record may not have this instance's latest write yet
-      const served = await this.#unflushed.serve(key, unflushed, token)
-      if (served !== undefined) {
-        await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
-        return served.value
-      }
-      // deleted and not written since: the loader decides, as for a key the record lacks
-    } else if (refresh && this.#record !== undefined) {
-      // the record is the source: refreshing means copying its current value into the caches
-      try {
-        const e = await this.#record.get(key)
-        if (e !== undefined) {
-          await this.#tiers.fill(key, e, token)
-          return e.value
-        }
-      } finally {
-        await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
-      }
-      lock = undefined
-    }
-    try {
-      this.#stats.loads++
-      const value = await this.#bounded('loader', key, (signal) =>
-        loader(key, { signal, stale: stale?.value }),
-      )
-      if (value === undefined) {
-        this.#backoff.delete(key)
-        this.#stats.misses++
-        if (this.#p.negativeTtl > 0 && this.#guard.unchanged(key, token)) {
-          this.#negative.remember(key, this.#ctx.now() + this.#p.negativeTtl)
-        }
-        return undefined
-      }
-      this.#backoff.delete(key)
-      await this.#storeLoaded(key, value, token, seen)
-      return value
-    } finally {
-      await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
-    }
-  }
-
-  /**
-   * Calls a loader under the hard timeout: past it, the loader's signal is aborted and the call
-   * fails with `TimeoutError` (its late answer is ignored).
-   */
-  async #bounded<R>(
-    what: string,
-    key: string | undefined,
-    fn: (signal: AbortSignal) => R | Promise<R>,
-  ): Promise<R> {
-    const controller = new AbortController()
-    const call = Promise.resolve().then(() => fn(controller.signal))
-    const limit = this.#p.hardTimeout
-    if (limit === undefined) return call
-    const answer = await within(call, limit)
-    if (answer !== TIMEOUT) return answer
-    controller.abort()
-    call.catch(() => {})
-    throw new TimeoutError(limit, `${what} did not answer within ${limit} ms`, {
-      tier: 'loader',
-      namespace: this.name,
-      ...(key === undefined ? {} : { key }),
-    })
-  }
-
-  /** A fresh entry in a shared tier (L2, L3, record), copied into L1. */
-  async #sharedFresh(key: string, token: number): Promise<CacheEntry<V> | undefined> {
-    const now = this.#ctx.now()
-    const seen: (CacheEntry<V> | undefined | null)[] = [this.#l1sync?.getSync(key)]
-    for (let i = this.#l1 === undefined ? 0 : 1; i < this.#caches.length; i++) {
-      const tier = this.#caches[i] as CacheStore<V>
-      try {
-        const e = await tier.get(key)
-        seen[i] = e
-        if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
-        if (
-          e !== undefined &&
-          !this.#unflushed.hides(key, e) &&
-          this.#freshness.classify(e, now) === 'fresh'
-        ) {
-          await this.#tiers.copyUp(key, e, i, token)
-          return e
-        }
-      } catch (error) {
-        seen[i] = null
-        this.#tiers.report(tier.tier, 'get', error, key)
-      }
-    }
-    if (this.#unflushed.of(key) !== undefined) return undefined // #load serves it
-    if (this.#record !== undefined) {
-      try {
-        const e = await this.#record.get(key)
-        if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
-          await this.#tiers.fill(key, e, token)
-          return e
-        }
-      } catch (error) {
-        // the loader must not run for a key the record may hold
-        this.#tiers.report(this.#record.tier, 'get', error, key)
-        throw error
-      }
-    }
-    return undefined
-  }
-
-  /**
-   * Caches a loaded value (never in the store of record: what a loader returns is derived or
-   * external data that invalidations must be able to drop). The coordinating cache tier (L2, else
-   * L1) stores it only if its version is still the one seen during the read (compare-and-set), so a
-   * write or invalidation that happened meanwhile wins; the other tiers take that version.
-   */
-  async #storeLoaded(
-    key: string,
-    value: V,
-    token: number,
-    seen: (CacheEntry<V> | undefined | null)[] | undefined,
-  ): Promise<void> {
-    if (!this.#guard.unchanged(key, token)) return
-    const clock = this.#ctx.now()
-    const expiresAt = this.#freshness.expiry(clock, undefined)
-    const now = this.#ctx.tags.created(clock)
-    const known = seen ?? []
-    // The shared tier orders versions; when it failed during the read, keep the value in this
-    // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
-    const c = known[this.#coord] === null && this.#coord > 0 ? 0 : this.#coord
-    const tier = this.#caches[c]
-    const observed = known[c]
-    if (tier === undefined || observed === null) return
-    let version: number
-    try {
-      const options = { expiresAt, createdAt: now, expectedVersion: observed?.version ?? NOT_SEEN }
-      const r =
-        tier === this.#l1sync
-          ? this.#l1sync.setSync(key, value, options)
-          : await tier.set(key, value, options)
-      version = r.version
-    } catch (error) {
-      if (!(error instanceof ConflictError)) {
-        this.#tiers.report(tier.tier, 'set', error, key)
-        if (tier !== this.#l1sync) this.#tiers.failed(key, error)
-      }
-      return
-    }
-    if (this.#guard.removedSince(key, token)) {
-      // a delete or invalidation (which leaves no newer version) came while this was on the wire
-      await this.#tiers.takeBack(tier, key, version)
-      return
-    }
-    if (!this.#guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
-    if (c !== this.#coord) return
-    for (let i = 0; i < this.#caches.length; i++) {
-      if (i === this.#coord) continue
-      if (!this.#guard.unchanged(key, token)) return
-      await this.#tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
-    }
+  getMany(keys: readonly string[], batchLoader?: BatchLoader<V>): Promise<(V | undefined)[]> {
+    return this.#batch.getMany(keys, batchLoader)
   }
 
   /** Like uncertain (tier stack) for an invalidation of patterns or the whole namespace. */
@@ -697,173 +267,6 @@ export class TieredNamespace<V = unknown> {
         await this.#ctx.publish(wide)
       },
     )
-  }
-
-  async #readMany(
-    keys: string[],
-    batchLoader: BatchLoader<V> | undefined,
-  ): Promise<(V | undefined)[]> {
-    const token = this.#guard.token
-    const now = this.#ctx.now()
-    const out: (V | undefined)[] = new Array(keys.length)
-    const stale: (CacheEntry<V> | undefined)[] = new Array(keys.length)
-    // what each tier held for each key, for the compare-and-set of loaded values
-    const seen: (CacheEntry<V> | undefined | null)[][] = keys.map(() => [])
-    let rest = keys.map((_, i) => i)
-    let failed = false
-    for (let t = 0; t < this.#caches.length && rest.length > 0; t++) {
-      const tier = this.#caches[t] as CacheStore<V>
-      let entries: (CacheEntry<V> | undefined)[]
-      try {
-        // L1 was looked at synchronously already; look again (no I/O) for what it holds now
-        entries =
-          tier === this.#l1sync
-            ? rest.map((i) => this.#l1sync?.getSync(keys[i] as string))
-            : await tier.getMany(rest.map((i) => keys[i] as string))
-        const tags = new Set<string>()
-        for (const e of entries) for (const tag of e?.tags ?? []) tags.add(tag)
-        if (tags.size > 0 && t > 0) await this.#ctx.tags.ensure([...tags])
-      } catch (error) {
-        this.#tiers.report(tier.tier, 'getMany', error)
-        failed = true
-        for (const i of rest) (seen[i] as unknown[])[t] = null
-        continue
-      }
-      const next: number[] = []
-      for (let j = 0; j < rest.length; j++) {
-        const i = rest[j] as number
-        let e = entries[j]
-        ;(seen[i] as unknown[])[t] = e
-        if (e !== undefined && this.#unflushed.hides(keys[i] as string, e)) e = undefined
-        const state = e === undefined ? 'dead' : this.#freshness.classify(e, now)
-        if (e !== undefined && state === 'fresh') {
-          out[i] = e.value
-          if (t === 0) this.#stats.l1Hits++
-          else {
-            this.#stats.lowerHits++
-            await this.#tiers.copyUp(keys[i] as string, e, t, token)
-          }
-          continue
-        }
-        if (
-          e !== undefined &&
-          state === 'stale' &&
-          (stale[i] === undefined || e.version > (stale[i] as CacheEntry<V>).version)
-        )
-          stale[i] = e
-        next.push(i)
-      }
-      rest = next
-    }
-    // keys this instance deleted and has not flushed yet skip the record (the loader decides)
-    const deleted: number[] = []
-    if (this.#unflushed.size !== 0 && rest.length > 0) {
-      const next: number[] = []
-      for (const i of rest) {
-        const unflushed = this.#unflushed.of(keys[i] as string)
-        if (unflushed === undefined) next.push(i)
-        else {
-          const served = await this.#unflushed.serve(keys[i] as string, unflushed, token)
-          if (served !== undefined) out[i] = served.value
-          else deleted.push(i)
-        }
-      }
-      rest = next
-    }
-    if (this.#record !== undefined && rest.length > 0) {
-      try {
-        const entries = await this.#record.getMany(rest.map((i) => keys[i] as string))
-        const next: number[] = []
-        for (let j = 0; j < rest.length; j++) {
-          const i = rest[j] as number
-          const e = entries[j]
-          if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
-            out[i] = e.value
-            this.#stats.recordHits++
-            await this.#tiers.fill(keys[i] as string, e, token)
-          } else next.push(i)
-        }
-        rest = next
-      } catch (error) {
-        // as for get: keys the record may hold get a stale value within grace, else the failure
-        this.#tiers.report(this.#record.tier, 'getMany', error)
-        if (!rest.every((i) => stale[i] !== undefined)) throw error
-        for (const i of rest) out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
-        rest = []
-      }
-    }
-    if (deleted.length > 0) rest = rest.concat(deleted)
-    if (rest.length === 0) return out
-    const loader = this.#p.loader
-    if (batchLoader === undefined && loader === undefined) {
-      for (const i of rest) {
-        if (failed && stale[i] !== undefined)
-          out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
-        else this.#stats.misses++
-      }
-      return out
-    }
-    const missing = rest.map((i) => keys[i] as string)
-    let loaded: (V | undefined)[]
-    try {
-      if (batchLoader !== undefined) {
-        this.#stats.loads++
-        const r = await this.#bounded('batch loader', undefined, (signal) =>
-          batchLoader(missing, { signal }),
-        )
-        loaded =
-          r instanceof Map
-            ? missing.map((k) => r.get(k))
-            : Array.from(r as readonly (V | undefined)[])
-        if (loaded.length !== missing.length) {
-          throw new InvalidOptionError(
-            'batchLoader',
-            `returned ${loaded.length} values for ${missing.length} keys`,
-          )
-        }
-      } else {
-        loaded = await Promise.all(
-          rest.map((i) =>
-            this.#runLoader(
-              keys[i] as string,
-              loader as Loader<V>,
-              stale[i],
-              token,
-              false,
-              seen[i],
-            ),
-          ),
-        )
-        for (let j = 0; j < rest.length; j++) out[rest[j] as number] = loaded[j]
-        return out
-      }
-    } catch (error) {
-      if (rest.every((i) => stale[i] !== undefined)) {
-        this.#tiers.report('loader', 'loadMany', error)
-        for (const i of rest) out[i] = this.#freshness.serveStale(stale[i] as CacheEntry<V>)
-        return out
-      }
-      throw error
-    }
-    for (let j = 0; j < rest.length; j++) {
-      const i = rest[j] as number
-      const key = keys[i] as string
-      const value = loaded[j]
-      out[i] = value
-      if (value === undefined) {
-        this.#stats.misses++
-        if (this.#p.negativeTtl > 0 && this.#guard.unchanged(key, token))
-          this.#negative.remember(key, this.#ctx.now() + this.#p.negativeTtl)
-      }
-    }
-    await Promise.all(
-      rest.map((i, j) =>
-        loaded[j] === undefined
-          ? undefined
-          : this.#storeLoaded(keys[i] as string, loaded[j] as V, token, seen[i]),
-      ),
-    )
-    return out
   }
 
   // -------------------------------------------------------------------------------------------

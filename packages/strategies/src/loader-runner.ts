@@ -1,0 +1,346 @@
+import {
+  type CacheEntry,
+  type CacheStore,
+  ConflictError,
+  type Lock,
+  TimeoutError,
+} from '@actor-cache/core'
+import type { NamespaceParts } from './namespace-context.js'
+import type { Loader } from './policy.js'
+import { BoundedMap, TIMEOUT, within } from './util.js'
+
+/**
+ * What each cache tier held for a key during a read, by index in the tier stack (`null`: the tier
+ * failed): the compare-and-set of a loaded value expects what was seen.
+ */
+export type Seen<V> = (CacheEntry<V> | undefined | null)[]
+
+/** What a read hands to its load. */
+export interface LoadStart<V> {
+  /** A copy within grace, served when the loader fails or is slow. */
+  readonly stale: CacheEntry<V> | undefined
+  /** The fill guard's token when the read began. */
+  readonly token: number
+  readonly seen: Seen<V> | undefined
+}
+
+/** One run of a loader: for a read, or a refresh-ahead in the background. */
+interface LoadJob<V> extends LoadStart<V> {
+  readonly mode: 'load' | 'refresh'
+  readonly key: string
+  readonly loader: Loader<V>
+}
+
+interface Backoff {
+  until: number
+  failures: number
+}
+
+/** The version a compare-and-set expects of a key its tier did not hold. */
+const NOT_SEEN = 0
+
+/**
+ * Runs loaders: once per key at a time in this process (see {@link Flights}) and, with a lock
+ * provider and tiers other instances share, once across instances (the others wait for the
+ * holder, then find its value in the shared tiers). Bounds them by the hard timeout and, with a
+ * stale value at hand, the soft one; after a failure with stale served, backs off. Stores what
+ * they return in the caches (never in the record) with compare-and-set, remembers "not found" in
+ * the negative cache, and refreshes copies ahead of their expiry.
+ */
+export class LoaderRunner<V> {
+  readonly #name: string
+  readonly #p: NamespaceParts<V>['policy']
+  readonly #ctx: NamespaceParts<V>['ctx']
+  readonly #stats: NamespaceParts<V>['stats']
+  readonly #tiers: NamespaceParts<V>['tiers']
+  readonly #guard: NamespaceParts<V>['guard']
+  readonly #flights: NamespaceParts<V>['flights']
+  readonly #freshness: NamespaceParts<V>['freshness']
+  readonly #negative: NamespaceParts<V>['negative']
+  readonly #unflushed: NamespaceParts<V>['unflushed']
+  readonly #backoff = new BoundedMap<string, Backoff>(10_000)
+
+  constructor(parts: NamespaceParts<V>) {
+    this.#name = parts.name
+    this.#p = parts.policy
+    this.#ctx = parts.ctx
+    this.#stats = parts.stats
+    this.#tiers = parts.tiers
+    this.#guard = parts.guard
+    this.#flights = parts.flights
+    this.#freshness = parts.freshness
+    this.#negative = parts.negative
+    this.#unflushed = parts.unflushed
+  }
+
+  /** The load of `key` for a read (joining one in flight). */
+  load(key: string, loader: Loader<V>, from: LoadStart<V>): Promise<V | undefined> {
+    return this.#flights.load(key, () => this.#run({ ...from, mode: 'load', key, loader }))
+  }
+
+  /**
+   * A read's load of `key` with, maybe, a `stale` copy at hand: that copy is served during the
+   * failure backoff, past the soft timeout (the load goes on) and when the loader fails.
+   */
+  async loadOrStale(
+    key: string,
+    loader: Loader<V>,
+    from: LoadStart<V>,
+    now: number,
+  ): Promise<V | undefined> {
+    const stale = from.stale
+    if (stale !== undefined) {
+      const b = this.#backoff.get(key)
+      if (b !== undefined && b.until > now) return this.#freshness.serveStale(stale)
+    }
+    try {
+      const work = this.load(key, loader, from)
+      if (stale !== undefined && this.#p.softTimeout !== undefined) {
+        const r = await within(work, this.#p.softTimeout)
+        if (r === TIMEOUT) {
+          work.catch((error) => this.#tiers.report('loader', 'load', error, key))
+          return this.#freshness.serveStale(stale)
+        }
+        return r
+      }
+      return await work
+    } catch (error) {
+      if (stale === undefined) throw error
+      this.#tiers.report('loader', 'load', error, key)
+      const b = this.#backoff.get(key)
+      const failures = (b?.failures ?? 0) + 1
+      this.#backoff.set(key, {
+        failures,
+        until: now + this.#p.failureBackoff * 2 ** Math.min(failures - 1, 4),
+      })
+      return this.#freshness.serveStale(stale)
+    }
+  }
+
+  /** Refreshes `key` in the background when its fresh copy `e` is near its expiry. */
+  refreshAhead(key: string, e: CacheEntry<V>, now: number, loader: Loader<V>): void {
+    if (!this.#freshness.refreshDue(e, now) || this.#flights.busy(key)) return
+    this.#stats.refreshes++
+    const job: LoadJob<V> = {
+      mode: 'refresh',
+      key,
+      loader,
+      stale: undefined,
+      token: this.#guard.token,
+      seen: this.#tiers.caches.map(() => e),
+    }
+    this.#flights
+      .refresh(key, () => this.#run(job))
+      .catch((error) => this.#tiers.report('loader', 'refresh', error, key))
+  }
+
+  /** A loader found nothing for `key`: counted, and remembered if nothing changed the key since. */
+  missed(key: string, token: number): void {
+    this.#stats.misses++
+    if (this.#p.negativeTtl > 0 && this.#guard.unchanged(key, token)) {
+      this.#negative.remember(key, this.#ctx.now() + this.#p.negativeTtl)
+    }
+  }
+
+  /**
+   * Calls a loader under the hard timeout: past it, the loader's signal is aborted and the call
+   * fails with `TimeoutError` (its late answer is ignored).
+   */
+  async bounded<R>(
+    what: string,
+    key: string | undefined,
+    fn: (signal: AbortSignal) => R | Promise<R>,
+  ): Promise<R> {
+    const controller = new AbortController()
+    const call = Promise.resolve().then(() => fn(controller.signal))
+    const limit = this.#p.hardTimeout
+    if (limit === undefined) return call
+    const answer = await within(call, limit)
+    if (answer !== TIMEOUT) return answer
+    controller.abort()
+    call.catch(() => {})
+    throw new TimeoutError(limit, `${what} did not answer within ${limit} ms`, {
+      tier: 'loader',
+      namespace: this.#name,
+      ...(key === undefined ? {} : { key }),
+    })
+  }
+
+  /**
+   * Caches a loaded value (never in the store of record: what a loader returns is derived or
+   * external data that invalidations must be able to drop). The coordinating cache tier (L2, else
+   * L1) stores it only if its version is still the one seen during the read (compare-and-set), so a
+   * write or invalidation that happened meanwhile wins; the other tiers take that version.
+   */
+  async storeLoaded(
+    key: string,
+    value: V,
+    token: number,
+    seen: Seen<V> | undefined,
+  ): Promise<void> {
+    if (!this.#guard.unchanged(key, token)) return
+    const clock = this.#ctx.now()
+    const expiresAt = this.#freshness.expiry(clock, undefined)
+    const now = this.#ctx.tags.created(clock)
+    const { caches, coord, l1sync } = this.#tiers
+    const known = seen ?? []
+    // The shared tier orders versions; when it failed during the read, keep the value in this
+    // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
+    const c = known[coord] === null && coord > 0 ? 0 : coord
+    const tier = caches[c]
+    const observed = known[c]
+    if (tier === undefined || observed === null) return
+    let version: number
+    try {
+      const options = { expiresAt, createdAt: now, expectedVersion: observed?.version ?? NOT_SEEN }
+      const r =
+        tier === l1sync ? l1sync.setSync(key, value, options) : await tier.set(key, value, options)
+      version = r.version
+    } catch (error) {
+      if (!(error instanceof ConflictError)) {
+        this.#tiers.report(tier.tier, 'set', error, key)
+        if (tier !== l1sync) this.#tiers.failed(key, error)
+      }
+      return
+    }
+    if (this.#guard.removedSince(key, token)) {
+      // a delete or invalidation (which leaves no newer version) came while this was on the wire
+      await this.#tiers.takeBack(tier, key, version)
+      return
+    }
+    if (!this.#guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
+    if (c !== coord) return
+    for (let i = 0; i < caches.length; i++) {
+      if (i === coord) continue
+      if (!this.#guard.unchanged(key, token)) return
+      await this.#tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
+    }
+  }
+
+  /**
+   * One load or refresh of a key. With a lock provider and shared tiers it runs under the load
+   * lock: a read waits up to `lockWait` for another instance's load, then takes what it stored; a
+   * refresh does not wait (whoever holds the lock refreshes).
+   */
+  async #run(job: LoadJob<V>): Promise<V | undefined> {
+    const provider = this.#ctx.lock
+    if (provider === undefined || !this.#tiers.shared) return this.#loadHere(job, undefined)
+    let lock: Lock | undefined
+    try {
+      lock = await provider.acquire(`load:${this.#name}:${job.key}`.slice(0, 512), {
+        ttl: this.#p.lockTtl,
+        waitMs: job.mode === 'refresh' ? 0 : this.#p.lockWait,
+      })
+    } catch (error) {
+      this.#tiers.report('lock', 'acquire', error, job.key)
+    }
+    if (lock === undefined && job.mode === 'refresh') return undefined // another instance refreshes it
+    if (job.mode === 'load') {
+      // another instance may have loaded it while we waited
+      let found: CacheEntry<V> | undefined
+      try {
+        found = await this.#loadedElsewhere(job.key, job.token)
+      } catch (error) {
+        await this.#release(lock, job.key)
+        throw error
+      }
+      if (found !== undefined) {
+        await this.#release(lock, job.key)
+        return found.value
+      }
+    }
+    return this.#loadHere(job, lock)
+  }
+
+  /** Loads in this instance, holding `lock` (if any) until done. */
+  async #loadHere(job: LoadJob<V>, lock: Lock | undefined): Promise<V | undefined> {
+    const { key, token } = job
+    const record = this.#tiers.record
+    const unflushed = this.#unflushed.of(key)
+    if (unflushed !== undefined) {
+      // the record may not have this instance's latest write yet
+      const served = await this.#unflushed.serve(key, unflushed, token)
+      if (served !== undefined) {
+        await this.#release(lock, key)
+        return served.value
+      }
+      // deleted and not written since: the loader decides, as for a key the record lacks
+    } else if (job.mode === 'refresh' && record !== undefined) {
+      // the record is the source: refreshing means copying its current value into the caches
+      try {
+        const e = await record.get(key)
+        if (e !== undefined) {
+          await this.#tiers.fill(key, e, token)
+          return e.value
+        }
+      } finally {
+        await this.#release(lock, key)
+      }
+      lock = undefined
+    }
+    try {
+      return await this.#callLoader(job)
+    } finally {
+      await this.#release(lock, key)
+    }
+  }
+
+  async #callLoader(job: LoadJob<V>): Promise<V | undefined> {
+    const { key, loader, stale, token } = job
+    this.#stats.loads++
+    const value = await this.bounded('loader', key, (signal) =>
+      loader(key, { signal, stale: stale?.value }),
+    )
+    this.#backoff.delete(key)
+    if (value === undefined) {
+      this.missed(key, token)
+      return undefined
+    }
+    await this.storeLoaded(key, value, token, job.seen)
+    return value
+  }
+
+  /**
+   * After waiting for the load lock: a fresh entry another instance put in a shared tier (L2, L3,
+   * the record), copied into the tiers above it.
+   */
+  async #loadedElsewhere(key: string, token: number): Promise<CacheEntry<V> | undefined> {
+    const now = this.#ctx.now()
+    const { caches, l1, record } = this.#tiers
+    for (let i = l1 === undefined ? 0 : 1; i < caches.length; i++) {
+      const tier = caches[i] as CacheStore<V>
+      try {
+        const e = await tier.get(key)
+        if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
+        if (
+          e !== undefined &&
+          !this.#unflushed.hides(key, e) &&
+          this.#freshness.classify(e, now) === 'fresh'
+        ) {
+          await this.#tiers.copyUp(key, e, i, token)
+          return e
+        }
+      } catch (error) {
+        this.#tiers.report(tier.tier, 'get', error, key)
+      }
+    }
+    if (this.#unflushed.of(key) !== undefined) return undefined // #loadHere serves it
+    if (record === undefined) return undefined
+    try {
+      const e = await record.get(key)
+      if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
+        await this.#tiers.fill(key, e, token)
+        return e
+      }
+    } catch (error) {
+      // the loader must not run for a key the record may hold
+      this.#tiers.report(record.tier, 'get', error, key)
+      throw error
+    }
+    return undefined
+  }
+
+  async #release(lock: Lock | undefined, key: string): Promise<void> {
+    await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
+  }
+}

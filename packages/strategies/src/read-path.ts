@@ -1,0 +1,223 @@
+import { type CacheEntry, type CacheStore, validateKey, validateTtl } from '@actor-cache/core'
+import type { LoaderRunner, Seen } from './loader-runner.js'
+import type { NamespaceParts } from './namespace-context.js'
+import type { Loader } from './policy.js'
+
+/** What the walk down the cache tiers found besides a fresh copy. */
+interface Walk<V> {
+  /** The newest copy within grace. */
+  stale: CacheEntry<V> | undefined
+  /** A tier failed. */
+  failed: boolean
+  seen: Seen<V>
+}
+
+/**
+ * The read path of one key past the L1 fast path: single flight, the walk down the cache tiers
+ * (copying a hit into the tiers above), this instance's unflushed write, the store of record, then
+ * the loader. Also the reads that never load (`getEntry`, and through it `has` and `getTTL`) and
+ * `setTTL`.
+ */
+export class ReadPath<V> {
+  readonly #name: string
+  readonly #p: NamespaceParts<V>['policy']
+  readonly #ctx: NamespaceParts<V>['ctx']
+  readonly #stats: NamespaceParts<V>['stats']
+  readonly #tiers: NamespaceParts<V>['tiers']
+  readonly #guard: NamespaceParts<V>['guard']
+  readonly #flights: NamespaceParts<V>['flights']
+  readonly #freshness: NamespaceParts<V>['freshness']
+  readonly #negative: NamespaceParts<V>['negative']
+  readonly #unflushed: NamespaceParts<V>['unflushed']
+  readonly #loads: LoaderRunner<V>
+
+  constructor(parts: NamespaceParts<V>, loads: LoaderRunner<V>) {
+    this.#name = parts.name
+    this.#p = parts.policy
+    this.#ctx = parts.ctx
+    this.#stats = parts.stats
+    this.#tiers = parts.tiers
+    this.#guard = parts.guard
+    this.#flights = parts.flights
+    this.#freshness = parts.freshness
+    this.#negative = parts.negative
+    this.#unflushed = parts.unflushed
+    this.#loads = loads
+  }
+
+  /** A read L1 could not answer: the negative cache, a read in flight, else a new one. */
+  read(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
+    try {
+      validateKey(key, this.#name)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (this.#negative.size !== 0 && this.#negative.answers(key, this.#ctx.now())) {
+      return Promise.resolve(undefined)
+    }
+    const flight = this.#flights.joinable(key, loader !== undefined)
+    if (flight !== undefined) return flight
+    const p = this.#resolve(key, loader)
+    this.#flights.startRead(key, p, { loaderless: loader === undefined })
+    return p
+  }
+
+  /** The cached entry with its metadata (no loader call), or `undefined`. */
+  async entry(key: string): Promise<CacheEntry<V> | undefined> {
+    validateKey(key, this.#name)
+    const now = this.#ctx.now()
+    const { caches, l1, record } = this.#tiers
+    for (const tier of caches) {
+      try {
+        const e = await tier.get(key)
+        if (e !== undefined && tier !== l1 && e.tags.length !== 0) {
+          await this.#ctx.tags.ensure(e.tags)
+        }
+        if (
+          e !== undefined &&
+          !this.#unflushed.hides(key, e) &&
+          this.#freshness.classify(e, now) === 'fresh'
+        )
+          return e
+      } catch (error) {
+        this.#tiers.report(tier.tier, 'get', error, key)
+      }
+    }
+    const p = this.#unflushed.of(key)
+    let e: CacheEntry<V> | undefined
+    try {
+      e = await record?.get(key)
+    } catch (error) {
+      // as for reads: an unflushed write of ours still answers; otherwise the failure does
+      if (p === undefined) throw error
+      this.#tiers.report(record?.tier ?? 'record', 'get', error, key)
+    }
+    if (p !== undefined && (e === undefined || e.version < p.version)) {
+      // this instance's write the record does not have yet
+      if (p.op === 'delete') return undefined
+      return Object.freeze({
+        value: p.value as V,
+        version: p.version,
+        createdAt: p.createdAt,
+        expiresAt: null,
+        tags: p.tags,
+      })
+    }
+    if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) return e
+    return undefined
+  }
+
+  /** Gives the fresh cached copies of `key` a new life of `ttl` ms; true when a tier had one. */
+  async setTTL(key: string, ttl: number): Promise<boolean> {
+    validateKey(key, this.#name)
+    validateTtl(ttl)
+    const physical = ttl === Infinity ? Infinity : ttl + this.#p.grace
+    this.#ctx.lifeUsed(physical)
+    const now = this.#ctx.now()
+    const { caches, l1, l1sync } = this.#tiers
+    let any = false
+    for (const tier of caches) {
+      // an entry a tag invalidated, or past its TTL (kept only for grace), is not given new life
+      const e = tier === l1sync ? l1sync.getSync(key) : await tier.get(key).catch(() => undefined)
+      if (e !== undefined && tier !== l1 && e.tags.length !== 0) {
+        await this.#ctx.tags.ensure(e.tags).catch(() => undefined)
+      }
+      if (
+        e === undefined ||
+        this.#unflushed.hides(key, e) ||
+        this.#freshness.classify(e, now) !== 'fresh'
+      ) {
+        if (e !== undefined) await this.#tiers.drop(tier, key)
+        continue
+      }
+      try {
+        if (await tier.setTTL(key, physical)) any = true
+      } catch (error) {
+        this.#tiers.report(tier.tier, 'setTTL', error, key)
+        this.#tiers.failed(key, error)
+      }
+    }
+    if (any) await this.#ctx.invalidateKey(this.#name, key, false)
+    return any
+  }
+
+  async #resolve(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
+    const token = this.#guard.token
+    const now = this.#ctx.now()
+    const walk: Walk<V> = { stale: undefined, failed: false, seen: [] }
+    const hit = await this.#fromCaches(key, loader, walk, token, now)
+    if (hit !== undefined) return hit.value
+    const stale = walk.stale
+    const record = this.#tiers.record
+    const unflushed = this.#unflushed.of(key)
+    if (unflushed !== undefined) {
+      const served = await this.#unflushed.serve(key, unflushed, token)
+      if (served !== undefined) return served.value
+      // deleted by this instance and not written since: as if the record had nothing
+    } else if (record !== undefined) {
+      try {
+        const e = await record.get(key)
+        if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
+          this.#stats.recordHits++
+          await this.#tiers.fill(key, e, token)
+          return e.value
+        }
+      } catch (error) {
+        // A record that cannot answer is not a miss: the key may be there, so neither "not found"
+        // nor a loader's default may stand in for it. Stale within grace, else the failure.
+        this.#tiers.report(record.tier, 'get', error, key)
+        if (stale !== undefined) return this.#freshness.serveStale(stale)
+        throw error
+      }
+    }
+    if (loader === undefined) {
+      if (stale !== undefined && walk.failed) return this.#freshness.serveStale(stale)
+      this.#stats.misses++
+      return undefined
+    }
+    return this.#loads.loadOrStale(key, loader, { stale, token, seen: walk.seen }, now)
+  }
+
+  /**
+   * Walks the cache tiers top down for a fresh copy of `key`, copying one found below L1 into the
+   * tiers above it; notes in `walk` what else it saw.
+   */
+  async #fromCaches(
+    key: string,
+    loader: Loader<V> | undefined,
+    walk: Walk<V>,
+    token: number,
+    now: number,
+  ): Promise<{ value: V } | undefined> {
+    const { caches, l1sync } = this.#tiers
+    for (let i = 0; i < caches.length; i++) {
+      const tier = caches[i] as CacheStore<V>
+      let e: CacheEntry<V> | undefined
+      try {
+        e = tier === l1sync ? l1sync.getSync(key) : await tier.get(key)
+        if (e !== undefined && i > 0 && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
+      } catch (error) {
+        this.#tiers.report(tier.tier, 'get', error, key)
+        walk.failed = true
+        walk.seen.push(null)
+        continue
+      }
+      walk.seen.push(e)
+      if (e === undefined || this.#unflushed.hides(key, e)) continue
+      const state = this.#freshness.classify(e, now)
+      if (state === 'fresh') {
+        if (i === 0) this.#stats.l1Hits++
+        else {
+          this.#stats.lowerHits++
+          await this.#tiers.copyUp(key, e, i, token)
+        }
+        if (loader !== undefined) this.#loads.refreshAhead(key, e, now, loader)
+        return { value: e.value }
+      }
+      if (state === 'stale' && (walk.stale === undefined || e.version > walk.stale.version)) {
+        walk.stale = e
+      }
+    }
+    return undefined
+  }
+}
