@@ -23,4 +23,4 @@ export {
   type TieredCacheOptions,
   type TieredCacheStats,
 } from './tiered-cache.js'
-export type { FlushStats, WriteBehindOptions } from './write-behind.js'
+export type { FlushStats, WriteBehindOptions } from './flusher.js'

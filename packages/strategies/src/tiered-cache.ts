@@ -31,7 +31,7 @@ import {
 } from './policy.js'
 import { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'
-import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './write-behind.js'
+import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './flusher.js'
 
 /** Options of {@link createTieredCache}. Every tier and port is optional. */
 export interface TieredCacheOptions {
