@@ -1,16 +1,10 @@
 import {
   type CacheEntry,
   type CacheStore,
-  ConflictError,
-  hasVersionedDeletes,
   type InvalidationMessage,
   InvalidOptionError,
-  measureValue,
-  resolveSetOptions,
   type SetResult,
   type SyncCacheStore,
-  TimeoutError,
-  validateKey,
 } from '@actor-cache/core'
 import { BatchRead } from './batch-read.js'
 import { FillGuard } from './fill-guard.js'
@@ -30,27 +24,12 @@ import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.
 import { ReadPath } from './read-path.js'
 import { TierStack } from './tier-stack.js'
 import { UnflushedWrites } from './unflushed-writes.js'
-import { isUnknownOutcome } from './unknown-outcomes.js'
+import { WriteBehind } from './write-behind.js'
+import { WriteThrough } from './write-through.js'
+import { type TieredSetOptions, Writes } from './writes.js'
 
 export type { NamespaceContext, NamespaceStats, NamespaceTiers } from './namespace-context.js'
-
-/** Options of a tiered write. */
-export interface TieredSetOptions {
-  /** Life of the cached copies in ms (`Infinity` = until invalidated). @default the namespace's ttl, jittered */
-  ttl?: number
-  /** Tags for group invalidation. */
-  tags?: readonly string[]
-  /** Explicit version: the write applies only where no newer version is stored. */
-  version?: number
-  /** Compare-and-set against the version of record (`0` = absent): `ConflictError` on mismatch. */
-  expectedVersion?: number
-}
-
-/**
- * Write-behind versions taken from the clock are epoch ms × 1000 (about 1.8e15 today); versions
- * below this come from loads and record rows of write-through history.
- */
-const CLOCK_VERSIONS = 1e15
+export type { TieredSetOptions } from './writes.js'
 
 /**
  * One namespace (entity type) of a {@link TieredCache}: reads through L1 → L2 → L3 → loader with
@@ -76,9 +55,7 @@ export class TieredNamespace<V = unknown> {
   readonly #freshness: Freshness<V>
   readonly #reads: ReadPath<V>
   readonly #batch: BatchRead<V>
-  /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
-  readonly #casChains = new Map<string, Promise<unknown>>()
-  #lastClockVersion = 0
+  readonly #writes: Writes<V>
   readonly #stats: NamespaceStats = newStats()
 
   /** @internal use `cache.namespace(name)` */
@@ -124,6 +101,10 @@ export class TieredNamespace<V = unknown> {
     const loads = new LoaderRunner(parts)
     this.#reads = new ReadPath(parts, loads)
     this.#batch = new BatchRead(parts, loads)
+    this.#writes = new Writes(parts, {
+      through: new WriteThrough(parts),
+      behind: new WriteBehind(parts),
+    })
     ctx.lifeUsed(policy.ttl + policy.grace)
   }
 
@@ -283,411 +264,16 @@ export class TieredNamespace<V = unknown> {
    * @throws {ConflictError} when `expectedVersion` does not match
    * @throws {QueueFullError} (write_behind) when the queue is full; nothing is kept
    */
-  async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
-    this.#ctx.assertOpen()
-    validateKey(key, this.name)
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionError('options', `must be an object, got ${String(options)}`)
-    }
-    if (this.#p.checkValues) measureValue(value) // throws SerializationError before any I/O
-    const clock = this.#ctx.now()
-    // validates ttl, version, expectedVersion and tags before any I/O
-    const checked = resolveSetOptions({ ...options }, this.#p.ttl, clock)
-    const expiresAt = this.#freshness.expiry(clock, options.ttl)
-    if (options.ttl !== undefined) this.#ctx.lifeUsed(options.ttl + this.#p.grace)
-    const tags = checked.tags
-    if (tags.length > 0) {
-      // order this write after invalidations of its tags other instances made (times in L2)
-      await this.#ctx.tags
-        .ensure(tags)
-        .catch((error) => this.#tiers.report('tags', 'get', error, key))
-    }
-    const now = this.#ctx.tags.created(clock, tags) // after every invalidation of its tags seen
-    this.#guard.written(key)
-    this.#negative.forget(key)
-    let result: SetResult
-    switch (this.#p.strategy) {
-      case 'write_behind':
-        result = await this.#writeBehind(key, value, options, expiresAt, tags, now)
-        break
-      case 'write_around': {
-        result = await this.#tiers.recordWrite(key, () =>
-          (this.#record as RecordStore<V>).set(key, value, {
-            ttl: Infinity,
-            tags,
-            ...this.#versionOf(options),
-          }),
-        )
-        this.#guard.written(key)
-        await this.#ctx.invalidateKey(this.name, key, true)
-        return result
-      }
-      default:
-        result = await this.#writeThrough(key, value, options, expiresAt, tags, now)
-    }
-    this.#guard.written(key)
-    if (result.applied) await this.#ctx.invalidateKey(this.name, key, false)
-    return result
+  set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
+    return this.#writes.set(key, value, options)
   }
 
   /**
    * Removes `key`: from the record (write_through, write_around), through the queue
    * (write_behind), and from every cache tier; other instances and dependents follow.
    */
-  async delete(key: string): Promise<boolean> {
-    this.#ctx.assertOpen()
-    validateKey(key, this.name)
-    this.#guard.removed(key)
-    this.#guard.hold([key])
-    try {
-      return await this.#deleteHeld(key)
-    } finally {
-      this.#guard.release([key])
-      // what a read copied into L1 while the tiers were being cleared goes too
-      this.#l1sync?.deleteSync(key)
-      this.#guard.removed(key)
-    }
-  }
-
-  async #deleteHeld(key: string): Promise<boolean> {
-    let existed = false
-    if (this.#p.strategy === 'write_behind' && this.#ctx.queue !== undefined) {
-      const current = await this.#currentVersion(key, false)
-      // A clock version even for a cached key: a delete is ordered after the writes before it
-      // without compare-and-set in the caches, and above any version a racing write takes there.
-      const version = this.#nextVersion({ ...current, inCoord: false })
-      // whether the record or an unflushed write of this instance had it (a loaded value does not
-      // count); when the record cannot answer, whether the caches had it
-      existed = this.#unflushed.of(key)?.op === 'set'
-      await this.#ctx.queue.enqueue([
-        {
-          namespace: this.name,
-          key,
-          op: 'delete',
-          version,
-          expiresAt: null,
-          tags: [],
-          enqueuedAt: this.#ctx.now(),
-        },
-      ])
-      this.#unflushed.add(key, {
-        version,
-        op: 'delete',
-        value: undefined,
-        tags: [],
-        createdAt: this.#ctx.now(),
-      })
-      // The queued delete is the durable one. Deleting the record now as well keeps readers that
-      // miss every cache from seeing the old row until the flush; if the record is down, the
-      // queue still carries the delete. A record with versioned deletes keeps a tombstone, so
-      // older queued writes of the key flushed later cannot bring the row back.
-      try {
-        const record = this.#record
-        if (record !== undefined && hasVersionedDeletes(record)) {
-          if ((await record.deleteVersions([{ key, version }])) > 0) existed = true
-        } else if ((await record?.delete(key)) === true) existed = true
-      } catch (error) {
-        this.#tiers.report(this.#record?.tier ?? 'record', 'delete', error, key)
-        existed ||= current.inCoord
-      }
-    } else if (this.#record !== undefined) {
-      const record = this.#record
-      existed = await this.#tiers.recordWrite(key, () => record.delete(key))
-    }
-    for (const tier of this.#caches) {
-      try {
-        const removed =
-          tier === this.#l1sync ? this.#l1sync.deleteSync(key) : await tier.delete(key)
-        if (this.#record === undefined) existed ||= removed
-      } catch (error) {
-        this.#tiers.report(tier.tier, 'delete', error, key)
-        this.#tiers.uncertain(key)
-      }
-    }
-    await this.#ctx.invalidateKey(this.name, key, false)
-    return existed
-  }
-
-  #versionOf(options: TieredSetOptions): { version?: number; expectedVersion?: number } {
-    if (options.expectedVersion !== undefined) return { expectedVersion: options.expectedVersion }
-    if (options.version !== undefined) return { version: options.version }
-    return {}
-  }
-
-  async #writeThrough(
-    key: string,
-    value: V,
-    options: TieredSetOptions,
-    expiresAt: number | null,
-    tags: readonly string[],
-    now: number,
-  ): Promise<SetResult> {
-    const versioning = this.#versionOf(options)
-    const record = this.#record
-    if (record !== undefined) {
-      const r = await this.#tiers.recordWrite(key, () =>
-        record.set(key, value, { ttl: Infinity, tags, ...versioning }),
-      )
-      if (!r.applied) return r
-      await this.#copyRecorded(key, value, { version: r.version, expiresAt, createdAt: now, tags })
-      return r
-    }
-    const coord = this.#caches[this.#coord]
-    if (coord === undefined)
-      throw new InvalidOptionError('tiers', 'the cache has no tier to write to')
-    const r =
-      coord === this.#l1sync
-        ? this.#l1sync.setSync(key, value, { expiresAt, createdAt: now, tags, ...versioning })
-        : await this.#tiers.recordWrite(key, () =>
-            coord.set(key, value, { expiresAt, createdAt: now, tags, ...versioning }),
-          )
-    if (!r.applied) return r
-    for (let i = 0; i < this.#caches.length; i++) {
-      if (i !== this.#coord)
-        await this.#tiers.put(i, key, value, {
-          version: r.version,
-          expiresAt,
-          createdAt: now,
-          tags,
-        })
-    }
-    return r
-  }
-
-  /**
-   * Writes a value the record just took (at `entry.version`) into every cache tier. A tier may
-   * hold a higher version that is not the record's: a loaded value, whose versions count loads
-   * while the record lacks the key. Such a copy is replaced (delete, then write), and the record
-   * is read once more: if it moved past this write meanwhile, the copies just written may be older
-   * than another instance's and are dropped again.
-   */
-  async #copyRecorded(
-    key: string,
-    value: V,
-    entry: {
-      version: number
-      expiresAt: number | null
-      createdAt: number
-      tags: readonly string[]
-    },
-  ): Promise<void> {
-    let replaced = false
-    for (let i = this.#caches.length - 1; i >= 0; i--) {
-      const tier = this.#caches[i] as CacheStore<V>
-      try {
-        if (tier === this.#l1sync) {
-          if (this.#l1sync.setSync(key, value, entry).applied) continue
-          this.#l1sync.deleteSync(key)
-          this.#l1sync.setSync(key, value, entry)
-        } else {
-          if ((await tier.set(key, value, entry)).applied) continue
-          await tier.delete(key)
-          await tier.set(key, value, entry)
-        }
-        replaced = true
-      } catch (error) {
-        this.#tiers.report(tier.tier, 'set', error, key)
-        this.#tiers.uncertain(key)
-      }
-    }
-    if (!replaced) return
-    let current: number | undefined
-    try {
-      current = (await this.#record?.get(key))?.version
-    } catch (error) {
-      this.#tiers.report(this.#record?.tier ?? 'record', 'get', error, key)
-    }
-    if (current !== entry.version)
-      for (const tier of this.#caches) await this.#tiers.drop(tier, key)
-  }
-
-  /**
-   * The version `key` has now: from the coordinating cache tier when it holds the key (and nothing
-   * newer is pending); otherwise this instance's pending writes and, when `exact`
-   * (compare-and-set), the record.
-   */
-  async #currentVersion(
-    key: string,
-    exact: boolean,
-  ): Promise<{ version: number; inCoord: boolean; floor: number }> {
-    const coord = this.#caches[this.#coord]
-    const p = this.#unflushed.of(key)
-    const pending = p?.version ?? 0
-    let cached: number | undefined
-    if (coord !== undefined) {
-      const e = coord === this.#l1sync ? this.#l1sync.getSync(key) : await coord.get(key)
-      // an entry older than an unflushed write of ours was refilled from the record: not current
-      // (after a delete of ours, what the caches hold was loaded since)
-      if (e !== undefined && (e.version >= pending || p?.op === 'delete')) {
-        if (e.version >= CLOCK_VERSIONS && e.version >= pending) {
-          return { version: e.version, inCoord: true, floor: e.version }
-        }
-        // A version below the clock range was given by a load (compare-and-set from absent
-        // starts at 1): the record may keep a tombstone above it, so the write takes a clock
-        // version instead of this one + 1.
-        cached = e.version
-      }
-    }
-    // after a delete of ours the key is absent (compare-and-set expects 0), but later versions
-    // must still be above the delete's
-    let version = cached ?? (p?.op === 'delete' ? 0 : pending)
-    if (exact && cached === undefined && this.#record !== undefined) {
-      const e = await this.#record.get(key)
-      if (e !== undefined && e.version > pending) version = e.version
-    }
-    return { version, inCoord: false, floor: Math.max(version, pending) }
-  }
-
-  /**
-   * The version for a write-behind write of a key the caches do not hold. Reading the record for
-   * its version would put a database round trip in every such write; a version from the clock
-   * (epoch ms × 1000, plus a counter within a millisecond) is above any version the key got
-   * earlier, as long as instances' clocks agree better than the time between two writes of the key.
-   */
-  #nextVersion(current: { version: number; inCoord: boolean; floor: number }): number {
-    if (current.inCoord) return current.version + 1
-    this.#lastClockVersion = Math.max(
-      this.#lastClockVersion + 1,
-      Math.floor(this.#ctx.now()) * 1000,
-      current.floor + 1,
-    )
-    return this.#lastClockVersion
-  }
-
-  async #writeBehind(
-    key: string,
-    value: V,
-    options: TieredSetOptions,
-    expiresAt: number | null,
-    tags: readonly string[],
-    now: number,
-  ): Promise<SetResult> {
-    if (options.expectedVersion !== undefined) {
-      // the check reads the record when the caches do not hold the key: without this, two
-      // compare-and-set writes could both pass it
-      return this.#oneAtATime(key, () =>
-        this.#writeBehindOnce(key, value, options, expiresAt, tags, now),
-      )
-    }
-    return this.#writeBehindOnce(key, value, options, expiresAt, tags, now)
-  }
-
-  /**
-   * Runs compare-and-set writes of `key` one at a time: in this process, and across instances
-   * through the lock provider when there is one.
-   */
-  async #oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#casChains.get(key)
-    let release!: () => void
-    const mine = new Promise<void>((r) => {
-      release = r
-    })
-    const chain = (before ?? Promise.resolve()).then(() => mine)
-    this.#casChains.set(key, chain)
-    try {
-      if (before !== undefined) await before.catch(() => undefined)
-      const provider = this.#ctx.lock
-      if (provider === undefined) return await fn()
-      const lock = await provider.acquire(`cas:${this.name}:${key}`.slice(0, 512), {
-        ttl: this.#p.lockTtl,
-        waitMs: this.#p.lockWait,
-      })
-      if (lock === undefined) {
-        throw new TimeoutError(
-          this.#p.lockWait,
-          `${this.name}:${key}: another instance held the compare-and-set lock for over ${this.#p.lockWait} ms`,
-          { tier: 'lock', namespace: this.name, key },
-        )
-      }
-      try {
-        return await fn()
-      } finally {
-        await lock.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
-      }
-    } finally {
-      release()
-      if (this.#casChains.get(key) === chain) this.#casChains.delete(key)
-    }
-  }
-
-  async #writeBehindOnce(
-    key: string,
-    value: V,
-    options: TieredSetOptions,
-    expiresAt: number | null,
-    tags: readonly string[],
-    now: number,
-  ): Promise<SetResult> {
-    const queue = this.#ctx.queue
-    if (queue === undefined)
-      throw new InvalidOptionError('queue', 'write_behind needs a write queue')
-    const coord = this.#caches[this.#coord]
-    let version: number | undefined
-    for (let attempt = 0; version === undefined; attempt++) {
-      const current = await this.#currentVersion(key, options.expectedVersion !== undefined)
-      if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
-        throw new ConflictError(options.expectedVersion, current.version, {
-          tier: 'tiered',
-          namespace: this.name,
-          key,
-        })
-      }
-      // compare-and-set checks the version seen; a key the caches do not hold still gets a clock
-      // version, above a tombstone the record may keep for it
-      const next = options.version ?? this.#nextVersion(current)
-      if (coord === undefined) {
-        version = next
-        break
-      }
-      const setOptions =
-        current.inCoord && options.version === undefined
-          ? { expiresAt, createdAt: now, tags, expectedVersion: current.version }
-          : { expiresAt, createdAt: now, tags, version: next }
-      try {
-        const r =
-          coord === this.#l1sync
-            ? this.#l1sync.setSync(key, value, setOptions)
-            : await coord.set(key, value, setOptions)
-        if (r.applied) version = r.version
-        else if (options.version !== undefined) return r // an explicit older version: ignored
-      } catch (error) {
-        if (!(error instanceof ConflictError)) {
-          // the claim may still apply: a value nobody acknowledged must not stay readable in L2
-          if (coord !== this.#l1sync) this.#tiers.failed(key, error)
-          throw error
-        }
-      }
-      if (version === undefined && (attempt >= 8 || options.expectedVersion !== undefined)) {
-        throw new ConflictError(current.version, -1, { tier: 'tiered', namespace: this.name, key })
-      }
-    }
-    try {
-      await queue.enqueue([
-        {
-          namespace: this.name,
-          key,
-          op: 'set',
-          value,
-          version,
-          expiresAt: null,
-          tags,
-          enqueuedAt: now,
-        },
-      ])
-    } catch (error) {
-      // not acknowledged: the caches must not keep a write the record will never see (nor, when
-      // the enqueue may still apply, one older than it)
-      if (isUnknownOutcome(error)) this.#tiers.uncertain(key)
-      else for (const tier of this.#caches) await this.#tiers.drop(tier, key)
-      throw error
-    }
-    this.#unflushed.add(key, { version, op: 'set', value, tags, createdAt: now })
-    if (version > this.#lastClockVersion) this.#lastClockVersion = version
-    for (let i = 0; i < this.#caches.length; i++) {
-      if (i !== this.#coord)
-        await this.#tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags })
-    }
-    return { applied: true, version }
+  delete(key: string): Promise<boolean> {
+    return this.#writes.delete(key)
   }
 
   /**

@@ -1,0 +1,165 @@
+import {
+  InvalidOptionError,
+  measureValue,
+  resolveSetOptions,
+  type SetResult,
+  validateKey,
+} from '@actor-cache/core'
+import type { NamespaceParts } from './namespace-context.js'
+import type { RecordStore } from './policy.js'
+import type { WriteBehind } from './write-behind.js'
+import type { WriteThrough } from './write-through.js'
+
+/** Options of a tiered write. */
+export interface TieredSetOptions {
+  /** Life of the cached copies in ms (`Infinity` = until invalidated). @default the namespace's ttl, jittered */
+  ttl?: number
+  /** Tags for group invalidation. */
+  tags?: readonly string[]
+  /** Explicit version: the write applies only where no newer version is stored. */
+  version?: number
+  /** Compare-and-set against the version of record (`0` = absent): `ConflictError` on mismatch. */
+  expectedVersion?: number
+}
+
+/** A write, checked and dated, as a strategy carries it out. */
+export interface Write<V> {
+  readonly key: string
+  readonly value: V
+  readonly options: TieredSetOptions
+  /** Physical expiry of the cached copies. */
+  readonly expiresAt: number | null
+  readonly tags: readonly string[]
+  /** Creation time of the cached copies: after every invalidation of their tags seen. */
+  readonly createdAt: number
+}
+
+/** The versioning a write asks the record for (`expectedVersion` wins over `version`). */
+export function versionOf(options: TieredSetOptions): {
+  version?: number
+  expectedVersion?: number
+} {
+  if (options.expectedVersion !== undefined) return { expectedVersion: options.expectedVersion }
+  if (options.version !== undefined) return { version: options.version }
+  return {}
+}
+
+/**
+ * Writes and deletes of one namespace: checks them before any I/O, hands them to the namespace's
+ * strategy (write-through, write-behind, write-around), and makes loads begun before them drop
+ * their results; then other instances and dependent namespaces drop the key.
+ */
+export class Writes<V> {
+  readonly #name: string
+  readonly #p: NamespaceParts<V>['policy']
+  readonly #ctx: NamespaceParts<V>['ctx']
+  readonly #tiers: NamespaceParts<V>['tiers']
+  readonly #guard: NamespaceParts<V>['guard']
+  readonly #freshness: NamespaceParts<V>['freshness']
+  readonly #negative: NamespaceParts<V>['negative']
+  readonly #through: WriteThrough<V>
+  readonly #behind: WriteBehind<V>
+
+  constructor(
+    parts: NamespaceParts<V>,
+    strategies: { through: WriteThrough<V>; behind: WriteBehind<V> },
+  ) {
+    this.#name = parts.name
+    this.#p = parts.policy
+    this.#ctx = parts.ctx
+    this.#tiers = parts.tiers
+    this.#guard = parts.guard
+    this.#freshness = parts.freshness
+    this.#negative = parts.negative
+    this.#through = strategies.through
+    this.#behind = strategies.behind
+  }
+
+  async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
+    this.#ctx.assertOpen()
+    validateKey(key, this.#name)
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', `must be an object, got ${String(options)}`)
+    }
+    if (this.#p.checkValues) measureValue(value) // throws SerializationError before any I/O
+    const clock = this.#ctx.now()
+    // validates ttl, version, expectedVersion and tags before any I/O
+    const checked = resolveSetOptions({ ...options }, this.#p.ttl, clock)
+    const expiresAt = this.#freshness.expiry(clock, options.ttl)
+    if (options.ttl !== undefined) this.#ctx.lifeUsed(options.ttl + this.#p.grace)
+    const tags = checked.tags
+    if (tags.length > 0) {
+      // order this write after invalidations of its tags other instances made (times in L2)
+      await this.#ctx.tags
+        .ensure(tags)
+        .catch((error) => this.#tiers.report('tags', 'get', error, key))
+    }
+    const createdAt = this.#ctx.tags.created(clock, tags) // after every invalidation of its tags seen
+    const w: Write<V> = { key, value, options, expiresAt, tags, createdAt }
+    this.#guard.written(key)
+    this.#negative.forget(key)
+    let result: SetResult
+    switch (this.#p.strategy) {
+      case 'write_behind':
+        result = await this.#behind.write(w)
+        break
+      case 'write_around':
+        return this.#writeAround(w)
+      default:
+        result = await this.#through.write(w)
+    }
+    this.#guard.written(key)
+    if (result.applied) await this.#ctx.invalidateKey(this.#name, key, false)
+    return result
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.#ctx.assertOpen()
+    validateKey(key, this.#name)
+    this.#guard.removed(key)
+    this.#guard.hold([key])
+    try {
+      return await this.#deleteHeld(key)
+    } finally {
+      this.#guard.release([key])
+      // what a read copied into L1 while the tiers were being cleared goes too
+      this.#tiers.l1sync?.deleteSync(key)
+      this.#guard.removed(key)
+    }
+  }
+
+  /** Write-around: the record takes the write; the key then leaves every cache tier. */
+  async #writeAround(w: Write<V>): Promise<SetResult> {
+    const { key, value, tags } = w
+    const record = this.#tiers.record as RecordStore<V>
+    const result = await this.#tiers.recordWrite(key, () =>
+      record.set(key, value, { ttl: Infinity, tags, ...versionOf(w.options) }),
+    )
+    this.#guard.written(key)
+    await this.#ctx.invalidateKey(this.#name, key, true)
+    return result
+  }
+
+  /** The delete while `key` is held; true when the record (or, without one, a cache) had it. */
+  async #deleteHeld(key: string): Promise<boolean> {
+    let existed = false
+    const { caches, l1sync, record } = this.#tiers
+    const queue = this.#ctx.queue
+    if (this.#p.strategy === 'write_behind' && queue !== undefined) {
+      existed = await this.#behind.delete(key, queue)
+    } else if (record !== undefined) {
+      existed = await this.#tiers.recordWrite(key, () => record.delete(key))
+    }
+    for (const tier of caches) {
+      try {
+        const removed = tier === l1sync ? l1sync.deleteSync(key) : await tier.delete(key)
+        if (record === undefined) existed ||= removed
+      } catch (error) {
+        this.#tiers.report(tier.tier, 'delete', error, key)
+        this.#tiers.uncertain(key)
+      }
+    }
+    await this.#ctx.invalidateKey(this.#name, key, false)
+    return existed
+  }
+}
