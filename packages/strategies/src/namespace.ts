@@ -1,6 +1,5 @@
 import {
   type CacheEntry,
-  type CacheStore,
   type InvalidationMessage,
   InvalidOptionError,
   type SetResult,
@@ -10,8 +9,9 @@ import { BatchRead } from './batch-read.js'
 import { FillGuard } from './fill-guard.js'
 import { Flights } from './flights.js'
 import { Freshness } from './freshness.js'
-import type { InvalidationTarget } from './invalidation.js'
+import type { InvalidationTarget, TagClock } from './invalidation.js'
 import { LoaderRunner } from './loader-runner.js'
+import { LocalInvalidation } from './local-invalidation.js'
 import {
   type NamespaceContext,
   type NamespaceParts,
@@ -20,7 +20,7 @@ import {
   newStats,
 } from './namespace-context.js'
 import { NegativeCache } from './negative-cache.js'
-import type { BatchLoader, Loader, RecordStore, ResolvedPolicy } from './policy.js'
+import type { BatchLoader, Loader, ResolvedPolicy } from './policy.js'
 import { ReadPath } from './read-path.js'
 import { TierStack } from './tier-stack.js'
 import { UnflushedWrites } from './unflushed-writes.js'
@@ -28,8 +28,41 @@ import { WriteBehind } from './write-behind.js'
 import { WriteThrough } from './write-through.js'
 import { type TieredSetOptions, Writes } from './writes.js'
 
-export type { NamespaceContext, NamespaceStats, NamespaceTiers } from './namespace-context.js'
+export type { NamespaceStats } from './namespace-context.js'
 export type { TieredSetOptions } from './writes.js'
+
+/**
+ * The calls only the cache makes on a namespace (the flusher's reports, invalidations it
+ * dispatches). They stay out of {@link TieredNamespace}: the cache keeps this handle.
+ */
+export interface NamespaceInternals {
+  /** The flusher persisted writes up to `version` of `key` (may invalidate the key again). */
+  flushed(key: string, version: number): Promise<void> | undefined
+  /** The write of `key` at `version` was dead-lettered: the caches must not keep serving it. */
+  rejected(key: string, version: number): Promise<void>
+  /** This instance's invalidation: drops what `message` names from L1. */
+  dropLocal(message: InvalidationMessage): void
+  /** Another instance's invalidation, sent at `sentAt` by its clock (tag invalidations). */
+  dropRemote(message: InvalidationMessage, sentAt?: number): void
+  /** Drops what `message` names from every cache tier of this instance. */
+  dropTiers(message: InvalidationMessage): Promise<void>
+  /** The bus may have lost messages: forget everything local. */
+  reset(): Promise<void>
+}
+
+/** What the facade delegates to. */
+interface Facade<V> {
+  readonly ctx: NamespaceContext
+  readonly stats: NamespaceStats
+  readonly l1sync: SyncCacheStore<V> | undefined
+  readonly freshness: Freshness<V>
+  readonly reads: ReadPath<V>
+  readonly batch: BatchRead<V>
+  readonly writes: Writes<V>
+}
+
+/** Builds a {@link TieredNamespace}; its constructor is private to this module. */
+let wrap: <V>(name: string, policy: ResolvedPolicy<V>, parts: Facade<V>) => TieredNamespace<V>
 
 /**
  * One namespace (entity type) of a {@link TieredCache}: reads through L1 → L2 → L3 → loader with
@@ -38,74 +71,35 @@ export type { TieredSetOptions } from './writes.js'
 export class TieredNamespace<V = unknown> {
   /** Namespace name. */
   readonly name: string
-  readonly #ctx: NamespaceContext
-  readonly #tags: NamespaceContext['tags']
   readonly #p: ResolvedPolicy<V>
-  readonly #tiers: TierStack<V>
-  readonly #unflushed: UnflushedWrites<V>
-  readonly #l1: CacheStore<V> | undefined
+  readonly #ctx: NamespaceContext
+  readonly #stats: NamespaceStats
+  // The L1 fast path reads these directly: a hit is answered without I/O or allocation.
   readonly #l1sync: SyncCacheStore<V> | undefined
-  readonly #caches: CacheStore<V>[]
-  readonly #coord: number
-  readonly #record: RecordStore<V> | undefined
+  /** No grace and no refresh-ahead: an L1 copy is usable unless a tag of it was invalidated. */
   readonly #plain: boolean
-  readonly #flights = new Flights<V>()
-  readonly #guard = new FillGuard(this.#flights)
-  readonly #negative: NegativeCache
+  readonly #tags: TagClock
   readonly #freshness: Freshness<V>
   readonly #reads: ReadPath<V>
   readonly #batch: BatchRead<V>
   readonly #writes: Writes<V>
-  readonly #stats: NamespaceStats = newStats()
 
-  /** @internal use `cache.namespace(name)` */
-  constructor(
-    name: string,
-    policy: ResolvedPolicy<V>,
-    tiers: NamespaceTiers<V>,
-    ctx: NamespaceContext,
-  ) {
+  static {
+    wrap = (name, policy, parts) => new TieredNamespace(name, policy, parts)
+  }
+
+  private constructor(name: string, policy: ResolvedPolicy<V>, parts: Facade<V>) {
     this.name = name
     this.#p = policy
-    this.#ctx = ctx
-    this.#tags = ctx.tags
+    this.#ctx = parts.ctx
+    this.#stats = parts.stats
+    this.#l1sync = parts.l1sync
     this.#plain = policy.grace === 0 && !policy.refreshAhead
-    this.#negative = new NegativeCache(this.#stats)
-    this.#freshness = new Freshness(policy, ctx, this.#stats, (key, e, now, loader) =>
-      loads.refreshAhead(key, e, now, loader),
-    )
-    this.#tiers = new TierStack(name, policy, tiers, {
-      ctx,
-      guard: this.#guard,
-      freshness: this.#freshness,
-      stats: this.#stats,
-    })
-    this.#unflushed = new UnflushedWrites(this.#tiers, ctx.now, this.#stats)
-    this.#l1 = this.#tiers.l1
-    this.#l1sync = this.#tiers.l1sync
-    this.#caches = this.#tiers.caches
-    this.#coord = this.#tiers.coord
-    this.#record = this.#tiers.record
-    const parts: NamespaceParts<V> = {
-      name,
-      policy,
-      ctx,
-      stats: this.#stats,
-      tiers: this.#tiers,
-      guard: this.#guard,
-      flights: this.#flights,
-      freshness: this.#freshness,
-      negative: this.#negative,
-      unflushed: this.#unflushed,
-    }
-    const loads = new LoaderRunner(parts)
-    this.#reads = new ReadPath(parts, loads)
-    this.#batch = new BatchRead(parts, loads)
-    this.#writes = new Writes(parts, {
-      through: new WriteThrough(parts),
-      behind: new WriteBehind(parts),
-    })
-    ctx.lifeUsed(policy.ttl + policy.grace)
+    this.#tags = parts.ctx.tags
+    this.#freshness = parts.freshness
+    this.#reads = parts.reads
+    this.#batch = parts.batch
+    this.#writes = parts.writes
   }
 
   /** The namespace's write strategy. */
@@ -207,27 +201,6 @@ export class TieredNamespace<V = unknown> {
   }
 
   /**
-   * Drops cached copies (every cache tier, other instances' L1, dependents); the store of record
-   * keeps its data. Give keys, or a target with patterns, tags or `all`.
-   */
-  invalidate(
-    target: string | readonly string[] | Omit<InvalidationTarget, 'namespace'>,
-  ): Promise<void> {
-    const t: InvalidationTarget =
-      typeof target === 'string'
-        ? { namespace: this.name, keys: [target] }
-        : Array.isArray(target)
-          ? { namespace: this.name, keys: target as readonly string[] }
-          : { ...(target as InvalidationTarget), namespace: this.name }
-    return this.#ctx.invalidate(t)
-  }
-
-  /** Drops every cached entry of this namespace (the store of record keeps its data). */
-  clear(): Promise<void> {
-    return this.#ctx.invalidate({ namespace: this.name, all: true })
-  }
-
-  /**
    * Values for `keys`, in order. Keys missing everywhere go to `batchLoader` (or the namespace's
    * batch loader, else its loader per key) in one call; keys another read is already loading are
    * joined, not loaded twice.
@@ -236,22 +209,8 @@ export class TieredNamespace<V = unknown> {
     return this.#batch.getMany(keys, batchLoader)
   }
 
-  /** Like uncertain (tier stack) for an invalidation of patterns or the whole namespace. */
-  #uncertainWide(tier: CacheStore<V>, message: InvalidationMessage): void {
-    const { tags: _t, ...wide } = message
-    this.#ctx.outcomes.add(
-      `${this.name}\u0000${tier.tier}\u0000${JSON.stringify(wide)}`,
-      async () => {
-        if (wide.all) await tier.clear()
-        for (const pattern of wide.patterns ?? []) await tier.deletePattern(pattern)
-        this.dropLocal(wide)
-        await this.#ctx.publish(wide)
-      },
-    )
-  }
-
   // -------------------------------------------------------------------------------------------
-  // Writes
+  // Writes and invalidations
   // -------------------------------------------------------------------------------------------
 
   /**
@@ -277,96 +236,82 @@ export class TieredNamespace<V = unknown> {
   }
 
   /**
-   * @internal the record refused the write of `key` at `version` for good (dead-lettered): the
-   * caches here and in other instances must not keep serving it. A newer write stays.
+   * Drops cached copies (every cache tier, other instances' L1, dependents); the store of record
+   * keeps its data. Give keys, or a target with patterns, tags or `all`.
    */
-  rejected(key: string, version: number): Promise<void> {
-    return this.#unflushed.rejected(key, version)
+  invalidate(
+    target: string | readonly string[] | Omit<InvalidationTarget, 'namespace'>,
+  ): Promise<void> {
+    const t: InvalidationTarget =
+      typeof target === 'string'
+        ? { namespace: this.name, keys: [target] }
+        : Array.isArray(target)
+          ? { namespace: this.name, keys: target as readonly string[] }
+          : { ...(target as InvalidationTarget), namespace: this.name }
+    return this.#ctx.invalidate(t)
   }
 
-  /** @internal the flusher persisted writes up to `version` of `key`. */
-  flushed(key: string, version: number): Promise<void> | undefined {
-    return this.#unflushed.flushed(key, version)
+  /** Drops every cached entry of this namespace (the store of record keeps its data). */
+  clear(): Promise<void> {
+    return this.#ctx.invalidate({ namespace: this.name, all: true })
   }
+}
 
-  // -------------------------------------------------------------------------------------------
-  // Invalidation (called by the cache)
-  // -------------------------------------------------------------------------------------------
-
-  /** @internal drops what `message` names from this instance's L1 (and negative cache). */
-  dropLocal(message: InvalidationMessage, remote = false, sentAt = Number.POSITIVE_INFINITY): void {
-    if (message.all || message.patterns) {
-      this.#guard.removedAll()
-      this.#negative.clear()
-    }
-    for (const key of message.keys ?? []) {
-      this.#guard.removed(key)
-      this.#negative.forget(key)
-    }
-    if (message.tags) this.#guard.removedAll()
-    if (this.#unflushed.size !== 0)
-      this.#unflushed.hit(message, remote ? { remote, sentAt } : { remote })
-    const l1 = this.#l1sync
-    if (l1 === undefined) return
-    if (message.all) {
-      void this.#l1?.clear().catch((error) => this.#tiers.report('memory', 'clear', error))
-      return
-    }
-    for (const key of message.keys ?? []) l1.deleteSync(key)
-    for (const pattern of message.patterns ?? []) {
-      void l1
-        .deletePattern(pattern)
-        .catch((error) => this.#tiers.report('memory', 'deletePattern', error))
-    }
+/**
+ * Sets up namespace `name`: its mechanisms, wired together, behind the public
+ * {@link TieredNamespace}, and the {@link NamespaceInternals} the cache keeps.
+ */
+export function createNamespace<V>(
+  name: string,
+  policy: ResolvedPolicy<V>,
+  tiers: NamespaceTiers<V>,
+  ctx: NamespaceContext,
+): { namespace: TieredNamespace<V>; internals: NamespaceInternals } {
+  const stats = newStats()
+  const flights = new Flights<V>()
+  const guard = new FillGuard(flights)
+  const freshness = new Freshness(policy, ctx, stats, (key, e, now, loader) =>
+    loads.refreshAhead(key, e, now, loader),
+  )
+  const stack = new TierStack(name, policy, tiers, { ctx, guard, freshness, stats })
+  const unflushed = new UnflushedWrites(stack, ctx.now, stats)
+  const parts: NamespaceParts<V> = {
+    name,
+    policy,
+    ctx,
+    stats,
+    tiers: stack,
+    guard,
+    flights,
+    freshness,
+    negative: new NegativeCache(stats),
+    unflushed,
   }
-
-  /** @internal drops what `message` names from every cache tier of this instance (not the record). */
-  async dropTiers(message: InvalidationMessage): Promise<void> {
-    const keys = message.keys ?? []
-    const wide = message.all === true || (message.patterns?.length ?? 0) > 0
-    this.#guard.hold(keys)
-    if (wide) this.#guard.holdAll()
-    try {
-      this.dropLocal(message)
-      const tiers = this.#l1sync === undefined ? this.#caches : this.#caches.slice(1)
-      for (const tier of tiers) {
-        try {
-          if (message.all) await tier.clear()
-          if (keys.length > 0) await tier.deleteMany(keys)
-          for (const pattern of message.patterns ?? []) await tier.deletePattern(pattern)
-        } catch (error) {
-          this.#tiers.report(tier.tier, 'invalidate', error)
-          // the drop may run late or not at all: do it again once the tier answers
-          if (wide) this.#uncertainWide(tier, message)
-          else for (const key of keys) this.#tiers.uncertain(key)
-        }
-      }
-      if (message.all && this.#l1sync) await this.#l1sync.clear()
-    } finally {
-      this.#guard.release(keys)
-      if (wide) this.#guard.releaseAll()
-    }
-    // what a read copied into L1 while the lower tiers were being cleared goes too
-    if (!message.all) this.dropLocal({ ...message, tags: undefined })
-  }
-
-  /** @internal the bus may have lost messages: forget everything local. */
-  reset(): Promise<void> {
-    return this.dropTiersLocalAll()
-  }
-
-  async dropTiersLocalAll(): Promise<void> {
-    this.#guard.removedAll()
-    this.#negative.clear()
-    // messages may have been lost: another instance may have written or deleted any key
-    if (this.#unflushed.size !== 0)
-      this.#unflushed.hit({ all: true }, { remote: true, sentAt: Number.POSITIVE_INFINITY })
-    if (this.#l1 !== undefined) {
-      try {
-        await this.#l1.clear()
-      } catch (error) {
-        this.#tiers.report(this.#l1.tier, 'clear', error)
-      }
-    }
+  const loads = new LoaderRunner(parts)
+  const local = new LocalInvalidation(parts)
+  const writes = new Writes(parts, {
+    through: new WriteThrough(parts),
+    behind: new WriteBehind(parts),
+  })
+  const namespace = wrap(name, policy, {
+    ctx,
+    stats,
+    l1sync: stack.l1sync,
+    freshness,
+    reads: new ReadPath(parts, loads),
+    batch: new BatchRead(parts, loads),
+    writes,
+  })
+  ctx.lifeUsed(policy.ttl + policy.grace)
+  return {
+    namespace,
+    internals: {
+      flushed: (key, version) => unflushed.flushed(key, version),
+      rejected: (key, version) => unflushed.rejected(key, version),
+      dropLocal: (message) => local.dropLocal(message),
+      dropRemote: (message, sentAt) => local.dropRemote(message, sentAt),
+      dropTiers: (message) => local.dropTiers(message),
+      reset: () => local.reset(),
+    },
   }
 }

@@ -14,6 +14,7 @@ import {
   validateNamespace,
   type WriteQueue,
 } from '@actor-cache/core'
+import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './flusher.js'
 import {
   dependents,
   expandEvent,
@@ -22,7 +23,13 @@ import {
   TagClock,
   validateTarget,
 } from './invalidation.js'
-import { type NamespaceContext, type NamespaceStats, TieredNamespace } from './namespace.js'
+import {
+  createNamespace,
+  type NamespaceInternals,
+  type NamespaceStats,
+  type TieredNamespace,
+} from './namespace.js'
+import type { NamespaceContext } from './namespace-context.js'
 import {
   checkStrategyNeedsRecord,
   type NamespacePolicy,
@@ -31,7 +38,6 @@ import {
 } from './policy.js'
 import { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'
-import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './flusher.js'
 
 /** Options of {@link createTieredCache}. Every tier and port is optional. */
 export interface TieredCacheOptions {
@@ -83,6 +89,12 @@ export interface FlushOptions {
   timeout?: number
 }
 
+/** A namespace set up in this cache: the public object and the calls only the cache makes. */
+interface Registered {
+  readonly namespace: TieredNamespace<unknown>
+  readonly internals: NamespaceInternals
+}
+
 /**
  * A multi-tier cache: L1 memory → L2 Redis → L3 PostgreSQL → loader, with per-namespace write
  * strategies, stampede protection, grace, refresh-ahead and an invalidation engine that reaches
@@ -90,7 +102,8 @@ export interface FlushOptions {
  */
 export class TieredCache {
   readonly #options: TieredCacheOptions
-  readonly #namespaces = new Map<string, TieredNamespace<unknown>>()
+  /** Every namespace set up, with the handle the cache keeps of it. */
+  readonly #namespaces = new Map<string, Registered>()
   readonly #records = new Map<string, RecordStore<unknown>>()
   /** Namespaces set up by the cache itself, not yet asked for by the application. */
   readonly #implicit = new Set<string>()
@@ -157,19 +170,19 @@ export class TieredCache {
     this.#unsubscribe = options.bus?.subscribe({
       onInvalidate: (message) => {
         if (message.namespace !== undefined)
-          this.#namespaces.get(message.namespace)?.dropLocal(message, true)
+          this.#namespaces.get(message.namespace)?.internals.dropRemote(message)
         if (message.tags !== undefined) {
           // the sender's time (as it stored in L2), not the arrival: a write made here after the
           // invalidation and before its message arrived stays valid
           this.#tags.markRemote(message.tags, Math.min(message.sentAt, this.#now()))
-          for (const ns of this.#namespaces.values())
-            ns.dropLocal({ tags: message.tags }, true, message.sentAt)
+          for (const { internals } of this.#namespaces.values())
+            internals.dropRemote({ tags: message.tags }, message.sentAt)
         }
       },
       onReset: () => {
         this.#tags.reset(this.#now())
-        for (const ns of this.#namespaces.values()) {
-          ns.reset().catch((error) => reportError('bus', ns.name, 'reset', error))
+        for (const [name, { internals }] of this.#namespaces) {
+          internals.reset().catch((error) => reportError('bus', name, 'reset', error))
         }
       },
     })
@@ -189,10 +202,10 @@ export class TieredCache {
     ) {
       // set up implicitly (by an invalidation or the flusher) before the application asked; an
       // adopted one may have been relaxed to reach its tiers, so its policy is checked now
-      const ns = this.#create(name, policy)
+      const { namespace } = this.#create(name, policy)
       this.#implicit.delete(name)
       this.#adopted.delete(name)
-      return ns
+      return namespace as TieredNamespace<V>
     }
     this.#implicit.delete(name)
     this.#adopted.delete(name)
@@ -203,9 +216,9 @@ export class TieredCache {
           `namespace "${name}" is already set up; give its policy the first time only`,
         )
       }
-      return existing as TieredNamespace<V>
+      return existing.namespace as TieredNamespace<V>
     }
-    return this.#create(name, policy)
+    return this.#create(name, policy).namespace as TieredNamespace<V>
   }
 
   /**
@@ -217,7 +230,7 @@ export class TieredCache {
     name: string,
     policy: NamespacePolicy<V> | undefined,
     how?: 'implicit' | 'adopt',
-  ): TieredNamespace<V> {
+  ): Registered {
     if (this.#closed && how !== 'implicit') throw new ClosedError('tiered cache')
     validateNamespace(name)
     if (name === TAG_NAMESPACE) throw new InvalidKeyError(`namespace "${name}" is reserved`)
@@ -245,19 +258,20 @@ export class TieredCache {
       this.#ownQueue = true
       this.#startFlusher(createMemoryWriteQueue<QueuedWrite>())
     }
-    const ns = new TieredNamespace<V>(
+    const { namespace, internals } = createNamespace<V>(
       name,
       p,
       { l1, lower, record },
       { ...this.#ctx, queue: this.#queue },
     )
-    this.#namespaces.set(name, ns as TieredNamespace<unknown>)
+    const registered: Registered = { namespace: namespace as TieredNamespace<unknown>, internals }
+    this.#namespaces.set(name, registered)
     if (record !== undefined) this.#records.set(name, record as RecordStore<unknown>)
-    return ns
+    return registered
   }
 
   /** A namespace the config or options know, set up on behalf of the flusher or an invalidation. */
-  #implicitly(name: string): TieredNamespace<unknown> | undefined {
+  #implicitly(name: string): Registered | undefined {
     const known =
       Object.hasOwn(this.#options.config?.strategies ?? {}, name) ||
       Object.hasOwn(this.#options.namespaces ?? {}, name)
@@ -268,7 +282,7 @@ export class TieredCache {
   }
 
   /** A namespace an invalidation names before the application used it: set up to reach its tiers. */
-  #adopt(name: string): TieredNamespace<unknown> {
+  #adopt(name: string): Registered {
     const ns = this.#create(name, undefined, 'adopt')
     this.#implicit.add(name)
     this.#adopted.add(name)
@@ -286,8 +300,8 @@ export class TieredCache {
           ? undefined
           : {
               record,
-              flushed: (key, version) => ns.flushed(key, version),
-              rejected: (key, version) => ns.rejected(key, version),
+              flushed: (key, version) => ns.internals.flushed(key, version),
+              rejected: (key, version) => ns.internals.rejected(key, version),
             }
       },
       this.#options.deadLetters,
@@ -330,7 +344,7 @@ export class TieredCache {
     }
     for (const t of targets) {
       const ns = this.#namespaces.get(t.namespace as string) ?? this.#adopt(t.namespace as string)
-      await ns.dropTiers(t)
+      await ns.internals.dropTiers(t)
     }
     if (message.tags !== undefined) {
       const at = this.#now()
@@ -343,7 +357,8 @@ export class TieredCache {
         // instances that read the time from L2 (a new one, one that missed the message) need it
         this.#outcomes.add(`tags\u0000${JSON.stringify(message.tags)}\u0000${at}`, mark)
       }
-      for (const ns of this.#namespaces.values()) ns.dropLocal({ tags: message.tags })
+      for (const { internals } of this.#namespaces.values())
+        internals.dropLocal({ tags: message.tags })
       targets.push({ tags: message.tags })
     }
     await this.#publish(targets)
@@ -353,12 +368,12 @@ export class TieredCache {
   async #invalidateKey(namespace: string, key: string, ownTiers: boolean): Promise<void> {
     const message: InvalidationMessage = { namespace, keys: [key] }
     const targets: InvalidationMessage[] = [message]
-    if (ownTiers) await this.#namespaces.get(namespace)?.dropTiers(message)
+    if (ownTiers) await this.#namespaces.get(namespace)?.internals.dropTiers(message)
     for (const dep of this.#dependents.get(namespace) ?? []) {
       const t = { namespace: dep, keys: [key] }
       targets.push(t)
       const ns = this.#namespaces.get(dep) ?? this.#adopt(dep)
-      await ns.dropTiers(t)
+      await ns.internals.dropTiers(t)
     }
     await this.#publish(targets)
   }
@@ -413,7 +428,7 @@ export class TieredCache {
   /** Counters per namespace and of the flusher. */
   stats(): TieredCacheStats {
     const namespaces: Record<string, NamespaceStats> = {}
-    for (const [name, ns] of this.#namespaces) namespaces[name] = ns.stats()
+    for (const [name, { namespace }] of this.#namespaces) namespaces[name] = namespace.stats()
     return { namespaces, writeBehind: this.#flusher?.stats() }
   }
 
