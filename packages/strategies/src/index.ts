@@ -1,3 +1,5 @@
+export type { FlushStats } from './flusher.js'
+export type { WriteBehindOptions } from './flusher-options.js'
 export {
   dependents,
   expandEvent,
@@ -23,4 +25,3 @@ export {
   type TieredCacheOptions,
   type TieredCacheStats,
 } from './tiered-cache.js'
-export type { FlushStats, WriteBehindOptions } from './flusher.js'

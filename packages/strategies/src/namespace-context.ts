@@ -59,8 +59,10 @@ export interface NamespaceContext {
   readonly tags: TagClock
   readonly lock: LockProvider | undefined
   readonly queue: WriteQueue<QueuedWrite> | undefined
-  /** After a write: other instances and dependents drop `key`; with `ownTiers`, this namespace's caches too. */
-  readonly invalidateKey: (namespace: string, key: string, ownTiers: boolean) => Promise<void>
+  /** After a write of `key` (or new life for it): other instances and dependents drop it. */
+  readonly keyChanged: (namespace: string, key: string) => Promise<void>
+  /** Like `keyChanged`, and this namespace's cache tiers drop `key` first (write-around). */
+  readonly invalidateKey: (namespace: string, key: string) => Promise<void>
   readonly assertOpen: () => void
   /** Reports the physical life (ms, TTL + grace) of a cached entry, so tag times outlive it. */
   readonly lifeUsed: (ms: number) => void

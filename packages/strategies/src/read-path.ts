@@ -137,7 +137,7 @@ export class ReadPath<V> {
         this.#tiers.failed(key, error)
       }
     }
-    if (any) await this.#ctx.invalidateKey(this.#name, key, false)
+    if (any) await this.#ctx.keyChanged(this.#name, key)
     return any
   }
 

@@ -182,7 +182,7 @@ export class TierStack<V> {
       }
     }
     await this.#ctx
-      .invalidateKey(this.#name, key, false)
+      .keyChanged(this.#name, key)
       .catch((error) => this.report('tiered', 'invalidate', error, key))
   }
 
@@ -236,6 +236,6 @@ export class TierStack<V> {
       else await tier.delete(key)
     }
     this.#guard.removed(key)
-    await this.#ctx.invalidateKey(this.#name, key, false)
+    await this.#ctx.keyChanged(this.#name, key)
   }
 }

@@ -6,7 +6,6 @@ import {
   createMemoryWriteQueue,
   type DeadLetterSink,
   type InvalidationBus,
-  type InvalidationMessage,
   InvalidKeyError,
   InvalidOptionError,
   type LockProvider,
@@ -14,15 +13,16 @@ import {
   validateNamespace,
   type WriteQueue,
 } from '@actor-cache/core'
-import { type FlushStats, WriteBehindFlusher, type WriteBehindOptions } from './flusher.js'
+import { type FlushStats, WriteBehindFlusher } from './flusher.js'
+import type { WriteBehindOptions } from './flusher-options.js'
 import {
-  dependents,
   expandEvent,
   type InvalidationTarget,
   TAG_NAMESPACE,
   TagClock,
   validateTarget,
 } from './invalidation.js'
+import { InvalidationDispatch, type Namespaces } from './invalidation-dispatch.js'
 import {
   createNamespace,
   type NamespaceInternals,
@@ -109,8 +109,7 @@ export class TieredCache {
   readonly #implicit = new Set<string>()
   /** Implicit namespaces set up only to reach their tiers (their policy not checked yet). */
   readonly #adopted = new Set<string>()
-  readonly #dependents: Map<string, string[]>
-  readonly #tags: TagClock
+  readonly #dispatch: InvalidationDispatch
   readonly #now: () => number
   readonly #ctx: NamespaceContext
   #queue: WriteQueue<QueuedWrite> | undefined
@@ -118,8 +117,6 @@ export class TieredCache {
   #flusher: WriteBehindFlusher | undefined
   readonly #unsubscribe: (() => void) | undefined
   #closed = false
-  /** Longest physical life (TTL + grace) given to a cached entry so far, in ms. */
-  #maxLife = 300_000
   readonly #outcomes = new UnknownOutcomes((id, error) =>
     reportError('tiered', id.split('\u0000')[0] ?? '', 'settle', error),
   )
@@ -144,48 +141,38 @@ export class TieredCache {
     }
     this.#options = options
     this.#now = options.now ?? Date.now
-    this.#dependents = dependents(options.config?.invalidation)
-    this.#tags = new TagClock(
+    const tags = new TagClock(
       options.l2?.namespace<number>(TAG_NAMESPACE, { defaultTtl: Infinity }),
     )
+    const dispatch = new InvalidationDispatch({
+      namespaces: this.#directory(),
+      tags,
+      bus: options.bus,
+      outcomes: this.#outcomes,
+      now: this.#now,
+      config: options.config,
+      policies: options.namespaces,
+    })
+    this.#dispatch = dispatch
     this.#queue = options.queue
     this.#ctx = {
       now: this.#now,
       random: options.random ?? Math.random,
-      tags: this.#tags,
+      tags,
       lock: options.lock,
       queue: undefined,
-      invalidateKey: (namespace, key, ownTiers) => this.#invalidateKey(namespace, key, ownTiers),
+      keyChanged: (namespace, key) => dispatch.keyChanged(namespace, key),
+      invalidateKey: (namespace, key) => dispatch.invalidateKey(namespace, key),
       invalidate: (target) => this.invalidate(target),
       outcomes: this.#outcomes,
-      publish: (message) => this.#publish([message]),
-      lifeUsed: (ms) => {
-        if (ms > this.#maxLife) this.#maxLife = ms
-      },
+      publish: (message) => dispatch.publish([message]),
+      lifeUsed: (ms) => dispatch.lifeUsed(ms),
       assertOpen: () => {
         if (this.#closed) throw new ClosedError('tiered cache')
       },
     }
     if (options.queue !== undefined) this.#startFlusher(options.queue)
-    this.#unsubscribe = options.bus?.subscribe({
-      onInvalidate: (message) => {
-        if (message.namespace !== undefined)
-          this.#namespaces.get(message.namespace)?.internals.dropRemote(message)
-        if (message.tags !== undefined) {
-          // the sender's time (as it stored in L2), not the arrival: a write made here after the
-          // invalidation and before its message arrived stays valid
-          this.#tags.markRemote(message.tags, Math.min(message.sentAt, this.#now()))
-          for (const { internals } of this.#namespaces.values())
-            internals.dropRemote({ tags: message.tags }, message.sentAt)
-        }
-      },
-      onReset: () => {
-        this.#tags.reset(this.#now())
-        for (const [name, { internals }] of this.#namespaces) {
-          internals.reset().catch((error) => reportError('bus', name, 'reset', error))
-        }
-      },
-    })
+    this.#unsubscribe = dispatch.subscribe()
   }
 
   /**
@@ -289,6 +276,15 @@ export class TieredCache {
     return ns
   }
 
+  /** The namespaces as the invalidation dispatch reaches them. */
+  #directory(): Namespaces {
+    return {
+      find: (name) => this.#namespaces.get(name)?.internals,
+      reach: (name) => (this.#namespaces.get(name) ?? this.#adopt(name)).internals,
+      all: () => [...this.#namespaces].map(([name, ns]) => [name, ns.internals] as const),
+    }
+  }
+
   #startFlusher(queue: WriteQueue<QueuedWrite>): void {
     this.#queue = queue
     this.#flusher = new WriteBehindFlusher(
@@ -319,7 +315,7 @@ export class TieredCache {
    */
   async invalidate(target: InvalidationTarget): Promise<void> {
     if (this.#closed) throw new ClosedError('tiered cache')
-    await this.#apply(validateTarget(target))
+    await this.#dispatch.apply(validateTarget(target))
   }
 
   /**
@@ -331,81 +327,7 @@ export class TieredCache {
   async emit(event: string, params: Readonly<Record<string, string>> = {}): Promise<void> {
     if (this.#closed) throw new ClosedError('tiered cache')
     const messages = expandEvent(this.#options.config?.invalidation, event, params)
-    for (const m of messages) await this.#apply(m)
-  }
-
-  async #apply(message: InvalidationMessage): Promise<void> {
-    const targets: InvalidationMessage[] = []
-    if (message.namespace !== undefined && (message.all || message.keys || message.patterns)) {
-      const { tags: _t, ...rest } = message
-      targets.push(rest)
-      for (const dep of this.#dependents.get(message.namespace) ?? [])
-        targets.push({ ...rest, namespace: dep })
-    }
-    for (const t of targets) {
-      const ns = this.#namespaces.get(t.namespace as string) ?? this.#adopt(t.namespace as string)
-      await ns.internals.dropTiers(t)
-    }
-    if (message.tags !== undefined) {
-      const at = this.#now()
-      const mark = (): Promise<void> =>
-        this.#tags.markShared(message.tags ?? [], at, this.#tagKeep())
-      try {
-        await mark()
-      } catch (error) {
-        reportError('tags', '', 'invalidate', error)
-        // instances that read the time from L2 (a new one, one that missed the message) need it
-        this.#outcomes.add(`tags\u0000${JSON.stringify(message.tags)}\u0000${at}`, mark)
-      }
-      for (const { internals } of this.#namespaces.values())
-        internals.dropLocal({ tags: message.tags })
-      targets.push({ tags: message.tags })
-    }
-    await this.#publish(targets)
-  }
-
-  /** After a write of `key`: other instances drop it, dependents are invalidated. */
-  async #invalidateKey(namespace: string, key: string, ownTiers: boolean): Promise<void> {
-    const message: InvalidationMessage = { namespace, keys: [key] }
-    const targets: InvalidationMessage[] = [message]
-    if (ownTiers) await this.#namespaces.get(namespace)?.internals.dropTiers(message)
-    for (const dep of this.#dependents.get(namespace) ?? []) {
-      const t = { namespace: dep, keys: [key] }
-      targets.push(t)
-      const ns = this.#namespaces.get(dep) ?? this.#adopt(dep)
-      await ns.internals.dropTiers(t)
-    }
-    await this.#publish(targets)
-  }
-
-  async #publish(messages: InvalidationMessage[]): Promise<void> {
-    const bus = this.#options.bus
-    if (bus === undefined) return
-    for (const m of messages) {
-      try {
-        await bus.publish(m)
-      } catch (error) {
-        reportError('bus', m.namespace ?? '', 'publish', error)
-        // the message may be lost (or sent late): send it again once the bus answers
-        this.#outcomes.add(`bus\u0000${JSON.stringify(m)}`, () => bus.publish(m))
-      }
-    }
-  }
-
-  /**
-   * How long a tag invalidation time must be kept: the longest life an entry may have, by this
-   * instance's config and options, or was given here.
-   */
-  #tagKeep(): number {
-    // every namespace the config or options know may hold tagged entries in L2, used here or not
-    let keep = this.#maxLife
-    for (const s of Object.values(this.#options.config?.strategies ?? {})) {
-      keep = Math.max(keep, s.ttl + s.grace)
-    }
-    for (const n of Object.values(this.#options.namespaces ?? {})) {
-      keep = Math.max(keep, (n?.ttl ?? 0) + (n?.grace ?? 0))
-    }
-    return keep
+    for (const m of messages) await this.#dispatch.apply(m)
   }
 
   /**

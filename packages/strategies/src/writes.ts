@@ -109,7 +109,7 @@ export class Writes<V> {
         result = await this.#through.write(w)
     }
     this.#guard.written(key)
-    if (result.applied) await this.#ctx.invalidateKey(this.#name, key, false)
+    if (result.applied) await this.#ctx.keyChanged(this.#name, key)
     return result
   }
 
@@ -136,7 +136,7 @@ export class Writes<V> {
       record.set(key, value, { ttl: Infinity, tags, ...versionOf(w.options) }),
     )
     this.#guard.written(key)
-    await this.#ctx.invalidateKey(this.#name, key, true)
+    await this.#ctx.invalidateKey(this.#name, key)
     return result
   }
 
@@ -159,7 +159,7 @@ export class Writes<V> {
         this.#tiers.uncertain(key)
       }
     }
-    await this.#ctx.invalidateKey(this.#name, key, false)
+    await this.#ctx.keyChanged(this.#name, key)
     return existed
   }
 }
