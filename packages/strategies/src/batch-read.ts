@@ -31,52 +31,35 @@ interface Batch<V> {
  * is already loading are joined, not loaded twice.
  */
 export class BatchRead<V> {
-  readonly #name: string
-  readonly #p: NamespaceParts<V>['policy']
-  readonly #ctx: NamespaceParts<V>['ctx']
-  readonly #stats: NamespaceParts<V>['stats']
-  readonly #tiers: NamespaceParts<V>['tiers']
-  readonly #guard: NamespaceParts<V>['guard']
-  readonly #flights: NamespaceParts<V>['flights']
-  readonly #freshness: NamespaceParts<V>['freshness']
-  readonly #negative: NamespaceParts<V>['negative']
-  readonly #unflushed: NamespaceParts<V>['unflushed']
+  /** The namespace's parts this one works with. */
+  readonly #ns: NamespaceParts<V>
   readonly #loads: LoaderRunner<V>
 
   constructor(parts: NamespaceParts<V>, loads: LoaderRunner<V>) {
-    this.#name = parts.name
-    this.#p = parts.policy
-    this.#ctx = parts.ctx
-    this.#stats = parts.stats
-    this.#tiers = parts.tiers
-    this.#guard = parts.guard
-    this.#flights = parts.flights
-    this.#freshness = parts.freshness
-    this.#negative = parts.negative
-    this.#unflushed = parts.unflushed
+    this.#ns = parts
     this.#loads = loads
   }
 
   /** Values for `keys`, in order: L1 synchronously, then one batch read of the rest. */
   async getMany(keys: readonly string[], batchLoader?: BatchLoader<V>): Promise<(V | undefined)[]> {
     if (!Array.isArray(keys)) throw new InvalidOptionError('keys', 'must be an array of keys')
-    for (const key of keys) validateKey(key, this.#name)
+    for (const key of keys) validateKey(key, this.#ns.name)
     if (batchLoader !== undefined && typeof batchLoader !== 'function') {
       throw new InvalidOptionError('batchLoader', `must be a function, got ${typeof batchLoader}`)
     }
     const out: (V | undefined)[] = new Array(keys.length)
     const waiting = new Map<string, number[]>()
-    const l1 = this.#tiers.l1sync
-    const now = this.#ctx.now()
+    const l1 = this.#ns.tiers.l1sync
+    const now = this.#ns.ctx.now()
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string
       const e = l1?.getSync(key)
-      if (e !== undefined && this.#freshness.usable(key, e, this.#p.loader)) {
+      if (e !== undefined && this.#ns.freshness.usable(key, e, this.#ns.policy.loader)) {
         out[i] = e.value
-        this.#stats.l1Hits++
+        this.#ns.stats.l1Hits++
         continue
       }
-      if (this.#negative.answers(key, now)) continue
+      if (this.#ns.negative.answers(key, now)) continue
       const at = waiting.get(key)
       if (at === undefined) waiting.set(key, [i])
       else at.push(i)
@@ -84,18 +67,19 @@ export class BatchRead<V> {
     if (waiting.size === 0) return out
     const joined: Promise<void>[] = []
     const fresh: string[] = []
-    const loads = (batchLoader ?? this.#p.batchLoader ?? this.#p.loader) !== undefined
+    const loads =
+      (batchLoader ?? this.#ns.policy.batchLoader ?? this.#ns.policy.loader) !== undefined
     for (const key of waiting.keys()) {
-      const flight = this.#flights.joinable(key, loads)
+      const flight = this.#ns.flights.joinable(key, loads)
       if (flight === undefined) fresh.push(key)
       else joined.push(flight.then((v) => place(out, waiting.get(key) as number[], v)))
     }
     if (fresh.length > 0) {
-      const batch = this.#readMany(fresh, batchLoader ?? this.#p.batchLoader)
+      const batch = this.#readMany(fresh, batchLoader ?? this.#ns.policy.batchLoader)
       for (let j = 0; j < fresh.length; j++) {
         const key = fresh[j] as string
         const p = batch.then((values) => values[j])
-        this.#flights.startRead(key, p, { loaderless: !loads })
+        this.#ns.flights.startRead(key, p, { loaderless: !loads })
         joined.push(p.then((v) => place(out, waiting.get(key) as number[], v)))
       }
     }
@@ -107,7 +91,7 @@ export class BatchRead<V> {
     keys: string[],
     batchLoader: BatchLoader<V> | undefined,
   ): Promise<(V | undefined)[]> {
-    const token = this.#guard.token
+    const token = this.#ns.guard.token
     const b: Batch<V> = {
       keys,
       out: new Array(keys.length),
@@ -116,7 +100,7 @@ export class BatchRead<V> {
       rest: keys.map((_, i) => i),
       failed: false,
       token,
-      now: this.#ctx.now(),
+      now: this.#ns.ctx.now(),
     }
     await this.#fromCaches(b)
     // keys this instance deleted and has not flushed yet skip the record (the loader decides)
@@ -129,7 +113,7 @@ export class BatchRead<V> {
 
   /** One batch call per cache tier, top down, for the keys still missing. */
   async #fromCaches(b: Batch<V>): Promise<void> {
-    const { caches, l1sync } = this.#tiers
+    const { caches, l1sync } = this.#ns.tiers
     for (let t = 0; t < caches.length && b.rest.length > 0; t++) {
       const tier = caches[t] as CacheStore<V>
       let entries: (CacheEntry<V> | undefined)[]
@@ -141,9 +125,9 @@ export class BatchRead<V> {
             : await tier.getMany(b.rest.map((i) => b.keys[i] as string))
         const tags = new Set<string>()
         for (const e of entries) for (const tag of e?.tags ?? []) tags.add(tag)
-        if (tags.size > 0 && t > 0) await this.#ctx.tags.ensure([...tags])
+        if (tags.size > 0 && t > 0) await this.#ns.ctx.tags.ensure([...tags])
       } catch (error) {
-        this.#tiers.report(tier.tier, 'getMany', error)
+        this.#ns.tiers.report(tier.tier, 'getMany', error)
         b.failed = true
         for (const i of b.rest) (b.seen[i] as Seen<V>)[t] = null
         continue
@@ -154,14 +138,14 @@ export class BatchRead<V> {
         const key = b.keys[i] as string
         let e = entries[j]
         ;(b.seen[i] as Seen<V>)[t] = e
-        if (e !== undefined && this.#unflushed.hides(key, e)) e = undefined
-        const state = e === undefined ? 'dead' : this.#freshness.classify(e, b.now)
+        if (e !== undefined && this.#ns.unflushed.hides(key, e)) e = undefined
+        const state = e === undefined ? 'dead' : this.#ns.freshness.classify(e, b.now)
         if (e !== undefined && state === 'fresh') {
           b.out[i] = e.value
-          if (t === 0) this.#stats.l1Hits++
+          if (t === 0) this.#ns.stats.l1Hits++
           else {
-            this.#stats.lowerHits++
-            await this.#tiers.copyUp(key, e, t, b.token)
+            this.#ns.stats.lowerHits++
+            await this.#ns.tiers.copyUp(key, e, t, b.token)
           }
           continue
         }
@@ -181,14 +165,14 @@ export class BatchRead<V> {
   /** Keys with an unflushed write of this instance; returns those it deleted (no record read). */
   async #fromUnflushed(b: Batch<V>): Promise<number[]> {
     const deleted: number[] = []
-    if (this.#unflushed.size === 0 || b.rest.length === 0) return deleted
+    if (this.#ns.unflushed.size === 0 || b.rest.length === 0) return deleted
     const next: number[] = []
     for (const i of b.rest) {
       const key = b.keys[i] as string
-      const unflushed = this.#unflushed.of(key)
+      const unflushed = this.#ns.unflushed.of(key)
       if (unflushed === undefined) next.push(i)
       else {
-        const served = await this.#unflushed.serve(key, unflushed, b.token)
+        const served = await this.#ns.unflushed.serve(key, unflushed, b.token)
         if (served !== undefined) b.out[i] = served.value
         else deleted.push(i)
       }
@@ -199,7 +183,7 @@ export class BatchRead<V> {
 
   /** One batch read of the record; when it fails, stale copies within grace or the failure. */
   async #fromRecord(b: Batch<V>): Promise<void> {
-    const record = this.#tiers.record
+    const record = this.#ns.tiers.record
     if (record === undefined || b.rest.length === 0) return
     try {
       const entries = await record.getMany(b.rest.map((i) => b.keys[i] as string))
@@ -209,28 +193,28 @@ export class BatchRead<V> {
         const e = entries[j]
         if (e !== undefined && (e.expiresAt === null || b.now < e.expiresAt)) {
           b.out[i] = e.value
-          this.#stats.recordHits++
-          await this.#tiers.fill(b.keys[i] as string, e, b.token)
+          this.#ns.stats.recordHits++
+          await this.#ns.tiers.fill(b.keys[i] as string, e, b.token)
         } else next.push(i)
       }
       b.rest = next
     } catch (error) {
       // as for get: keys the record may hold get a stale value within grace, else the failure
-      this.#tiers.report(record.tier, 'getMany', error)
+      this.#ns.tiers.report(record.tier, 'getMany', error)
       if (!b.rest.every((i) => b.stale[i] !== undefined)) throw error
-      for (const i of b.rest) b.out[i] = this.#freshness.serveStale(b.stale[i] as CacheEntry<V>)
+      for (const i of b.rest) b.out[i] = this.#ns.freshness.serveStale(b.stale[i] as CacheEntry<V>)
       b.rest = []
     }
   }
 
   /** Keys no tier had: the batch loader in one call, else the loader per key. */
   async #fromLoaders(b: Batch<V>, batchLoader: BatchLoader<V> | undefined): Promise<void> {
-    const loader = this.#p.loader
+    const loader = this.#ns.policy.loader
     if (batchLoader === undefined && loader === undefined) {
       for (const i of b.rest) {
         const stale = b.stale[i]
-        if (b.failed && stale !== undefined) b.out[i] = this.#freshness.serveStale(stale)
-        else this.#stats.misses++
+        if (b.failed && stale !== undefined) b.out[i] = this.#ns.freshness.serveStale(stale)
+        else this.#ns.stats.misses++
       }
       return
     }
@@ -252,8 +236,9 @@ export class BatchRead<V> {
       loaded = await this.#batchLoad(b, batchLoader)
     } catch (error) {
       if (b.rest.every((i) => b.stale[i] !== undefined)) {
-        this.#tiers.report('loader', 'loadMany', error)
-        for (const i of b.rest) b.out[i] = this.#freshness.serveStale(b.stale[i] as CacheEntry<V>)
+        this.#ns.tiers.report('loader', 'loadMany', error)
+        for (const i of b.rest)
+          b.out[i] = this.#ns.freshness.serveStale(b.stale[i] as CacheEntry<V>)
         return
       }
       throw error
@@ -275,7 +260,7 @@ export class BatchRead<V> {
   /** One call of the batch loader under the hard timeout, as values in the order of the keys. */
   async #batchLoad(b: Batch<V>, batchLoader: BatchLoader<V>): Promise<(V | undefined)[]> {
     const missing = b.rest.map((i) => b.keys[i] as string)
-    this.#stats.loads++
+    this.#ns.stats.loads++
     const r = await this.#loads.bounded('batch loader', undefined, (signal) =>
       batchLoader(missing, { signal }),
     )

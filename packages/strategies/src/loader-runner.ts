@@ -48,34 +48,17 @@ const NOT_SEEN = 0
  * the negative cache, and refreshes copies ahead of their expiry.
  */
 export class LoaderRunner<V> {
-  readonly #name: string
-  readonly #p: NamespaceParts<V>['policy']
-  readonly #ctx: NamespaceParts<V>['ctx']
-  readonly #stats: NamespaceParts<V>['stats']
-  readonly #tiers: NamespaceParts<V>['tiers']
-  readonly #guard: NamespaceParts<V>['guard']
-  readonly #flights: NamespaceParts<V>['flights']
-  readonly #freshness: NamespaceParts<V>['freshness']
-  readonly #negative: NamespaceParts<V>['negative']
-  readonly #unflushed: NamespaceParts<V>['unflushed']
+  /** The namespace's parts this one works with. */
+  readonly #ns: NamespaceParts<V>
   readonly #backoff = new BoundedMap<string, Backoff>(10_000)
 
   constructor(parts: NamespaceParts<V>) {
-    this.#name = parts.name
-    this.#p = parts.policy
-    this.#ctx = parts.ctx
-    this.#stats = parts.stats
-    this.#tiers = parts.tiers
-    this.#guard = parts.guard
-    this.#flights = parts.flights
-    this.#freshness = parts.freshness
-    this.#negative = parts.negative
-    this.#unflushed = parts.unflushed
+    this.#ns = parts
   }
 
   /** The load of `key` for a read (joining one in flight). */
   load(key: string, loader: Loader<V>, from: LoadStart<V>): Promise<V | undefined> {
-    return this.#flights.load(key, () => this.#run({ ...from, mode: 'load', key, loader }))
+    return this.#ns.flights.load(key, () => this.#run({ ...from, mode: 'load', key, loader }))
   }
 
   /**
@@ -91,54 +74,54 @@ export class LoaderRunner<V> {
     const stale = from.stale
     if (stale !== undefined) {
       const b = this.#backoff.get(key)
-      if (b !== undefined && b.until > now) return this.#freshness.serveStale(stale)
+      if (b !== undefined && b.until > now) return this.#ns.freshness.serveStale(stale)
     }
     try {
       const work = this.load(key, loader, from)
-      if (stale !== undefined && this.#p.softTimeout !== undefined) {
-        const r = await within(work, this.#p.softTimeout)
+      if (stale !== undefined && this.#ns.policy.softTimeout !== undefined) {
+        const r = await within(work, this.#ns.policy.softTimeout)
         if (r === TIMEOUT) {
-          work.catch((error) => this.#tiers.report('loader', 'load', error, key))
-          return this.#freshness.serveStale(stale)
+          work.catch((error) => this.#ns.tiers.report('loader', 'load', error, key))
+          return this.#ns.freshness.serveStale(stale)
         }
         return r
       }
       return await work
     } catch (error) {
       if (stale === undefined) throw error
-      this.#tiers.report('loader', 'load', error, key)
+      this.#ns.tiers.report('loader', 'load', error, key)
       const b = this.#backoff.get(key)
       const failures = (b?.failures ?? 0) + 1
       this.#backoff.set(key, {
         failures,
-        until: now + this.#p.failureBackoff * 2 ** Math.min(failures - 1, 4),
+        until: now + this.#ns.policy.failureBackoff * 2 ** Math.min(failures - 1, 4),
       })
-      return this.#freshness.serveStale(stale)
+      return this.#ns.freshness.serveStale(stale)
     }
   }
 
   /** Refreshes `key` in the background when its fresh copy `e` is near its expiry. */
   refreshAhead(key: string, e: CacheEntry<V>, now: number, loader: Loader<V>): void {
-    if (!this.#freshness.refreshDue(e, now) || this.#flights.busy(key)) return
-    this.#stats.refreshes++
+    if (!this.#ns.freshness.refreshDue(e, now) || this.#ns.flights.busy(key)) return
+    this.#ns.stats.refreshes++
     const job: LoadJob<V> = {
       mode: 'refresh',
       key,
       loader,
       stale: undefined,
-      token: this.#guard.token,
-      seen: this.#tiers.caches.map(() => e),
+      token: this.#ns.guard.token,
+      seen: this.#ns.tiers.caches.map(() => e),
     }
-    this.#flights
+    this.#ns.flights
       .refresh(key, () => this.#run(job))
-      .catch((error) => this.#tiers.report('loader', 'refresh', error, key))
+      .catch((error) => this.#ns.tiers.report('loader', 'refresh', error, key))
   }
 
   /** A loader found nothing for `key`: counted, and remembered if nothing changed the key since. */
   missed(key: string, token: number): void {
-    this.#stats.misses++
-    if (this.#p.negativeTtl > 0 && this.#guard.unchanged(key, token)) {
-      this.#negative.remember(key, this.#ctx.now() + this.#p.negativeTtl)
+    this.#ns.stats.misses++
+    if (this.#ns.policy.negativeTtl > 0 && this.#ns.guard.unchanged(key, token)) {
+      this.#ns.negative.remember(key, this.#ns.ctx.now() + this.#ns.policy.negativeTtl)
     }
   }
 
@@ -153,7 +136,7 @@ export class LoaderRunner<V> {
   ): Promise<R> {
     const controller = new AbortController()
     const call = Promise.resolve().then(() => fn(controller.signal))
-    const limit = this.#p.hardTimeout
+    const limit = this.#ns.policy.hardTimeout
     if (limit === undefined) return call
     const answer = await within(call, limit)
     if (answer !== TIMEOUT) return answer
@@ -161,7 +144,7 @@ export class LoaderRunner<V> {
     call.catch(() => {})
     throw new TimeoutError(limit, `${what} did not answer within ${limit} ms`, {
       tier: 'loader',
-      namespace: this.#name,
+      namespace: this.#ns.name,
       ...(key === undefined ? {} : { key }),
     })
   }
@@ -178,11 +161,11 @@ export class LoaderRunner<V> {
     token: number,
     seen: Seen<V> | undefined,
   ): Promise<void> {
-    if (!this.#guard.unchanged(key, token)) return
-    const clock = this.#ctx.now()
-    const expiresAt = this.#freshness.expiry(clock, undefined)
-    const now = this.#ctx.tags.created(clock)
-    const { caches, coord, l1sync } = this.#tiers
+    if (!this.#ns.guard.unchanged(key, token)) return
+    const clock = this.#ns.ctx.now()
+    const expiresAt = this.#ns.freshness.expiry(clock, undefined)
+    const now = this.#ns.ctx.tags.created(clock)
+    const { caches, coord, l1sync } = this.#ns.tiers
     const known = seen ?? []
     // The shared tier orders versions; when it failed during the read, keep the value in this
     // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
@@ -198,22 +181,28 @@ export class LoaderRunner<V> {
       version = r.version
     } catch (error) {
       if (!(error instanceof ConflictError)) {
-        this.#tiers.report(tier.tier, 'set', error, key)
-        if (tier !== l1sync) this.#tiers.failed(key, error)
+        this.#ns.tiers.report(tier.tier, 'set', error, key)
+        if (tier !== l1sync) this.#ns.tiers.failed(key, error)
       }
       return
     }
-    if (this.#guard.removedSince(key, token)) {
+    if (this.#ns.guard.removedSince(key, token)) {
       // a delete or invalidation (which leaves no newer version) came while this was on the wire
-      await this.#tiers.takeBack(tier, key, version)
+      await this.#ns.tiers.takeBack(tier, key, version)
       return
     }
-    if (!this.#guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
+    if (!this.#ns.guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
     if (c !== coord) return
     for (let i = 0; i < caches.length; i++) {
       if (i === coord) continue
-      if (!this.#guard.unchanged(key, token)) return
-      await this.#tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags: [] }, token)
+      if (!this.#ns.guard.unchanged(key, token)) return
+      await this.#ns.tiers.put(
+        i,
+        key,
+        value,
+        { version, expiresAt, createdAt: now, tags: [] },
+        token,
+      )
     }
   }
 
@@ -223,16 +212,16 @@ export class LoaderRunner<V> {
    * refresh does not wait (whoever holds the lock refreshes).
    */
   async #run(job: LoadJob<V>): Promise<V | undefined> {
-    const provider = this.#ctx.lock
-    if (provider === undefined || !this.#tiers.shared) return this.#loadHere(job, undefined)
+    const provider = this.#ns.ctx.lock
+    if (provider === undefined || !this.#ns.tiers.shared) return this.#loadHere(job, undefined)
     let lock: Lock | undefined
     try {
-      lock = await provider.acquire(`load:${this.#name}:${job.key}`.slice(0, 512), {
-        ttl: this.#p.lockTtl,
-        waitMs: job.mode === 'refresh' ? 0 : this.#p.lockWait,
+      lock = await provider.acquire(`load:${this.#ns.name}:${job.key}`.slice(0, 512), {
+        ttl: this.#ns.policy.lockTtl,
+        waitMs: job.mode === 'refresh' ? 0 : this.#ns.policy.lockWait,
       })
     } catch (error) {
-      this.#tiers.report('lock', 'acquire', error, job.key)
+      this.#ns.tiers.report('lock', 'acquire', error, job.key)
     }
     if (lock === undefined && job.mode === 'refresh') return undefined // another instance refreshes it
     if (job.mode === 'load') {
@@ -255,11 +244,11 @@ export class LoaderRunner<V> {
   /** Loads in this instance, holding `lock` (if any) until done. */
   async #loadHere(job: LoadJob<V>, lock: Lock | undefined): Promise<V | undefined> {
     const { key, token } = job
-    const record = this.#tiers.record
-    const unflushed = this.#unflushed.of(key)
+    const record = this.#ns.tiers.record
+    const unflushed = this.#ns.unflushed.of(key)
     if (unflushed !== undefined) {
       // the record may not have this instance's latest write yet
-      const served = await this.#unflushed.serve(key, unflushed, token)
+      const served = await this.#ns.unflushed.serve(key, unflushed, token)
       if (served !== undefined) {
         await this.#release(lock, key)
         return served.value
@@ -270,7 +259,7 @@ export class LoaderRunner<V> {
       try {
         const e = await record.get(key)
         if (e !== undefined) {
-          await this.#tiers.fill(key, e, token)
+          await this.#ns.tiers.fill(key, e, token)
           return e.value
         }
       } finally {
@@ -287,7 +276,7 @@ export class LoaderRunner<V> {
 
   async #callLoader(job: LoadJob<V>): Promise<V | undefined> {
     const { key, loader, stale, token } = job
-    this.#stats.loads++
+    this.#ns.stats.loads++
     const value = await this.bounded('loader', key, (signal) =>
       loader(key, { signal, stale: stale?.value }),
     )
@@ -305,42 +294,42 @@ export class LoaderRunner<V> {
    * the record), copied into the tiers above it.
    */
   async #loadedElsewhere(key: string, token: number): Promise<CacheEntry<V> | undefined> {
-    const now = this.#ctx.now()
-    const { caches, l1, record } = this.#tiers
+    const now = this.#ns.ctx.now()
+    const { caches, l1, record } = this.#ns.tiers
     for (let i = l1 === undefined ? 0 : 1; i < caches.length; i++) {
       const tier = caches[i] as CacheStore<V>
       try {
         const e = await tier.get(key)
-        if (e !== undefined && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
+        if (e !== undefined && e.tags.length !== 0) await this.#ns.ctx.tags.ensure(e.tags)
         if (
           e !== undefined &&
-          !this.#unflushed.hides(key, e) &&
-          this.#freshness.classify(e, now) === 'fresh'
+          !this.#ns.unflushed.hides(key, e) &&
+          this.#ns.freshness.classify(e, now) === 'fresh'
         ) {
-          await this.#tiers.copyUp(key, e, i, token)
+          await this.#ns.tiers.copyUp(key, e, i, token)
           return e
         }
       } catch (error) {
-        this.#tiers.report(tier.tier, 'get', error, key)
+        this.#ns.tiers.report(tier.tier, 'get', error, key)
       }
     }
-    if (this.#unflushed.of(key) !== undefined) return undefined // #loadHere serves it
+    if (this.#ns.unflushed.of(key) !== undefined) return undefined // #loadHere serves it
     if (record === undefined) return undefined
     try {
       const e = await record.get(key)
       if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
-        await this.#tiers.fill(key, e, token)
+        await this.#ns.tiers.fill(key, e, token)
         return e
       }
     } catch (error) {
       // the loader must not run for a key the record may hold
-      this.#tiers.report(record.tier, 'get', error, key)
+      this.#ns.tiers.report(record.tier, 'get', error, key)
       throw error
     }
     return undefined
   }
 
   async #release(lock: Lock | undefined, key: string): Promise<void> {
-    await lock?.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
+    await lock?.release().catch((error) => this.#ns.tiers.report('lock', 'release', error, key))
   }
 }

@@ -19,78 +19,61 @@ interface Walk<V> {
  * `setTTL`.
  */
 export class ReadPath<V> {
-  readonly #name: string
-  readonly #p: NamespaceParts<V>['policy']
-  readonly #ctx: NamespaceParts<V>['ctx']
-  readonly #stats: NamespaceParts<V>['stats']
-  readonly #tiers: NamespaceParts<V>['tiers']
-  readonly #guard: NamespaceParts<V>['guard']
-  readonly #flights: NamespaceParts<V>['flights']
-  readonly #freshness: NamespaceParts<V>['freshness']
-  readonly #negative: NamespaceParts<V>['negative']
-  readonly #unflushed: NamespaceParts<V>['unflushed']
+  /** The namespace's parts this one works with. */
+  readonly #ns: NamespaceParts<V>
   readonly #loads: LoaderRunner<V>
 
   constructor(parts: NamespaceParts<V>, loads: LoaderRunner<V>) {
-    this.#name = parts.name
-    this.#p = parts.policy
-    this.#ctx = parts.ctx
-    this.#stats = parts.stats
-    this.#tiers = parts.tiers
-    this.#guard = parts.guard
-    this.#flights = parts.flights
-    this.#freshness = parts.freshness
-    this.#negative = parts.negative
-    this.#unflushed = parts.unflushed
+    this.#ns = parts
     this.#loads = loads
   }
 
   /** A read L1 could not answer: the negative cache, a read in flight, else a new one. */
   read(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
     try {
-      validateKey(key, this.#name)
+      validateKey(key, this.#ns.name)
     } catch (error) {
       return Promise.reject(error)
     }
-    if (this.#negative.size !== 0 && this.#negative.answers(key, this.#ctx.now())) {
+    if (this.#ns.negative.size !== 0 && this.#ns.negative.answers(key, this.#ns.ctx.now())) {
       return Promise.resolve(undefined)
     }
-    const flight = this.#flights.joinable(key, loader !== undefined)
+    const flight = this.#ns.flights.joinable(key, loader !== undefined)
     if (flight !== undefined) return flight
     const p = this.#resolve(key, loader)
-    this.#flights.startRead(key, p, { loaderless: loader === undefined })
+    this.#ns.flights.startRead(key, p, { loaderless: loader === undefined })
     return p
   }
 
   /** The cached entry with its metadata (no loader call), or `undefined`. */
   async entry(key: string): Promise<CacheEntry<V> | undefined> {
-    validateKey(key, this.#name)
-    const now = this.#ctx.now()
-    const { caches, l1, record } = this.#tiers
+    validateKey(key, this.#ns.name)
+    const now = this.#ns.ctx.now()
+    const { caches, l1, record } = this.#ns.tiers
     for (const tier of caches) {
       try {
         const e = await tier.get(key)
         if (e !== undefined && tier !== l1 && e.tags.length !== 0) {
-          await this.#ctx.tags.ensure(e.tags)
+          await this.#ns.ctx.tags.ensure(e.tags)
         }
         if (
           e !== undefined &&
-          !this.#unflushed.hides(key, e) &&
-          this.#freshness.classify(e, now) === 'fresh'
+          !this.#ns.unflushed.hides(key, e) &&
+          this.#ns.freshness.classify(e, now) === 'fresh'
         )
           return e
       } catch (error) {
-        this.#tiers.report(tier.tier, 'get', error, key)
+        this.#ns.tiers.report(tier.tier, 'get', error, key)
       }
     }
-    const p = this.#unflushed.of(key)
+    const p = this.#ns.unflushed.of(key)
     let e: CacheEntry<V> | undefined
     try {
       e = await record?.get(key)
     } catch (error) {
       // as for reads: an unflushed write of ours still answers; otherwise the failure does
       if (p === undefined) throw error
-      this.#tiers.report(record?.tier ?? 'record', 'get', error, key)
+      this.#ns.tiers.report(record?.tier ?? 'record', 'get', error, key)
     }
     if (p !== undefined && (e === undefined || e.version < p.version)) {
       // this instance's write the record does not have yet
@@ -109,70 +92,70 @@ export class ReadPath<V> {
 
   /** Gives the fresh cached copies of `key` a new life of `ttl` ms; true when a tier had one. */
   async setTTL(key: string, ttl: number): Promise<boolean> {
-    validateKey(key, this.#name)
+    validateKey(key, this.#ns.name)
     validateTtl(ttl)
-    const physical = ttl === Infinity ? Infinity : ttl + this.#p.grace
-    this.#ctx.lifeUsed(physical)
-    const now = this.#ctx.now()
-    const { caches, l1, l1sync } = this.#tiers
+    const physical = ttl === Infinity ? Infinity : ttl + this.#ns.policy.grace
+    this.#ns.ctx.lifeUsed(physical)
+    const now = this.#ns.ctx.now()
+    const { caches, l1, l1sync } = this.#ns.tiers
     let any = false
     for (const tier of caches) {
       // an entry a tag invalidated, or past its TTL (kept only for grace), is not given new life
       const e = tier === l1sync ? l1sync.getSync(key) : await tier.get(key).catch(() => undefined)
       if (e !== undefined && tier !== l1 && e.tags.length !== 0) {
-        await this.#ctx.tags.ensure(e.tags).catch(() => undefined)
+        await this.#ns.ctx.tags.ensure(e.tags).catch(() => undefined)
       }
       if (
         e === undefined ||
-        this.#unflushed.hides(key, e) ||
-        this.#freshness.classify(e, now) !== 'fresh'
+        this.#ns.unflushed.hides(key, e) ||
+        this.#ns.freshness.classify(e, now) !== 'fresh'
       ) {
-        if (e !== undefined) await this.#tiers.drop(tier, key)
+        if (e !== undefined) await this.#ns.tiers.drop(tier, key)
         continue
       }
       try {
         if (await tier.setTTL(key, physical)) any = true
       } catch (error) {
-        this.#tiers.report(tier.tier, 'setTTL', error, key)
-        this.#tiers.failed(key, error)
+        this.#ns.tiers.report(tier.tier, 'setTTL', error, key)
+        this.#ns.tiers.failed(key, error)
       }
     }
-    if (any) await this.#ctx.keyChanged(this.#name, key)
+    if (any) await this.#ns.ctx.keyChanged(this.#ns.name, key)
     return any
   }
 
   async #resolve(key: string, loader: Loader<V> | undefined): Promise<V | undefined> {
-    const token = this.#guard.token
-    const now = this.#ctx.now()
+    const token = this.#ns.guard.token
+    const now = this.#ns.ctx.now()
     const walk: Walk<V> = { stale: undefined, failed: false, seen: [] }
     const hit = await this.#fromCaches(key, loader, walk, token, now)
     if (hit !== undefined) return hit.value
     const stale = walk.stale
-    const record = this.#tiers.record
-    const unflushed = this.#unflushed.of(key)
+    const record = this.#ns.tiers.record
+    const unflushed = this.#ns.unflushed.of(key)
     if (unflushed !== undefined) {
-      const served = await this.#unflushed.serve(key, unflushed, token)
+      const served = await this.#ns.unflushed.serve(key, unflushed, token)
       if (served !== undefined) return served.value
       // deleted by this instance and not written since: as if the record had nothing
     } else if (record !== undefined) {
       try {
         const e = await record.get(key)
         if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
-          this.#stats.recordHits++
-          await this.#tiers.fill(key, e, token)
+          this.#ns.stats.recordHits++
+          await this.#ns.tiers.fill(key, e, token)
           return e.value
         }
       } catch (error) {
         // A record that cannot answer is not a miss: the key may be there, so neither "not found"
         // nor a loader's default may stand in for it. Stale within grace, else the failure.
-        this.#tiers.report(record.tier, 'get', error, key)
-        if (stale !== undefined) return this.#freshness.serveStale(stale)
+        this.#ns.tiers.report(record.tier, 'get', error, key)
+        if (stale !== undefined) return this.#ns.freshness.serveStale(stale)
         throw error
       }
     }
     if (loader === undefined) {
-      if (stale !== undefined && walk.failed) return this.#freshness.serveStale(stale)
-      this.#stats.misses++
+      if (stale !== undefined && walk.failed) return this.#ns.freshness.serveStale(stale)
+      this.#ns.stats.misses++
       return undefined
     }
     return this.#loads.loadOrStale(key, loader, { stale, token, seen: walk.seen }, now)
@@ -189,27 +172,27 @@ export class ReadPath<V> {
     token: number,
     now: number,
   ): Promise<{ value: V } | undefined> {
-    const { caches, l1sync } = this.#tiers
+    const { caches, l1sync } = this.#ns.tiers
     for (let i = 0; i < caches.length; i++) {
       const tier = caches[i] as CacheStore<V>
       let e: CacheEntry<V> | undefined
       try {
         e = tier === l1sync ? l1sync.getSync(key) : await tier.get(key)
-        if (e !== undefined && i > 0 && e.tags.length !== 0) await this.#ctx.tags.ensure(e.tags)
+        if (e !== undefined && i > 0 && e.tags.length !== 0) await this.#ns.ctx.tags.ensure(e.tags)
       } catch (error) {
-        this.#tiers.report(tier.tier, 'get', error, key)
+        this.#ns.tiers.report(tier.tier, 'get', error, key)
         walk.failed = true
         walk.seen.push(null)
         continue
       }
       walk.seen.push(e)
-      if (e === undefined || this.#unflushed.hides(key, e)) continue
-      const state = this.#freshness.classify(e, now)
+      if (e === undefined || this.#ns.unflushed.hides(key, e)) continue
+      const state = this.#ns.freshness.classify(e, now)
       if (state === 'fresh') {
-        if (i === 0) this.#stats.l1Hits++
+        if (i === 0) this.#ns.stats.l1Hits++
         else {
-          this.#stats.lowerHits++
-          await this.#tiers.copyUp(key, e, i, token)
+          this.#ns.stats.lowerHits++
+          await this.#ns.tiers.copyUp(key, e, i, token)
         }
         if (loader !== undefined) this.#loads.refreshAhead(key, e, now, loader)
         return { value: e.value }

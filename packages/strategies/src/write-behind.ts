@@ -35,21 +35,14 @@ interface Current {
  * applied to the record at once when it is reachable.
  */
 export class WriteBehind<V> {
-  readonly #name: string
-  readonly #p: NamespaceParts<V>['policy']
-  readonly #ctx: NamespaceParts<V>['ctx']
-  readonly #tiers: NamespaceParts<V>['tiers']
-  readonly #unflushed: NamespaceParts<V>['unflushed']
+  /** The namespace's parts this one works with. */
+  readonly #ns: NamespaceParts<V>
   /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
   readonly #casChains = new Map<string, Promise<unknown>>()
   #lastClockVersion = 0
 
   constructor(parts: NamespaceParts<V>) {
-    this.#name = parts.name
-    this.#p = parts.policy
-    this.#ctx = parts.ctx
-    this.#tiers = parts.tiers
-    this.#unflushed = parts.unflushed
+    this.#ns = parts
   }
 
   write(w: Write<V>): Promise<SetResult> {
@@ -71,36 +64,36 @@ export class WriteBehind<V> {
     // A clock version even for a cached key: a delete is ordered after the writes before it
     // without compare-and-set in the caches, and above any version a racing write takes there.
     const version = this.#nextVersion({ ...current, inCoord: false })
-    let existed = this.#unflushed.of(key)?.op === 'set'
+    let existed = this.#ns.unflushed.of(key)?.op === 'set'
     await queue.enqueue([
       {
-        namespace: this.#name,
+        namespace: this.#ns.name,
         key,
         op: 'delete',
         version,
         expiresAt: null,
         tags: [],
-        enqueuedAt: this.#ctx.now(),
+        enqueuedAt: this.#ns.ctx.now(),
       },
     ])
-    this.#unflushed.add(key, {
+    this.#ns.unflushed.add(key, {
       version,
       op: 'delete',
       value: undefined,
       tags: [],
-      createdAt: this.#ctx.now(),
+      createdAt: this.#ns.ctx.now(),
     })
     // The queued delete is the durable one. Deleting the record now as well keeps readers that
     // miss every cache from seeing the old row until the flush; if the record is down, the
     // queue still carries the delete. A record with versioned deletes keeps a tombstone, so
     // older queued writes of the key flushed later cannot bring the row back.
-    const record = this.#tiers.record
+    const record = this.#ns.tiers.record
     try {
       if (record !== undefined && hasVersionedDeletes(record)) {
         if ((await record.deleteVersions([{ key, version }])) > 0) existed = true
       } else if ((await record?.delete(key)) === true) existed = true
     } catch (error) {
-      this.#tiers.report(record?.tier ?? 'record', 'delete', error, key)
+      this.#ns.tiers.report(record?.tier ?? 'record', 'delete', error, key)
       existed ||= current.inCoord
     }
     return existed
@@ -109,7 +102,7 @@ export class WriteBehind<V> {
   /** Claims a version, fills the caches, then queues the write; resolves once the queue has it. */
   async #writeOnce(w: Write<V>): Promise<SetResult> {
     const { key, value, expiresAt, tags, createdAt } = w
-    const queue = this.#ctx.queue
+    const queue = this.#ns.ctx.queue
     if (queue === undefined)
       throw new InvalidOptionError('queue', 'write_behind needs a write queue')
     const claim = await this.#claim(w)
@@ -118,7 +111,7 @@ export class WriteBehind<V> {
     try {
       await queue.enqueue([
         {
-          namespace: this.#name,
+          namespace: this.#ns.name,
           key,
           op: 'set',
           value,
@@ -131,15 +124,16 @@ export class WriteBehind<V> {
     } catch (error) {
       // not acknowledged: the caches must not keep a write the record will never see (nor, when
       // the enqueue may still apply, one older than it)
-      if (isUnknownOutcome(error)) this.#tiers.uncertain(key)
-      else for (const tier of this.#tiers.caches) await this.#tiers.drop(tier, key)
+      if (isUnknownOutcome(error)) this.#ns.tiers.uncertain(key)
+      else for (const tier of this.#ns.tiers.caches) await this.#ns.tiers.drop(tier, key)
       throw error
     }
-    this.#unflushed.add(key, { version, op: 'set', value, tags, createdAt })
+    this.#ns.unflushed.add(key, { version, op: 'set', value, tags, createdAt })
     if (version > this.#lastClockVersion) this.#lastClockVersion = version
-    const { caches, coord } = this.#tiers
+    const { caches, coord } = this.#ns.tiers
     for (let i = 0; i < caches.length; i++) {
-      if (i !== coord) await this.#tiers.put(i, key, value, { version, expiresAt, createdAt, tags })
+      if (i !== coord)
+        await this.#ns.tiers.put(i, key, value, { version, expiresAt, createdAt, tags })
     }
     return { applied: true, version }
   }
@@ -151,8 +145,8 @@ export class WriteBehind<V> {
    */
   async #claim(w: Write<V>): Promise<SetResult> {
     const { key, value, options, expiresAt, tags, createdAt } = w
-    const coord = this.#tiers.caches[this.#tiers.coord]
-    const l1sync = this.#tiers.l1sync
+    const coord = this.#ns.tiers.caches[this.#ns.tiers.coord]
+    const l1sync = this.#ns.tiers.l1sync
     for (let attempt = 0; ; attempt++) {
       const current = await this.#currentVersion(key, {
         readRecord: options.expectedVersion !== undefined,
@@ -160,7 +154,7 @@ export class WriteBehind<V> {
       if (options.expectedVersion !== undefined && options.expectedVersion !== current.version) {
         throw new ConflictError(options.expectedVersion, current.version, {
           tier: 'tiered',
-          namespace: this.#name,
+          namespace: this.#ns.name,
           key,
         })
       }
@@ -181,12 +175,16 @@ export class WriteBehind<V> {
       } catch (error) {
         if (!(error instanceof ConflictError)) {
           // the claim may still apply: a value nobody acknowledged must not stay readable in L2
-          if (coord !== l1sync) this.#tiers.failed(key, error)
+          if (coord !== l1sync) this.#ns.tiers.failed(key, error)
           throw error
         }
       }
       if (attempt >= 8 || options.expectedVersion !== undefined) {
-        throw new ConflictError(current.version, -1, { tier: 'tiered', namespace: this.#name, key })
+        throw new ConflictError(current.version, -1, {
+          tier: 'tiered',
+          namespace: this.#ns.name,
+          key,
+        })
       }
     }
   }
@@ -205,23 +203,23 @@ export class WriteBehind<V> {
     this.#casChains.set(key, chain)
     try {
       if (before !== undefined) await before.catch(() => undefined)
-      const provider = this.#ctx.lock
+      const provider = this.#ns.ctx.lock
       if (provider === undefined) return await fn()
-      const lock = await provider.acquire(`cas:${this.#name}:${key}`.slice(0, 512), {
-        ttl: this.#p.lockTtl,
-        waitMs: this.#p.lockWait,
+      const lock = await provider.acquire(`cas:${this.#ns.name}:${key}`.slice(0, 512), {
+        ttl: this.#ns.policy.lockTtl,
+        waitMs: this.#ns.policy.lockWait,
       })
       if (lock === undefined) {
         throw new TimeoutError(
-          this.#p.lockWait,
-          `${this.#name}:${key}: another instance held the compare-and-set lock for over ${this.#p.lockWait} ms`,
-          { tier: 'lock', namespace: this.#name, key },
+          this.#ns.policy.lockWait,
+          `${this.#ns.name}:${key}: another instance held the compare-and-set lock for over ${this.#ns.policy.lockWait} ms`,
+          { tier: 'lock', namespace: this.#ns.name, key },
         )
       }
       try {
         return await fn()
       } finally {
-        await lock.release().catch((error) => this.#tiers.report('lock', 'release', error, key))
+        await lock.release().catch((error) => this.#ns.tiers.report('lock', 'release', error, key))
       }
     } finally {
       release()
@@ -235,9 +233,9 @@ export class WriteBehind<V> {
    * (compare-and-set), the record.
    */
   async #currentVersion(key: string, options: { readRecord: boolean }): Promise<Current> {
-    const coord = this.#tiers.caches[this.#tiers.coord]
-    const l1sync = this.#tiers.l1sync
-    const p = this.#unflushed.of(key)
+    const coord = this.#ns.tiers.caches[this.#ns.tiers.coord]
+    const l1sync = this.#ns.tiers.l1sync
+    const p = this.#ns.unflushed.of(key)
     const pending = p?.version ?? 0
     let cached: number | undefined
     if (coord !== undefined) {
@@ -257,7 +255,7 @@ export class WriteBehind<V> {
     // after a delete of ours the key is absent (compare-and-set expects 0), but later versions
     // must still be above the delete's
     let version = cached ?? (p?.op === 'delete' ? 0 : pending)
-    const record = this.#tiers.record
+    const record = this.#ns.tiers.record
     if (options.readRecord && cached === undefined && record !== undefined) {
       const e = await record.get(key)
       if (e !== undefined && e.version > pending) version = e.version
@@ -275,7 +273,7 @@ export class WriteBehind<V> {
     if (current.inCoord) return current.version + 1
     this.#lastClockVersion = Math.max(
       this.#lastClockVersion + 1,
-      Math.floor(this.#ctx.now()) * 1000,
+      Math.floor(this.#ns.ctx.now()) * 1000,
       current.floor + 1,
     )
     return this.#lastClockVersion

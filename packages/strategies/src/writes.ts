@@ -50,13 +50,8 @@ export function versionOf(options: TieredSetOptions): {
  * their results; then other instances and dependent namespaces drop the key.
  */
 export class Writes<V> {
-  readonly #name: string
-  readonly #p: NamespaceParts<V>['policy']
-  readonly #ctx: NamespaceParts<V>['ctx']
-  readonly #tiers: NamespaceParts<V>['tiers']
-  readonly #guard: NamespaceParts<V>['guard']
-  readonly #freshness: NamespaceParts<V>['freshness']
-  readonly #negative: NamespaceParts<V>['negative']
+  /** The namespace's parts this one works with. */
+  readonly #ns: NamespaceParts<V>
   readonly #through: WriteThrough<V>
   readonly #behind: WriteBehind<V>
 
@@ -64,42 +59,36 @@ export class Writes<V> {
     parts: NamespaceParts<V>,
     strategies: { through: WriteThrough<V>; behind: WriteBehind<V> },
   ) {
-    this.#name = parts.name
-    this.#p = parts.policy
-    this.#ctx = parts.ctx
-    this.#tiers = parts.tiers
-    this.#guard = parts.guard
-    this.#freshness = parts.freshness
-    this.#negative = parts.negative
+    this.#ns = parts
     this.#through = strategies.through
     this.#behind = strategies.behind
   }
 
   async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
-    this.#ctx.assertOpen()
-    validateKey(key, this.#name)
+    this.#ns.ctx.assertOpen()
+    validateKey(key, this.#ns.name)
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError('options', `must be an object, got ${String(options)}`)
     }
-    if (this.#p.checkValues) measureValue(value) // throws SerializationError before any I/O
-    const clock = this.#ctx.now()
+    if (this.#ns.policy.checkValues) measureValue(value) // throws SerializationError before any I/O
+    const clock = this.#ns.ctx.now()
     // validates ttl, version, expectedVersion and tags before any I/O
-    const checked = resolveSetOptions({ ...options }, this.#p.ttl, clock)
-    const expiresAt = this.#freshness.expiry(clock, options.ttl)
-    if (options.ttl !== undefined) this.#ctx.lifeUsed(options.ttl + this.#p.grace)
+    const checked = resolveSetOptions({ ...options }, this.#ns.policy.ttl, clock)
+    const expiresAt = this.#ns.freshness.expiry(clock, options.ttl)
+    if (options.ttl !== undefined) this.#ns.ctx.lifeUsed(options.ttl + this.#ns.policy.grace)
     const tags = checked.tags
     if (tags.length > 0) {
       // order this write after invalidations of its tags other instances made (times in L2)
-      await this.#ctx.tags
+      await this.#ns.ctx.tags
         .ensure(tags)
-        .catch((error) => this.#tiers.report('tags', 'get', error, key))
+        .catch((error) => this.#ns.tiers.report('tags', 'get', error, key))
     }
-    const createdAt = this.#ctx.tags.created(clock, tags) // after every invalidation of its tags seen
+    const createdAt = this.#ns.ctx.tags.created(clock, tags) // after every invalidation of its tags seen
     const w: Write<V> = { key, value, options, expiresAt, tags, createdAt }
-    this.#guard.written(key)
-    this.#negative.forget(key)
+    this.#ns.guard.written(key)
+    this.#ns.negative.forget(key)
     let result: SetResult
-    switch (this.#p.strategy) {
+    switch (this.#ns.policy.strategy) {
       case 'write_behind':
         result = await this.#behind.write(w)
         break
@@ -108,58 +97,58 @@ export class Writes<V> {
       default:
         result = await this.#through.write(w)
     }
-    this.#guard.written(key)
-    if (result.applied) await this.#ctx.keyChanged(this.#name, key)
+    this.#ns.guard.written(key)
+    if (result.applied) await this.#ns.ctx.keyChanged(this.#ns.name, key)
     return result
   }
 
   async delete(key: string): Promise<boolean> {
-    this.#ctx.assertOpen()
-    validateKey(key, this.#name)
-    this.#guard.removed(key)
-    this.#guard.hold([key])
+    this.#ns.ctx.assertOpen()
+    validateKey(key, this.#ns.name)
+    this.#ns.guard.removed(key)
+    this.#ns.guard.hold([key])
     try {
       return await this.#deleteHeld(key)
     } finally {
-      this.#guard.release([key])
+      this.#ns.guard.release([key])
       // what a read copied into L1 while the tiers were being cleared goes too
-      this.#tiers.l1sync?.deleteSync(key)
-      this.#guard.removed(key)
+      this.#ns.tiers.l1sync?.deleteSync(key)
+      this.#ns.guard.removed(key)
     }
   }
 
   /** Write-around: the record takes the write; the key then leaves every cache tier. */
   async #writeAround(w: Write<V>): Promise<SetResult> {
     const { key, value, tags } = w
-    const record = this.#tiers.record as RecordStore<V>
-    const result = await this.#tiers.recordWrite(key, () =>
+    const record = this.#ns.tiers.record as RecordStore<V>
+    const result = await this.#ns.tiers.recordWrite(key, () =>
       record.set(key, value, { ttl: Infinity, tags, ...versionOf(w.options) }),
     )
-    this.#guard.written(key)
-    await this.#ctx.invalidateKey(this.#name, key)
+    this.#ns.guard.written(key)
+    await this.#ns.ctx.invalidateKey(this.#ns.name, key)
     return result
   }
 
   /** The delete while `key` is held; true when the record (or, without one, a cache) had it. */
   async #deleteHeld(key: string): Promise<boolean> {
     let existed = false
-    const { caches, l1sync, record } = this.#tiers
-    const queue = this.#ctx.queue
-    if (this.#p.strategy === 'write_behind' && queue !== undefined) {
+    const { caches, l1sync, record } = this.#ns.tiers
+    const queue = this.#ns.ctx.queue
+    if (this.#ns.policy.strategy === 'write_behind' && queue !== undefined) {
       existed = await this.#behind.delete(key, queue)
     } else if (record !== undefined) {
-      existed = await this.#tiers.recordWrite(key, () => record.delete(key))
+      existed = await this.#ns.tiers.recordWrite(key, () => record.delete(key))
     }
     for (const tier of caches) {
       try {
         const removed = tier === l1sync ? l1sync.deleteSync(key) : await tier.delete(key)
         if (record === undefined) existed ||= removed
       } catch (error) {
-        this.#tiers.report(tier.tier, 'delete', error, key)
-        this.#tiers.uncertain(key)
+        this.#ns.tiers.report(tier.tier, 'delete', error, key)
+        this.#ns.tiers.uncertain(key)
       }
     }
-    await this.#ctx.keyChanged(this.#name, key)
+    await this.#ns.ctx.keyChanged(this.#ns.name, key)
     return existed
   }
 }
