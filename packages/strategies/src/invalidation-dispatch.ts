@@ -5,7 +5,7 @@ import type {
   InvalidationMessage,
 } from '@actor-cache/core'
 import { dependents, type TagClock } from './invalidation.js'
-import type { NamespaceInternals } from './namespace.js'
+import type { NamespaceInternals } from './namespace-context.js'
 import type { NamespacePolicy } from './policy.js'
 import type { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'

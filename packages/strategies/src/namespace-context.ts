@@ -74,6 +74,25 @@ export interface NamespaceContext {
   readonly publish: (message: InvalidationMessage) => Promise<void>
 }
 
+/**
+ * The calls only the cache makes on a namespace (the flusher's reports, invalidations it
+ * dispatches). They stay out of `TieredNamespace`: the cache keeps this handle.
+ */
+export interface NamespaceInternals {
+  /** The flusher persisted writes up to `version` of `key` (may invalidate the key again). */
+  flushed(key: string, version: number): Promise<void> | undefined
+  /** The write of `key` at `version` was dead-lettered: the caches must not keep serving it. */
+  rejected(key: string, version: number): Promise<void>
+  /** This instance's invalidation: drops what `message` names from L1. */
+  dropLocal(message: InvalidationMessage): void
+  /** Another instance's invalidation, sent at `sentAt` by its clock (tag invalidations). */
+  dropRemote(message: InvalidationMessage, sentAt?: number): void
+  /** Drops what `message` names from every cache tier of this instance. */
+  dropTiers(message: InvalidationMessage): Promise<void>
+  /** The bus may have lost messages: forget everything local. */
+  reset(): Promise<void>
+}
+
 /** The tiers a namespace was wired with. */
 export interface NamespaceTiers<V> {
   l1: CacheStore<V> | undefined

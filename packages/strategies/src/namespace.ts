@@ -1,6 +1,5 @@
 import {
   type CacheEntry,
-  type InvalidationMessage,
   InvalidOptionError,
   type SetResult,
   type SyncCacheStore,
@@ -14,6 +13,7 @@ import { LoaderRunner } from './loader-runner.js'
 import { LocalInvalidation } from './local-invalidation.js'
 import {
   type NamespaceContext,
+  type NamespaceInternals,
   type NamespaceParts,
   type NamespaceStats,
   type NamespaceTiers,
@@ -30,25 +30,6 @@ import { type TieredSetOptions, Writes } from './writes.js'
 
 export type { NamespaceStats } from './namespace-context.js'
 export type { TieredSetOptions } from './writes.js'
-
-/**
- * The calls only the cache makes on a namespace (the flusher's reports, invalidations it
- * dispatches). They stay out of {@link TieredNamespace}: the cache keeps this handle.
- */
-export interface NamespaceInternals {
-  /** The flusher persisted writes up to `version` of `key` (may invalidate the key again). */
-  flushed(key: string, version: number): Promise<void> | undefined
-  /** The write of `key` at `version` was dead-lettered: the caches must not keep serving it. */
-  rejected(key: string, version: number): Promise<void>
-  /** This instance's invalidation: drops what `message` names from L1. */
-  dropLocal(message: InvalidationMessage): void
-  /** Another instance's invalidation, sent at `sentAt` by its clock (tag invalidations). */
-  dropRemote(message: InvalidationMessage, sentAt?: number): void
-  /** Drops what `message` names from every cache tier of this instance. */
-  dropTiers(message: InvalidationMessage): Promise<void>
-  /** The bus may have lost messages: forget everything local. */
-  reset(): Promise<void>
-}
 
 /** What the facade delegates to. */
 interface Facade<V> {

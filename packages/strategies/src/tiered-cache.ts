@@ -23,13 +23,8 @@ import {
   validateTarget,
 } from './invalidation.js'
 import { InvalidationDispatch, type Namespaces } from './invalidation-dispatch.js'
-import {
-  createNamespace,
-  type NamespaceInternals,
-  type NamespaceStats,
-  type TieredNamespace,
-} from './namespace.js'
-import type { NamespaceContext } from './namespace-context.js'
+import { createNamespace, type NamespaceStats, type TieredNamespace } from './namespace.js'
+import type { NamespaceContext, NamespaceInternals } from './namespace-context.js'
 import {
   checkStrategyNeedsRecord,
   type NamespacePolicy,
