@@ -251,6 +251,8 @@ export function createNamespace<V>(
   const stats = newStats()
   const flights = new Flights<V>()
   const guard = new FillGuard(flights)
+  // the fast path's check starts refresh-ahead through the loader runner, built below (the check
+  // only runs on reads, once everything is wired)
   const freshness = new Freshness(policy, ctx, stats, (key, e, now, loader) =>
     loads.refreshAhead(key, e, now, loader),
   )

@@ -99,7 +99,7 @@ export class WriteBehind<V> {
     return existed
   }
 
-  /** Claims a version, fills the caches, then queues the write; resolves once the queue has it. */
+  /** Claims a version, queues the write (resolving once the queue has it), fills the other tiers. */
   async #writeOnce(w: Write<V>): Promise<SetResult> {
     const { key, value, expiresAt, tags, createdAt } = w
     const queue = this.#ns.ctx.queue
