@@ -6,88 +6,33 @@
  * Redis + RedisBus; the namespace is write_through without a store of record (L2 orders versions).
  *
  * For each write i, window_i = (first time B's `get` returned i or newer) − (time A's `set(i)`
- * resolved), wall clock of the same machine. Reported as p50/p99/max; asserted: B's reads never go
- * backwards, B ends on the last write, and the max window is under a generous 1 s sanity bound.
+ * resolved), wall clock of the same machine: reported as p50/p99/max. It is mostly the time the
+ * invalidation spends in Redis pub/sub and waiting for a CPU, so it is not asserted against a
+ * clock (a loaded machine stretches it). Asserted, in the order of events instead: B's cache
+ * handles every invalidation A publishes, in order; once it has handled the one of write i, every
+ * read B begins returns i or newer (none is stale, however long delivery took); B's reads never
+ * go backwards; B ends on the last write.
  *
  * Needs Redis at REDIS_URL (see helpers.ts) and built packages.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { InvalidationListener } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
 import { type AnyRedisClient, createRedisBus, createRedisStore } from '@actor-cache/redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache } from '../src/index.js'
-import { dropPrefix, eventually, REDIS_URL, redis, uid } from './helpers.js'
+import { dropPrefix, eventually, FixtureProcess, redis, uid } from './helpers.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const PKG = resolve(here, '..')
 const WRITER = resolve(here, 'fixtures/coherence-writer.mjs')
 const WRITES = 500
+/** Bounds on waits: generous, only a hang should reach them. */
+const BOOT_MS = 120_000
+const EVENT_MS = 120_000
 
-interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
-
-/** A child running a fixture, its stdout kept as complete lines. */
-class Child {
-  readonly proc: ChildProcess
-  readonly lines: string[] = []
-  stderr = ''
-  exit: Exit | undefined
-  readonly closed: Promise<Exit>
-  #partial = ''
-
-  constructor(script: string, env: Record<string, string>) {
-    this.proc = spawn(process.execPath, [script], {
-      cwd: PKG,
-      env: { ...process.env, REDIS_URL, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    this.proc.stdout?.setEncoding('utf8')
-    this.proc.stdout?.on('data', (chunk: string) => {
-      const parts = (this.#partial + chunk).split('\n')
-      this.#partial = parts.pop() ?? ''
-      for (const p of parts) this.lines.push(p)
-    })
-    this.proc.stderr?.setEncoding('utf8')
-    this.proc.stderr?.on('data', (chunk: string) => {
-      this.stderr += chunk
-    })
-    this.proc.stdin?.on('error', () => {})
-    this.closed = new Promise((res) => {
-      this.proc.on('close', (code, signal) => {
-        this.exit = { code, signal }
-        res(this.exit)
-      })
-    })
-  }
-
-  /** Waits for a line matching `test`; fails with the child's stderr if it exits first. */
-  async waitFor(test: (line: string) => boolean, ms: number, what: string): Promise<void> {
-    await eventually(
-      () => this.lines.some(test) || this.exit !== undefined,
-      ms,
-      `${what} from the child`,
-    )
-    if (!this.lines.some(test)) {
-      throw new Error(
-        `child exited (${JSON.stringify(this.exit)}) before ${what}; stderr:\n${this.stderr}`,
-      )
-    }
-  }
-
-  send(line: string): void {
-    this.proc.stdin?.write(`${line}\n`)
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.exit === undefined) this.proc.kill(signal)
-  }
-}
-
-const children: Child[] = []
+const children: FixtureProcess[] = []
 const closers: (() => Promise<unknown>)[] = []
 let client: AnyRedisClient
 const prefix = `acc${uid()}`
@@ -101,7 +46,7 @@ afterEach(async () => {
     await c.closed
   }
   for (const close of closers.splice(0).reverse()) await close()
-})
+}, BOOT_MS)
 afterAll(async () => {
   if (client === undefined) return
   await dropPrefix(client, prefix)
@@ -126,6 +71,26 @@ describe('R4: cross-instance stale window', () => {
     closers.push(() => bClient.close())
     const bus = createRedisBus({ client: bClient, prefix })
     closers.push(() => bus.close())
+    // what B's cache has handled: the sequence number of A's last invalidation, once the cache's
+    // listener has returned (it drops the key from L1 before it returns)
+    let handled = 0
+    const outOfOrder: string[] = []
+    const resets: string[] = []
+    const senders = new Set<string>()
+    const subscribe = bus.subscribe.bind(bus)
+    bus.subscribe = (listener: InvalidationListener) =>
+      subscribe({
+        onInvalidate(message) {
+          listener.onInvalidate(message)
+          senders.add(message.senderId)
+          if (message.seq !== handled + 1) outOfOrder.push(`${message.seq} after ${handled}`)
+          handled = message.seq
+        },
+        onReset(reason) {
+          resets.push(reason)
+          listener.onReset(reason)
+        },
+      })
     const b: TieredCache = createTieredCache({
       l1: createMemCache(),
       l2: createRedisStore({ client: bClient, prefix }),
@@ -135,27 +100,32 @@ describe('R4: cross-instance stale window', () => {
     const ns = b.namespace<{ i: number }>(nsName, { ttl: 60_000 })
     await bus.start()
 
-    const a = new Child(WRITER, {
-      AC_PREFIX: prefix,
-      AC_NS: nsName,
-      AC_KEY: key,
-      AC_WRITES: String(WRITES),
-    })
+    const a = new FixtureProcess(
+      WRITER,
+      { AC_PREFIX: prefix, AC_NS: nsName, AC_KEY: key, AC_WRITES: String(WRITES) },
+      PKG,
+    )
     children.push(a)
-    await a.waitFor((l) => l === 'ready', 15_000, '"ready"')
+    await a.waitFor((l) => l === 'ready', BOOT_MS, '"ready"')
 
     // B polls from before the first write until it has seen the last one
     let maxSeen = 0
     let reads = 0
     const firstSeen = new Map<number, number>()
     const regressions: string[] = []
+    /** For each `handled` value a read began with, the oldest write such a read returned. */
+    const oldestAfter = new Map<number, number>()
     let stop = false
     const poller = (async () => {
       while (!stop) {
+        const begunAfter = handled
         const v = await ns.get(key)
         const t = now()
         reads++
         const i = v?.i ?? 0
+        if (i < (oldestAfter.get(begunAfter) ?? Number.POSITIVE_INFINITY)) {
+          oldestAfter.set(begunAfter, i)
+        }
         if (i > maxSeen) {
           firstSeen.set(i, t)
           maxSeen = i
@@ -168,22 +138,55 @@ describe('R4: cross-instance stale window', () => {
     const started = Date.now()
     a.send('go')
     try {
-      await a.waitFor((l) => l === 'done', 30_000, '"done"')
-      await eventually(() => maxSeen === WRITES, 2_000, `B to see write ${WRITES}`)
+      await a.waitFor((l) => l === 'done', EVENT_MS, '"done"')
+      const last = Number(/ (\d+)$/.exec(a.lines.findLast((l) => l.startsWith('w ')) ?? '')?.[1])
+      // bounded polling on the conditions; the stale window itself is measured, not this wait
+      await eventually(
+        () => maxSeen === WRITES && handled >= last,
+        EVENT_MS,
+        `B to see write ${WRITES} and handle A's invalidation ${last}`,
+      )
     } finally {
       stop = true
       await poller
     }
     const elapsed = Date.now() - started
     a.send('exit')
-    expect(await a.closed, `stderr:\n${a.stderr}`).toEqual({ code: 0, signal: null })
+    expect(await a.closed, a.describe()).toEqual({ code: 0, signal: null })
 
-    const acks = new Map<number, { version: number; t0: number; t1: number }>()
+    const acks = new Map<number, { version: number; t0: number; t1: number; seq: number }>()
     for (const line of a.lines) {
-      const m = /^w (\d+) (\d+) (\S+) (\S+)$/.exec(line)
-      if (m) acks.set(Number(m[1]), { version: Number(m[2]), t0: Number(m[3]), t1: Number(m[4]) })
+      const m = /^w (\d+) (\d+) (\S+) (\S+) (\d+)$/.exec(line)
+      if (m) {
+        const [i, version, t0, t1, seq] = m.slice(1).map(Number) as number[]
+        acks.set(i as number, {
+          version: version as number,
+          t0: t0 as number,
+          t1: t1 as number,
+          seq: seq as number,
+        })
+      }
     }
     expect(acks.size).toBe(WRITES)
+    // A's set(i) resolved after publishing its invalidation: once B handled A's message number
+    // seq_i, write i is in L2 and B's L1 no longer holds anything older
+    const seqs = Array.from({ length: WRITES }, (_, k) => acks.get(k + 1)?.seq as number)
+    const stale: string[] = []
+    for (const [begunAfter, oldest] of oldestAfter) {
+      let due = 0 // the newest write whose invalidation B had handled
+      for (let lo = 1, hi = WRITES; lo <= hi; ) {
+        const mid = (lo + hi) >> 1
+        if ((seqs[mid - 1] as number) <= begunAfter) {
+          due = mid
+          lo = mid + 1
+        } else hi = mid - 1
+      }
+      if (oldest < due) {
+        stale.push(
+          `a read begun after B handled invalidation ${begunAfter} (write ${due}) got ${oldest}`,
+        )
+      }
+    }
     // window_i: first time B returned i or newer, minus the time A's set(i) resolved
     const windows: number[] = []
     const fromStart: number[] = []
@@ -214,13 +217,19 @@ describe('R4: cross-instance stale window', () => {
         `  A's set duration: p50 ${f(percentile(setMs, 50))}, p99 ${f(percentile(setMs, 99))}, ` +
         `max ${f(percentile(setMs, 100))}\n` +
         `  versions B never returned (a newer one came first): ${skipped}; ` +
-        `monotonic-read violations: ${regressions.length}`,
+        `monotonic-read violations: ${regressions.length}; stale reads after an invalidation ` +
+        `was handled: ${stale.length}; invalidations handled: ${handled}, bus resets: ${resets.length}`,
     )
     expect(regressions).toEqual([])
     expect(maxSeen).toBe(WRITES)
-    expect(percentile(windows, 100)).toBeLessThan(1_000)
+    // every invalidation A published reached B's cache, in order, none missing (a reset, if the
+    // subscription ever had to be made again, is reported: B drops its L1 then, which is safe)
+    expect(senders.size).toBe(1)
+    expect(outOfOrder).toEqual([])
+    expect(handled).toBe(seqs[WRITES - 1])
+    expect(stale).toEqual([])
     const entry = await ns.getEntry(key)
     expect(entry?.value).toEqual({ i: WRITES })
     expect(entry?.version).toBe(acks.get(WRITES)?.version)
-  }, 60_000)
+  }, 600_000)
 })

@@ -10,7 +10,7 @@ import {
 import { createMemCache } from '@actor-cache/memcache'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache } from '../src/index.js'
-import { deferred, fakeClock, interceptTier } from './helpers.js'
+import { deferred, eventually, fakeClock, interceptTier, nextTurn } from './helpers.js'
 
 const caches: TieredCache[] = []
 function cache(options: Parameters<typeof createTieredCache>[0] = {}): TieredCache {
@@ -151,19 +151,25 @@ describe('read-through with L1 only', () => {
 
 describe('invalidation racing reads', () => {
   it('a read during an invalidation does not put the old value back into a cleared tier', async () => {
-    // L3 as a plain cache tier whose deletes take a while (as a database's do)
-    const l3 = interceptTier(createMemCache(), (method, call) =>
-      method === 'delete' || method === 'deleteMany'
-        ? new Promise((r) => setTimeout(r, 30)).then(call)
-        : call(),
-    )
+    // L3 as a plain cache tier whose deletes, once the invalidation starts, wait for the test (as
+    // a slow database's would): the read below runs while L3 still holds the old value
+    let gated = false
+    const deleting = deferred<void>()
+    const release = deferred<void>()
+    const l3 = interceptTier(createMemCache(), (method, call) => {
+      if (!gated || (method !== 'delete' && method !== 'deleteMany')) return call()
+      deleting.resolve()
+      return release.promise.then(call)
+    })
     const l2 = createMemCache()
     const c = cache({ l1: createMemCache(), l2, l3 })
     const ns = c.namespace<string>('n', { record: false })
     await ns.set('k', 'old')
+    gated = true
     const inv = c.invalidate({ namespace: 'n', keys: ['k'] })
-    await new Promise((r) => setTimeout(r, 5))
+    await deleting.promise // the invalidation reached L3, whose delete has not run yet
     await ns.get('k') // concurrent with the invalidation: either answer is fine
+    release.resolve()
     await inv
     expect(await ns.get('k')).toBeUndefined()
     expect(await l2.namespace('n').get('k')).toBeUndefined()
@@ -251,7 +257,8 @@ invalidation:
 describe('grace, timeouts, backoff', () => {
   function setup(policy: Record<string, unknown> = {}) {
     const clock = fakeClock()
-    const c = cache({ l1: createMemCache({ now: clock.now }), now: clock.now, random: () => 0 })
+    const l1 = createMemCache({ now: clock.now })
+    const c = cache({ l1, now: clock.now, random: () => 0 })
     let fail = false
     let calls = 0
     let slow: Promise<void> | undefined
@@ -270,6 +277,7 @@ describe('grace, timeouts, backoff', () => {
     })
     return {
       clock,
+      l1,
       ns,
       calls: () => calls,
       fail: (v: boolean) => {
@@ -318,7 +326,12 @@ describe('grace, timeouts, backoff', () => {
     expect(t.calls()).toBe(2)
     t.slow(undefined)
     gate.resolve()
-    await new Promise((r) => setTimeout(r, 10))
+    // the background load caches its value: wait for that, not for a while
+    await eventually(
+      () => t.l1.namespace('n').getSync('k')?.value === 2,
+      5_000,
+      'the background load to reach L1',
+    )
     expect(await t.ns.get('k')).toBe(2)
     expect(t.calls()).toBe(2)
   })
@@ -363,7 +376,8 @@ describe('grace, timeouts, backoff', () => {
 describe('refresh-ahead', () => {
   it('refreshes in the background near expiry; the caller never waits', async () => {
     const clock = fakeClock()
-    const c = cache({ l1: createMemCache({ now: clock.now }), now: clock.now, random: () => 0 })
+    const l1 = createMemCache({ now: clock.now })
+    const c = cache({ l1, now: clock.now, random: () => 0 })
     let calls = 0
     const gate = deferred<void>()
     const ns = c.namespace<number>('n', {
@@ -385,7 +399,12 @@ describe('refresh-ahead', () => {
     expect(await ns.get('k')).toBe(1)
     expect(calls).toBe(2) // one refresh however many reads
     gate.resolve()
-    await new Promise((r) => setTimeout(r, 5))
+    // the refresh caches its value: wait for that, not for a while
+    await eventually(
+      () => l1.namespace('n').getSync('k')?.value === 2,
+      5_000,
+      'the refresh to reach L1',
+    )
     expect(await ns.get('k')).toBe(2)
     expect(ns.stats().refreshes).toBe(1)
   })
@@ -394,14 +413,16 @@ describe('refresh-ahead', () => {
     const clock = fakeClock()
     const c = cache({ l1: createMemCache({ now: clock.now }), now: clock.now, random: () => 0 })
     let calls = 0
+    let returned = 0
     const gate = deferred<void>()
     const ns = c.namespace<string>('n', {
       ttl: 10_000,
       refreshAhead: true,
       loader: async () => {
-        calls++
-        if (calls > 1) await gate.promise
-        return `loaded-${calls}`
+        const n = ++calls
+        if (n > 1) await gate.promise
+        returned++
+        return `loaded-${n}`
       },
     })
     await ns.get('k')
@@ -409,7 +430,10 @@ describe('refresh-ahead', () => {
     await ns.get('k') // starts the refresh
     await ns.set('k', 'written')
     gate.resolve()
-    await new Promise((r) => setTimeout(r, 5))
+    // The refresh's loader returns, then the cache handles its result in promise continuations
+    // only (L1 is in memory, no timers): by the next event-loop turn all of it has run.
+    await nextTurn()
+    expect(returned).toBe(2)
     expect(await ns.get('k')).toBe('written')
   })
 
@@ -417,14 +441,16 @@ describe('refresh-ahead', () => {
     const clock = fakeClock()
     const c = cache({ l1: createMemCache({ now: clock.now }), now: clock.now, random: () => 0 })
     let calls = 0
+    let returned = 0
     const gate = deferred<void>()
     const ns = c.namespace<string>('n', {
       ttl: 10_000,
       refreshAhead: true,
       loader: async () => {
-        calls++
-        if (calls === 2) await gate.promise
-        return `loaded-${calls}`
+        const n = ++calls
+        if (n === 2) await gate.promise
+        returned++
+        return `loaded-${n}`
       },
     })
     await ns.get('k')
@@ -432,7 +458,9 @@ describe('refresh-ahead', () => {
     await ns.get('k')
     await c.invalidate({ namespace: 'n', keys: ['k'] })
     gate.resolve()
-    await new Promise((r) => setTimeout(r, 5))
+    // as above: the refresh has returned and its result was handled before the read below
+    await nextTurn()
+    expect(returned).toBe(2)
     expect(await ns.get('k')).toBe('loaded-3')
   })
 })

@@ -11,9 +11,13 @@ import { type AnyRedisClient, createRedisStore, type RedisTier } from '@actor-ca
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache, type TieredCacheOptions } from '../src/index.js'
 import {
+  clockPast,
+  deferred,
   dropPrefix,
+  eventually,
   intercept,
   interceptTier,
+  nextTurn,
   postgres,
   redis,
   type TestDb,
@@ -31,7 +35,10 @@ beforeAll(async () => {
   db = await postgres()
   client = await redis()
   l2 = createRedisStore({ client, prefix })
-  l3 = createPrismaStore({ prisma: db.prisma })
+  // A generous store timeout: these tests are not about it, and on a loaded machine a refused
+  // batch's row-by-row replay (savepoints in one transaction) can take longer than the default 5 s,
+  // which would turn it into a retried "unavailable" failure.
+  l3 = createPrismaStore({ prisma: db.prisma, timeout: 60_000 })
 })
 afterEach(async () => {
   for (const c of open.splice(0)) await c.close()
@@ -216,14 +223,16 @@ describe('write_behind', () => {
     const name = ns()
     const t = c.namespace<number>(name, { strategy: 'write_behind' })
     await Promise.all(Array.from({ length: 200 }, (_, i) => t.set(`k${i}`, i)))
-    const deadline = Date.now() + 10_000
     let count = 0
-    while (Date.now() < deadline) {
-      const rows = await l3.namespace(name).getMany(Array.from({ length: 200 }, (_, i) => `k${i}`))
-      count = rows.filter((r) => r !== undefined).length
-      if (count === 200) break
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await eventually(
+      async () => {
+        const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+        count = (await l3.namespace(name).getMany(keys)).filter((r) => r !== undefined).length
+        return count === 200
+      },
+      60_000,
+      'the flusher to persist all 200 writes',
+    )
     expect(count).toBe(200)
   })
 
@@ -262,7 +271,7 @@ describe('write_behind', () => {
     expect(await t.get('k17')).toBeUndefined()
     expect(await l2.namespace(name).get('k17')).toBeUndefined()
     expect(await l2.namespace(name).get('k16')).toMatchObject({ value: 'v16' })
-  })
+  }, 120_000)
 
   it('delete is queued (durable) and applied to the record at once when it is reachable', async () => {
     const c = cache({ writeBehind: { autoStart: false } })
@@ -308,7 +317,7 @@ describe('write_behind', () => {
     await t.set('k', 'a0')
     await c.flush()
     await c.invalidate({ namespace: name, keys: ['k'] })
-    await new Promise((r) => setTimeout(r, 2))
+    await clockPast(Date.now()) // the write below is dated after the invalidation
     const a = await t.set('k', 'a')
     await c.invalidate({ namespace: name, keys: ['k'] })
     // the caches lost 'a' and the record still has 'a0': this instance serves its own write
@@ -378,15 +387,19 @@ describe('write_behind', () => {
   })
 
   it('a fill whose reply arrives after a newer write does not take that write back', async () => {
-    // L2 answers the load's compare-and-set fill only after a delay, while a write lands
+    // L2 holds back its reply to the load's compare-and-set fill until the test lets it go, and a
+    // write lands in between
     let delayFill = true
+    const landed = deferred<void>()
+    const reply = deferred<void>()
     const slowL2 = interceptTier(createRedisStore({ client, prefix }), (method, call, args) => {
       const opts = args[2] as { expectedVersion?: number } | undefined
       if (method !== 'set' || !delayFill || opts?.expectedVersion === undefined) return call()
       delayFill = false
       return (async () => {
         const r = await call()
-        await new Promise((res) => setTimeout(res, 50))
+        landed.resolve()
+        await reply.promise
         return r
       })()
     })
@@ -395,8 +408,9 @@ describe('write_behind', () => {
     const name = ns()
     const t = c.namespace<string>(name, { record: false, loader: () => 'loaded' })
     const read = t.get('k')
-    await new Promise((res) => setTimeout(res, 20)) // the fill has landed, its reply is late
+    await landed.promise // the fill is in L2, its reply is held back
     expect((await t.set('k', 'written')).applied).toBe(true)
+    reply.resolve()
     await read
     expect(await l2.namespace(name).get('k')).toMatchObject({ value: 'written' })
     expect(await t.get('k')).toBe('written')
@@ -425,13 +439,20 @@ describe('write_behind', () => {
 
   it('a flush racing close does not start the flusher again', async () => {
     const queue = createMemoryWriteQueue()
+    // A's view of the shared queue records every call A makes once both have returned
+    let watching = false
+    const callsByA: string[] = []
+    const queueOfA = intercept(queue, (method, call) => {
+      if (watching) callsByA.push(method)
+      return call()
+    })
     const name = ns()
     const namespaces = { [name]: { strategy: 'write_behind' as const } }
     const a = createTieredCache({
       l1: createMemCache(),
       l2,
       l3,
-      queue,
+      queue: queueOfA,
       namespaces,
       writeBehind: { interval: 5 },
     })
@@ -440,9 +461,14 @@ describe('write_behind', () => {
     const flushing = a.flush()
     await a.close()
     await flushing
+    watching = true
     await b.namespace<number>(name).set('k', 1)
+    // A running flusher of A calls the queue at least every `interval` (5 ms) or `linger` (10 ms):
+    // its timers were set before this one and end sooner, and timers fire in the order they end,
+    // so by the time this one fires such a flusher has called the queue, however slow the machine.
     await new Promise((r) => setTimeout(r, 100))
-    // only a running flusher of A could have persisted it
+    expect(callsByA).toEqual([])
+    // only a running flusher of A could have claimed or persisted it
     expect(await l3.namespace(name).get('k')).toBeUndefined()
     expect((await queue.stats()).ready).toBe(1)
   })
@@ -465,7 +491,7 @@ describe('write_behind', () => {
     await a.flush()
     await ta.set('k', 2, { tags: ['t'] })
     await a.invalidate({ tags: ['t'] })
-    await new Promise((r) => setTimeout(r, 5))
+    await nextTurn() // the local hub delivers a microtask later: B has the message
     expect(await tb.get('k')).toBe(1) // the record's row, until A flushes
     await a.flush()
     expect(await tb.get('k')).toBe(2)
