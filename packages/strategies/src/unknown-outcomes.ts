@@ -1,13 +1,13 @@
-import { ActorCacheError, TierUnavailableError, TimeoutError } from '@actor-cache/core'
+import { TierUnavailableError, TimeoutError } from '@actor-cache/core'
 
 /**
  * True when a failed tier call may still have been applied: a timeout or a lost connection (the
- * command may be sitting in a stalled server's queue and run later), or an error the tier did
- * not classify. Conflicts, bad input and other typed refusals were not applied.
+ * command may be sitting in a stalled server's queue and run later). The tiers report those as
+ * `E_TIER_UNAVAILABLE` or `E_TIMEOUT`; anything else (a conflict, bad input, a statement or
+ * command the server answered with an error) was refused, and the caches stay as they were.
  */
 export function isUnknownOutcome(error: unknown): boolean {
-  if (error instanceof TierUnavailableError || error instanceof TimeoutError) return true
-  return !(error instanceof ActorCacheError)
+  return error instanceof TierUnavailableError || error instanceof TimeoutError
 }
 
 interface Job {

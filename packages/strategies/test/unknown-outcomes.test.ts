@@ -19,23 +19,26 @@ import {
   type TestDb,
   uid,
 } from './helpers.js'
-import { type PrivateRedis, privateRedis } from './servers.js'
+import { privateRedis, type RedisServer } from './servers.js'
 
-let server: PrivateRedis
+let server: RedisServer
 let db: TestDb
 const open: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
   server = await privateRedis()
-  await server.start()
   db = await postgres()
 })
 afterEach(async () => {
   server.resume()
+  const admin = await redis(server.url)
+  await (admin as unknown as { sendCommand(a: string[]): Promise<unknown> })
+    .sendCommand(['CLIENT', 'UNPAUSE'])
+    .finally(() => admin.close())
   for (const close of open.splice(0).reverse()) await close().catch(() => undefined)
 })
 afterAll(async () => {
-  server?.kill()
+  await server?.kill()
   await db?.drop()
 })
 
@@ -90,25 +93,29 @@ async function inL2(prefix: string, key: string): Promise<unknown> {
 
 type Stall = 'SIGSTOP' | 'CLIENT PAUSE WRITE'
 
-/** Stalls Redis for about `ms`; returns a function that ends the stall early (SIGSTOP). */
-async function stall(how: Stall, ms: number): Promise<() => void> {
+/**
+ * Stalls Redis; resolves a function that ends the stall. The stall lasts until then (a backstop
+ * of 60 s ends it if a test fails first), so the write's 300 ms timeout always fires inside it.
+ */
+async function stall(how: Stall): Promise<() => Promise<void>> {
   if (how === 'SIGSTOP') {
     server.pause()
-    const timer = setTimeout(() => server.resume(), ms)
-    return () => {
-      clearTimeout(timer)
+    const backstop = setTimeout(() => server.resume(), 60_000)
+    return async () => {
+      clearTimeout(backstop)
       server.resume()
     }
   }
-  const admin = await redis(server.url)
-  await (admin as unknown as { sendCommand(args: string[]): Promise<unknown> }).sendCommand([
-    'CLIENT',
-    'PAUSE',
-    String(ms),
-    'WRITE',
-  ])
-  await admin.close()
-  return () => {}
+  const command = (args: string[]) => async (): Promise<void> => {
+    const admin = await redis(server.url)
+    try {
+      await (admin as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand(args)
+    } finally {
+      await admin.close()
+    }
+  }
+  await command(['CLIENT', 'PAUSE', '60000', 'WRITE'])()
+  return command(['CLIENT', 'UNPAUSE'])
 }
 
 /**
@@ -118,17 +125,17 @@ async function stall(how: Stall, ms: number): Promise<() => void> {
 function stallOnNextSet(how: Stall): {
   around: Around
   arm(): void
-  ended: Promise<() => void>
+  ended: Promise<() => Promise<void>>
 } {
   let armed = false
-  let started!: (end: () => void) => void
-  const ended = new Promise<() => void>((r) => {
+  let started!: (end: () => Promise<void>) => void
+  const ended = new Promise<() => Promise<void>>((r) => {
     started = r
   })
   const around: Around = (method, call) => {
     if (!armed || method !== 'set') return call()
     armed = false
-    return stall(how, 1_500).then((end) => {
+    return stall(how).then((end) => {
       started(end)
       return call()
     })
@@ -164,7 +171,7 @@ describe.each<Stall>(['SIGSTOP', 'CLIENT PAUSE WRITE'])(
       )
       // a timed-out write is reported, not acknowledged
       expect((error as { code?: string })?.code).toBe('E_TIER_UNAVAILABLE')
-      ;(await stalled.ended)()
+      await (await stalled.ended)()
 
       // The stalled server runs the write when it resumes; from then on every reader must agree
       // with L2 (which the clean-up leaves empty, or holding a value every reader sees).
@@ -205,7 +212,7 @@ describe.each<Stall>(['SIGSTOP', 'CLIENT PAUSE WRITE'])(
         (e: unknown) => e,
       )
       expect((error as { code?: string })?.code).toBe('E_TIER_UNAVAILABLE')
-      ;(await stalled.ended)()
+      await (await stalled.ended)()
       await a.cache.flush()
 
       // v2 was never acknowledged nor queued: nobody may read it once Redis answers again
