@@ -152,9 +152,15 @@ export class PrismaTier implements CacheTier {
   }
 
   /** @internal Runs `fn` in one transaction. */
-  _transaction<T>(operation: string, fn: (tx: PrismaTransaction) => Promise<T>): Promise<T> {
-    return guarded(this.#timeout, operation, () =>
-      this.#prisma.$transaction(fn, { timeout: this.#timeout, maxWait: this.#timeout }),
+  _transaction<T>(
+    operation: string,
+    fn: (tx: PrismaTransaction) => Promise<T>,
+    options: { statements?: number } = {},
+  ): Promise<T> {
+    // a transaction of many statements gets the timeout per started 50 of them
+    const timeout = this.#timeout * Math.max(1, Math.ceil((options.statements ?? 1) / 50))
+    return guarded(timeout, operation, () =>
+      this.#prisma.$transaction(fn, { timeout, maxWait: this.#timeout }),
     )
   }
 }
@@ -241,25 +247,32 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
 
   /**
    * Replays a refused batch row by row, each under a savepoint, inside a transaction that is
-   * then rolled back: the rows the database refuses become a `WriteRejectedError`.
+   * then rolled back: the rows the database refuses become a `WriteRejectedError`. Its deadline
+   * grows with the rows, so a slow database does not turn a refused batch into an outage that
+   * would be retried forever instead of naming the refused rows.
    */
   async #findRejected(prepared: Prepared[], original: unknown): Promise<unknown> {
     const rejected: RejectedWrite[] = []
     const ROLLBACK = Symbol('rollback')
     try {
-      await this.#owner._transaction('setMany', async (tx) => {
-        for (const p of prepared) {
-          await tx.$executeRawUnsafe('SAVEPOINT ac_row')
-          try {
-            await this.#upsert(tx, p)
-            await tx.$executeRawUnsafe('RELEASE SAVEPOINT ac_row')
-          } catch (error) {
-            await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT ac_row')
-            rejected.push({ key: p.key, reason: databaseMessage(error) })
+      const statements = prepared.length * 3
+      await this.#owner._transaction(
+        'setMany',
+        async (tx) => {
+          for (const p of prepared) {
+            await tx.$executeRawUnsafe('SAVEPOINT ac_row')
+            try {
+              await this.#upsert(tx, p)
+              await tx.$executeRawUnsafe('RELEASE SAVEPOINT ac_row')
+            } catch (error) {
+              await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT ac_row')
+              rejected.push({ key: p.key, reason: databaseMessage(error) })
+            }
           }
-        }
-        throw ROLLBACK
-      })
+          throw ROLLBACK
+        },
+        { statements },
+      )
     } catch (error) {
       if (error !== ROLLBACK) return error
     }
