@@ -1,11 +1,8 @@
 /**
  * Faults under a TieredCache: PostgreSQL unreachable under write-behind load (R7), Redis killed
  * and restarted under reads (R1). PostgreSQL is reached through a TCP proxy the test can cut;
- * Redis is a private redis-server on a random port.
+ * Redis is a private redis-server on a port of its own.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { createMemoryWriteQueue, QueueFullError } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
 import { createPrismaStore } from '@actor-cache/prisma-store'
