@@ -9,7 +9,12 @@ import { createMemCache } from '@actor-cache/memcache'
 import { createPrismaStore } from '@actor-cache/prisma-store'
 import { type AnyRedisClient, createRedisBus, createRedisStore } from '@actor-cache/redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createTieredCache, type NamespacePolicy, type TieredCache } from '../src/index.js'
+import {
+  createTieredCache,
+  type NamespacePolicy,
+  type TieredCache,
+  type TieredNamespace,
+} from '../src/index.js'
 import {
   type Around,
   eventually,
@@ -149,6 +154,23 @@ function stallOnNextSet(how: Stall): {
   }
 }
 
+/**
+ * Writes v2 of `k` into a stall: the write times out and is reported, not acknowledged; then the
+ * stall ends and Redis runs the write late.
+ */
+async function setThroughStall(
+  ns: TieredNamespace<{ v: number }>,
+  stalled: ReturnType<typeof stallOnNextSet>,
+): Promise<void> {
+  stalled.arm()
+  const error = await ns.set('k', { v: 2 }).then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect((error as { code?: string })?.code).toBe('E_TIER_UNAVAILABLE')
+  await (await stalled.ended)()
+}
+
 describe.each<Stall>(['SIGSTOP', 'CLIENT PAUSE WRITE'])(
   'Redis stalled under a write (%s)',
   (how) => {
@@ -164,14 +186,7 @@ describe.each<Stall>(['SIGSTOP', 'CLIENT PAUSE WRITE'])(
       expect(await nsB.get('k')).toEqual({ v: 1 }) // now in B's L1 too
       expect(await nsA.get('k')).toEqual({ v: 1 })
 
-      stalled.arm()
-      const error = await nsA.set('k', { v: 2 }).then(
-        () => undefined,
-        (e: unknown) => e,
-      )
-      // a timed-out write is reported, not acknowledged
-      expect((error as { code?: string })?.code).toBe('E_TIER_UNAVAILABLE')
-      await (await stalled.ended)()
+      await setThroughStall(nsA, stalled)
 
       // The stalled server runs the write when it resumes; from then on every reader must agree
       // with L2 (which the clean-up leaves empty, or holding a value every reader sees).
@@ -206,13 +221,7 @@ describe.each<Stall>(['SIGSTOP', 'CLIENT PAUSE WRITE'])(
       await a.cache.flush()
       expect(await nsB.get('k')).toEqual({ v: 1 })
 
-      stalled.arm()
-      const error = await nsA.set('k', { v: 2 }).then(
-        () => undefined,
-        (e: unknown) => e,
-      )
-      expect((error as { code?: string })?.code).toBe('E_TIER_UNAVAILABLE')
-      await (await stalled.ended)()
+      await setThroughStall(nsA, stalled)
       await a.cache.flush()
 
       // v2 was never acknowledged nor queued: nobody may read it once Redis answers again
