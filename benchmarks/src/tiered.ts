@@ -460,8 +460,7 @@ async function readThroughZipf(
         throw new Error(
           `${config.name}: stats disagree with the loader (loader calls ${loaderCalls}, queries ${queries}): ${JSON.stringify(s)}`,
         )
-      // the fast path's L1 hits are not in the tiered stats: the memory tier counts them
-      const l1Hits = mem.stats().namespaces[NS]?.hits ?? 0
+      const l1Hits = s.l1Hits
       const lower = s.lowerHits + s.recordHits + s.loads + s.misses + s.negativeHits
       figures.l1 = l1Hits / n
       figures.joined = (n - lower - l1Hits) / n
@@ -545,7 +544,7 @@ async function readThroughZipf(
     ),
   )
   log(
-    '\nL1 hits as counted by the memory tier (the fast path is not in the tiered stats); "joined" = reads ' +
+    '\nL1 hits as the tiered stats count them; "joined" = reads ' +
       'minus L1 hits minus what lower tiers and the loader answered: reads that waited on a load of ' +
       'the same key already in flight (stampede protection).',
   )

@@ -202,7 +202,7 @@ export async function runQuickstart(
     `  write-behind: ${fmt(writes)} writes acknowledged in ${ackMs.toFixed(0)} ms, flushed in batches in ${flushMs.toFixed(0)} ms; ${fmt(persisted)} rows in the database`,
   )
 
-  await cache.emit('stat_updated', { entityId: 'actor:3' })
+  await cache.invalidateByEvent('stat_updated', { entityId: 'actor:3' })
   log('  event: stat_updated for actor:3 dropped its derived_stats everywhere')
 
   await cache.close()

@@ -132,4 +132,17 @@ export {
   validateTtl,
   validateVersionedDeletes,
 } from './store.js'
+export {
+  type LoadOutcome,
+  TIERED_CHANNELS,
+  type TieredEventKind,
+  type TieredFlushEvent,
+  type TieredHitEvent,
+  type TieredInvalidateEvent,
+  type TieredKeyEvent,
+  type TieredLoadEvent,
+  type TieredWriteEvent,
+  tieredChannels,
+  type WriteOutcome,
+} from './tiered-events.js'
 export { type FrozenValue, freezeValue, measureValue } from './values.js'

@@ -2,11 +2,21 @@ import {
   type CacheEntry,
   type CacheStore,
   InvalidOptionError,
+  TimeoutError,
   validateKey,
 } from '@actor-cache/core'
+import { type Caching, LoadContext } from './cache-directives.js'
+import { loadWatched, publishHit, publishLoad, publishMiss } from './events.js'
 import type { LoaderRunner, Seen } from './loader-runner.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { BatchLoader, Loader } from './policy.js'
+
+/** What one batch loader call answered, and how it asked for the answers to be cached. */
+interface BatchLoaded<V> {
+  readonly values: (V | undefined)[]
+  readonly caching: Caching
+  readonly startedAt: number
+}
 
 /** One `getMany` past L1 and the flights it joined, phase by phase. */
 interface Batch<V> {
@@ -57,6 +67,7 @@ export class BatchRead<V> {
       if (e !== undefined && this.#ns.freshness.usable(key, e, this.#ns.policy.loader)) {
         out[i] = e.value
         this.#ns.stats.l1Hits++
+        publishHit(this.#ns.name, key, l1?.tier ?? '', false)
         continue
       }
       if (this.#ns.negative.answers(key, now)) continue
@@ -142,6 +153,7 @@ export class BatchRead<V> {
         const state = e === undefined ? 'dead' : this.#ns.freshness.classify(e, b.now)
         if (e !== undefined && state === 'fresh') {
           b.out[i] = e.value
+          publishHit(this.#ns.name, key, tier.tier, false)
           if (t === 0) this.#ns.stats.l1Hits++
           else {
             this.#ns.stats.lowerHits++
@@ -194,6 +206,7 @@ export class BatchRead<V> {
         if (e !== undefined && (e.expiresAt === null || b.now < e.expiresAt)) {
           b.out[i] = e.value
           this.#ns.stats.recordHits++
+          publishHit(this.#ns.name, b.keys[i] as string, record.tier, true)
           await this.#ns.tiers.fill(b.keys[i] as string, e, b.token)
         } else next.push(i)
       }
@@ -202,7 +215,7 @@ export class BatchRead<V> {
       // as for get: keys the record may hold get a stale value within grace, else the failure
       this.#ns.tiers.report(record.tier, 'getMany', error)
       if (!b.rest.every((i) => b.stale[i] !== undefined)) throw error
-      for (const i of b.rest) b.out[i] = this.#ns.freshness.serveStale(b.stale[i] as CacheEntry<V>)
+      for (const i of b.rest) b.out[i] = this.#stale(b, i)
       b.rest = []
     }
   }
@@ -213,15 +226,18 @@ export class BatchRead<V> {
     if (batchLoader === undefined && loader === undefined) {
       for (const i of b.rest) {
         const stale = b.stale[i]
-        if (b.failed && stale !== undefined) b.out[i] = this.#ns.freshness.serveStale(stale)
-        else this.#ns.stats.misses++
+        if (b.failed && stale !== undefined) b.out[i] = this.#stale(b, i)
+        else {
+          this.#ns.stats.misses++
+          publishMiss(this.#ns.name, b.keys[i] as string)
+        }
       }
       return
     }
-    let loaded: (V | undefined)[]
+    let loaded: BatchLoaded<V>
     try {
       if (batchLoader === undefined) {
-        loaded = await Promise.all(
+        const values = await Promise.all(
           b.rest.map((i) =>
             this.#loads.load(b.keys[i] as string, loader as Loader<V>, {
               stale: b.stale[i],
@@ -230,49 +246,87 @@ export class BatchRead<V> {
             }),
           ),
         )
-        for (let j = 0; j < b.rest.length; j++) b.out[b.rest[j] as number] = loaded[j]
+        for (let j = 0; j < b.rest.length; j++) b.out[b.rest[j] as number] = values[j]
         return
       }
       loaded = await this.#batchLoad(b, batchLoader)
     } catch (error) {
       if (b.rest.every((i) => b.stale[i] !== undefined)) {
         this.#ns.tiers.report('loader', 'loadMany', error)
-        for (const i of b.rest)
-          b.out[i] = this.#ns.freshness.serveStale(b.stale[i] as CacheEntry<V>)
+        for (const i of b.rest) b.out[i] = this.#stale(b, i)
         return
       }
       throw error
     }
+    const { values, caching, startedAt } = loaded
     for (let j = 0; j < b.rest.length; j++) {
       const i = b.rest[j] as number
-      b.out[i] = loaded[j]
-      if (loaded[j] === undefined) this.#loads.missed(b.keys[i] as string, b.token)
+      b.out[i] = values[j]
+      if (values[j] === undefined) this.#loads.missed(b.keys[i] as string, b.token, caching)
     }
+    const from = { token: b.token, startedAt }
     await Promise.all(
       b.rest.map((i, j) =>
-        loaded[j] === undefined
+        values[j] === undefined
           ? undefined
-          : this.#loads.storeLoaded(b.keys[i] as string, loaded[j] as V, b.token, b.seen[i]),
+          : this.#loads.storeLoaded(
+              b.keys[i] as string,
+              values[j] as V,
+              { ...from, seen: b.seen[i] },
+              caching,
+            ),
       ),
     )
   }
 
+  /** Answers key `i` of the batch with its copy within grace. */
+  #stale(b: Batch<V>, i: number): V {
+    return this.#ns.freshness.serveStale(b.stale[i] as CacheEntry<V>, b.keys[i] as string)
+  }
+
   /** One call of the batch loader under the hard timeout, as values in the order of the keys. */
-  async #batchLoad(b: Batch<V>, batchLoader: BatchLoader<V>): Promise<(V | undefined)[]> {
+  async #batchLoad(b: Batch<V>, batchLoader: BatchLoader<V>): Promise<BatchLoaded<V>> {
     const missing = b.rest.map((i) => b.keys[i] as string)
     this.#ns.stats.loads++
-    const r = await this.#loads.bounded('batch loader', undefined, (signal) =>
-      batchLoader(missing, { signal }),
+    const startedAt = this.#ns.ctx.now()
+    const controller = new AbortController()
+    const context = new LoadContext<V>(this.#ns.name, controller.signal, undefined)
+    const call = this.#loads.bounded(
+      'batch loader',
+      undefined,
+      () => batchLoader(missing, context),
+      controller,
     )
-    const loaded =
+    const r = await (loadWatched() ? watchBatch(this.#ns, missing.length, startedAt, call) : call)
+    const caching = context.settle()
+    const values =
       r instanceof Map ? missing.map((k) => r.get(k)) : Array.from(r as readonly (V | undefined)[])
-    if (loaded.length !== missing.length) {
+    if (values.length !== missing.length) {
       throw new InvalidOptionError(
         'batchLoader',
-        `returned ${loaded.length} values for ${missing.length} keys`,
+        `returned ${values.length} values for ${missing.length} keys`,
       )
     }
-    return loaded
+    return { values, caching, startedAt }
+  }
+}
+
+/** Publishes how a batch loader call ended (someone listens to load events). */
+async function watchBatch<R>(
+  ns: Pick<NamespaceParts<unknown>, 'name' | 'ctx'>,
+  count: number,
+  startedAt: number,
+  call: Promise<R>,
+): Promise<R> {
+  const event = { namespace: ns.name, count, purpose: 'read' as const }
+  try {
+    const r = await call
+    publishLoad({ ...event, durationMs: ns.ctx.now() - startedAt, outcome: 'value' })
+    return r
+  } catch (error) {
+    const outcome = error instanceof TimeoutError ? ('timeout' as const) : ('error' as const)
+    publishLoad({ ...event, durationMs: ns.ctx.now() - startedAt, outcome, error })
+    throw error
   }
 }
 

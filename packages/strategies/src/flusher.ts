@@ -10,6 +10,7 @@ import {
   type WriteQueue,
   WriteRejectedError,
 } from '@actor-cache/core'
+import { flushWatched, publishFlush } from './events.js'
 import { checkOptions, type WriteBehindOptions } from './flusher-options.js'
 import type { RecordStore } from './policy.js'
 import { reportError } from './util.js'
@@ -68,6 +69,8 @@ interface Group {
   latest: QueuedWrite
   ids: string[]
   attempts: number
+  /** When the oldest write of the group was queued. */
+  oldest: number
 }
 
 /**
@@ -212,7 +215,13 @@ export class WriteBehindFlusher {
     let acked = 0
     let foreign = 0
     for (const [namespace, groups] of byNamespace) {
+      const started = this.#now()
+      const buried = this.#stats.deadLettered
       const r = await this.#persist(namespace, groups)
+      if (r.kind !== 'foreign' && flushWatched()) {
+        const at = { started, now: this.#now(), rejected: this.#stats.deadLettered - buried }
+        publishFlush(namespace, groups.values(), at, r.kind === 'failed' ? 'retry' : 'persisted')
+      }
       if (r.kind === 'foreign') foreign++
       else if (r.kind === 'failed') ok = false
       else acked += r.count
@@ -244,10 +253,11 @@ export class WriteBehindFlusher {
     }
     const g = groups.get(w.key)
     if (g === undefined) {
-      groups.set(w.key, { latest: w, ids: [d.id], attempts: d.attempts })
+      groups.set(w.key, { latest: w, ids: [d.id], attempts: d.attempts, oldest: w.enqueuedAt })
       return
     }
     g.ids.push(d.id)
+    g.oldest = Math.min(g.oldest, w.enqueuedAt)
     g.attempts = Math.max(g.attempts, d.attempts)
     this.#stats.coalesced++
     // newest version wins; on a tie the later delivery (queue order) does

@@ -1,4 +1,5 @@
 import type { CacheEntry } from '@actor-cache/core'
+import { publishStale } from './events.js'
 import type { TagClock } from './invalidation.js'
 import type { NamespaceStats } from './namespace-context.js'
 import type { Loader, ResolvedPolicy } from './policy.js'
@@ -30,13 +31,16 @@ export class Freshness<V> {
   readonly #plain: boolean
   readonly #stats: NamespaceStats
   readonly #refresh: RefreshAhead<V>
+  readonly #name: string
 
   constructor(
+    name: string,
     policy: ResolvedPolicy<V>,
     clock: { now: () => number; random: () => number; tags: TagClock },
     stats: NamespaceStats,
     refresh: RefreshAhead<V>,
   ) {
+    this.#name = name
     this.#p = policy
     this.#tags = clock.tags
     this.#now = clock.now
@@ -85,9 +89,10 @@ export class Freshness<V> {
     return Math.ceil(now + life + this.#p.grace)
   }
 
-  /** Answers a read with a copy within grace (counted). */
-  serveStale(stale: CacheEntry<V>): V {
+  /** Answers a read of `key` with a copy within grace (counted and published). */
+  serveStale(stale: CacheEntry<V>, key: string): V {
     this.#stats.staleServed++
+    publishStale(this.#name, key)
     return stale.value
   }
 }

@@ -7,20 +7,25 @@ export {
   TAG_NAMESPACE,
 } from './invalidation.js'
 export {
+  type GetOrSetOptions,
   type NamespaceStats,
   TieredNamespace,
   type TieredSetOptions,
 } from './namespace.js'
 export type {
   BatchLoader,
+  BatchLoaderContext,
+  CacheDirectives,
   Loader,
   LoaderContext,
   NamespacePolicy,
   RecordStore,
+  ValueLoader,
 } from './policy.js'
 export {
   createTieredCache,
   type FlushOptions,
+  type NamespaceTypes,
   TieredCache,
   type TieredCacheOptions,
   type TieredCacheStats,

@@ -4,9 +4,10 @@ import type {
   InvalidationBus,
   InvalidationMessage,
 } from '@actor-cache/core'
+import { publishInvalidate } from './events.js'
 import { dependents, type TagClock } from './invalidation.js'
 import type { NamespaceInternals } from './namespace-context.js'
-import type { NamespacePolicy } from './policy.js'
+import type { AnyNamespacePolicy } from './policy.js'
 import type { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'
 
@@ -29,7 +30,7 @@ export interface DispatchOptions {
   readonly now: () => number
   /** The config file and the policies in code: dependencies, and how long tag times are kept. */
   readonly config: CacheConfig | undefined
-  readonly policies: Record<string, NamespacePolicy<never>> | undefined
+  readonly policies: Readonly<Record<string, AnyNamespacePolicy>> | undefined
 }
 
 /**
@@ -48,7 +49,7 @@ export class InvalidationDispatch {
   readonly #outcomes: UnknownOutcomes
   readonly #now: () => number
   readonly #config: CacheConfig | undefined
-  readonly #policies: Record<string, NamespacePolicy<never>> | undefined
+  readonly #policies: Readonly<Record<string, AnyNamespacePolicy>> | undefined
   /** Longest physical life (TTL + grace) given to a cached entry so far, in ms. */
   #maxLife = 300_000
 
@@ -73,6 +74,7 @@ export class InvalidationDispatch {
 
   /** An invalidation made in this instance: its tiers, dependents, then other instances. */
   async apply(message: InvalidationMessage): Promise<void> {
+    publishInvalidate(message, 'local')
     const targets: InvalidationMessage[] = []
     if (message.namespace !== undefined && (message.all || message.keys || message.patterns)) {
       const { tags: _t, ...rest } = message
@@ -136,6 +138,7 @@ export class InvalidationDispatch {
   }
 
   #fromBus(message: DeliveredInvalidation): void {
+    publishInvalidate(message, 'remote')
     if (message.namespace !== undefined)
       this.#namespaces.find(message.namespace)?.dropRemote(message)
     if (message.tags !== undefined) {

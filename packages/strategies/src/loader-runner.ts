@@ -5,6 +5,8 @@ import {
   type Lock,
   TimeoutError,
 } from '@actor-cache/core'
+import { type Caching, DEFAULT_CACHING, LoadContext } from './cache-directives.js'
+import { loadWatched, publishLoad, publishMiss, publishRefresh } from './events.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { Loader } from './policy.js'
 import { BoundedMap, TIMEOUT, within } from './util.js'
@@ -24,9 +26,12 @@ export interface LoadStart<V> {
   readonly seen: Seen<V> | undefined
 }
 
-/** One run of a loader: for a read, or a refresh-ahead in the background. */
+/**
+ * One run of a loader: for a read (`load`), a refresh-ahead in the background (`refresh`), or a
+ * read that asked for a fresh value (`force`: no cached copy, not even another instance's).
+ */
 interface LoadJob<V> extends LoadStart<V> {
-  readonly mode: 'load' | 'refresh'
+  readonly mode: 'load' | 'refresh' | 'force'
   readonly key: string
   readonly loader: Loader<V>
 }
@@ -74,7 +79,7 @@ export class LoaderRunner<V> {
     const stale = from.stale
     if (stale !== undefined) {
       const b = this.#backoff.get(key)
-      if (b !== undefined && b.until > now) return this.#ns.freshness.serveStale(stale)
+      if (b !== undefined && b.until > now) return this.#ns.freshness.serveStale(stale, key)
     }
     try {
       const work = this.load(key, loader, from)
@@ -82,7 +87,7 @@ export class LoaderRunner<V> {
         const r = await within(work, this.#ns.policy.softTimeout)
         if (r === TIMEOUT) {
           work.catch((error) => this.#ns.tiers.report('loader', 'load', error, key))
-          return this.#ns.freshness.serveStale(stale)
+          return this.#ns.freshness.serveStale(stale, key)
         }
         return r
       }
@@ -96,14 +101,27 @@ export class LoaderRunner<V> {
         failures,
         until: now + this.#ns.policy.failureBackoff * 2 ** Math.min(failures - 1, 4),
       })
-      return this.#ns.freshness.serveStale(stale)
+      return this.#ns.freshness.serveStale(stale, key)
     }
+  }
+
+  /**
+   * A fresh value of `key` for a read that asked for one: the store of record's, else the loader's
+   * (joining a load of the key in flight), cached over whatever copies the tiers hold.
+   */
+  async forceLoad(key: string, loader: Loader<V>): Promise<V | undefined> {
+    const token = this.#ns.guard.token
+    const seen = await this.#ns.tiers.versions(key)
+    return this.#ns.flights.load(key, () =>
+      this.#run({ mode: 'force', key, loader, stale: undefined, token, seen }),
+    )
   }
 
   /** Refreshes `key` in the background when its fresh copy `e` is near its expiry. */
   refreshAhead(key: string, e: CacheEntry<V>, now: number, loader: Loader<V>): void {
     if (!this.#ns.freshness.refreshDue(e, now) || this.#ns.flights.busy(key)) return
     this.#ns.stats.refreshes++
+    publishRefresh(this.#ns.name, key)
     const job: LoadJob<V> = {
       mode: 'refresh',
       key,
@@ -117,9 +135,14 @@ export class LoaderRunner<V> {
       .catch((error) => this.#ns.tiers.report('loader', 'refresh', error, key))
   }
 
-  /** A loader found nothing for `key`: counted, and remembered if nothing changed the key since. */
-  missed(key: string, token: number): void {
+  /**
+   * A loader found nothing for `key`: counted, and remembered if nothing changed the key since
+   * (and the loader did not ask for its answer not to be cached).
+   */
+  missed(key: string, token: number, caching: Caching = DEFAULT_CACHING): void {
     this.#ns.stats.misses++
+    publishMiss(this.#ns.name, key)
+    if (caching.skip) return
     if (this.#ns.policy.negativeTtl > 0 && this.#ns.guard.unchanged(key, token)) {
       this.#ns.negative.remember(key, this.#ns.ctx.now() + this.#ns.policy.negativeTtl)
     }
@@ -133,8 +156,8 @@ export class LoaderRunner<V> {
     what: string,
     key: string | undefined,
     fn: (signal: AbortSignal) => R | Promise<R>,
+    controller: AbortController = new AbortController(),
   ): Promise<R> {
-    const controller = new AbortController()
     const call = Promise.resolve().then(() => fn(controller.signal))
     const limit = this.#ns.policy.hardTimeout
     if (limit === undefined) return call
@@ -158,13 +181,27 @@ export class LoaderRunner<V> {
   async storeLoaded(
     key: string,
     value: V,
-    token: number,
-    seen: Seen<V> | undefined,
+    from: { token: number; seen: Seen<V> | undefined; startedAt: number },
+    caching: Caching = DEFAULT_CACHING,
   ): Promise<void> {
-    if (!this.#ns.guard.unchanged(key, token)) return
+    const { token, seen } = from
+    if (caching.skip || !this.#ns.guard.unchanged(key, token)) return
+    const tags = caching.tags
+    if (tags.length !== 0) {
+      try {
+        await this.#ns.ctx.tags.ensure(tags)
+      } catch (error) {
+        // whether a tag was invalidated during the load is unknown: do not cache a guess
+        this.#ns.tiers.report('tags', 'get', error, key)
+        return
+      }
+      // a tag invalidated since the load began may have changed what the loader read
+      if (this.#ns.ctx.tags.isStale(tags, from.startedAt)) return
+    }
+    if (caching.ttl !== undefined) this.#ns.ctx.lifeUsed(caching.ttl + this.#ns.policy.grace)
     const clock = this.#ns.ctx.now()
-    const expiresAt = this.#ns.freshness.expiry(clock, undefined)
-    const now = this.#ns.ctx.tags.created(clock)
+    const expiresAt = this.#ns.freshness.expiry(clock, caching.ttl)
+    const now = this.#ns.ctx.tags.created(clock, tags)
     const { caches, coord, l1sync } = this.#ns.tiers
     const known = seen ?? []
     // The shared tier orders versions; when it failed during the read, keep the value in this
@@ -175,7 +212,12 @@ export class LoaderRunner<V> {
     if (tier === undefined || observed === null) return
     let version: number
     try {
-      const options = { expiresAt, createdAt: now, expectedVersion: observed?.version ?? NOT_SEEN }
+      const options = {
+        expiresAt,
+        createdAt: now,
+        tags,
+        expectedVersion: observed?.version ?? NOT_SEEN,
+      }
       const r =
         tier === l1sync ? l1sync.setSync(key, value, options) : await tier.set(key, value, options)
       version = r.version
@@ -196,13 +238,7 @@ export class LoaderRunner<V> {
     for (let i = 0; i < caches.length; i++) {
       if (i === coord) continue
       if (!this.#ns.guard.unchanged(key, token)) return
-      await this.#ns.tiers.put(
-        i,
-        key,
-        value,
-        { version, expiresAt, createdAt: now, tags: [] },
-        token,
-      )
+      await this.#ns.tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags }, token)
     }
   }
 
@@ -225,7 +261,7 @@ export class LoaderRunner<V> {
     }
     if (lock === undefined && job.mode === 'refresh') return undefined // another instance refreshes it
     if (job.mode === 'load') {
-      // another instance may have loaded it while we waited
+      // another instance may have loaded it while we waited (a forced load wants its own)
       let found: CacheEntry<V> | undefined
       try {
         found = await this.#loadedElsewhere(job.key, job.token)
@@ -254,7 +290,7 @@ export class LoaderRunner<V> {
         return served.value
       }
       // deleted and not written since: the loader decides, as for a key the record lacks
-    } else if (job.mode === 'refresh' && record !== undefined) {
+    } else if (job.mode !== 'load' && record !== undefined) {
       // the record is the source: refreshing means copying its current value into the caches
       try {
         const e = await record.get(key)
@@ -277,16 +313,43 @@ export class LoaderRunner<V> {
   async #callLoader(job: LoadJob<V>): Promise<V | undefined> {
     const { key, loader, stale, token } = job
     this.#ns.stats.loads++
-    const value = await this.bounded('loader', key, (signal) =>
-      loader(key, { signal, stale: stale?.value }),
-    )
+    const startedAt = this.#ns.ctx.now()
+    const controller = new AbortController()
+    const context = new LoadContext(this.#ns.name, controller.signal, stale?.value)
+    const call = this.bounded('loader', key, () => loader(key, context), controller)
+    const value = await (loadWatched() ? this.#watched(job, startedAt, call) : call)
+    const caching = context.settle()
     this.#backoff.delete(key)
     if (value === undefined) {
-      this.missed(key, token)
+      this.missed(key, token, caching)
       return undefined
     }
-    await this.storeLoaded(key, value, token, job.seen)
+    this.#ns.negative.forget(key)
+    await this.storeLoaded(key, value, { token, seen: job.seen, startedAt }, caching)
     return value
+  }
+
+  /** Publishes how the load of `job` ended (someone listens to load events). */
+  async #watched(
+    job: LoadJob<V>,
+    startedAt: number,
+    call: Promise<V | undefined>,
+  ): Promise<V | undefined> {
+    const event = {
+      namespace: this.#ns.name,
+      key: job.key,
+      purpose: job.mode === 'refresh' ? ('refresh' as const) : ('read' as const),
+    }
+    try {
+      const value = await call
+      const outcome = value === undefined ? ('not_found' as const) : ('value' as const)
+      publishLoad({ ...event, durationMs: this.#ns.ctx.now() - startedAt, outcome })
+      return value
+    } catch (error) {
+      const outcome = error instanceof TimeoutError ? ('timeout' as const) : ('error' as const)
+      publishLoad({ ...event, durationMs: this.#ns.ctx.now() - startedAt, outcome, error })
+      throw error
+    }
   }
 
   /**

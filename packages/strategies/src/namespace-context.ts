@@ -17,7 +17,7 @@ import type { UnknownOutcomes } from './unknown-outcomes.js'
 
 /** Counters of one namespace. */
 export interface NamespaceStats {
-  /** Reads answered by L1 (only counted on the async path and for batch reads). */
+  /** Reads answered by L1. */
   l1Hits: number
   /** Reads answered by a lower cache tier (L2, L3 as cache). */
   lowerHits: number

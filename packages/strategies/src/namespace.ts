@@ -5,6 +5,7 @@ import {
   type SyncCacheStore,
 } from '@actor-cache/core'
 import { BatchRead } from './batch-read.js'
+import { hitChannel, publishHit } from './events.js'
 import { FillGuard } from './fill-guard.js'
 import { Flights } from './flights.js'
 import { Freshness } from './freshness.js'
@@ -20,7 +21,7 @@ import {
   newStats,
 } from './namespace-context.js'
 import { NegativeCache } from './negative-cache.js'
-import type { BatchLoader, Loader, ResolvedPolicy } from './policy.js'
+import type { BatchLoader, Loader, ResolvedPolicy, ValueLoader } from './policy.js'
 import { ReadPath } from './read-path.js'
 import { TierStack } from './tier-stack.js'
 import { UnflushedWrites } from './unflushed-writes.js'
@@ -30,6 +31,16 @@ import { type TieredSetOptions, Writes } from './writes.js'
 
 export type { NamespaceStats } from './namespace-context.js'
 export type { TieredSetOptions } from './writes.js'
+
+/** Options of one {@link TieredNamespace.getOrSet} call. */
+export interface GetOrSetOptions {
+  /**
+   * Skip every cached copy: read the store of record, else call the loader (joining a load of the
+   * key already running), and cache the answer over the copies the tiers hold.
+   * @default false
+   */
+  forceFresh?: boolean
+}
 
 /** What the facade delegates to. */
 interface Facade<V> {
@@ -117,6 +128,8 @@ export class TieredNamespace<V = unknown> {
           ? e.tags.length === 0 || !this.#tags.isStale(e.tags, e.createdAt)
           : this.#freshness.usable(key, e, this.#p.loader))
       ) {
+        this.#stats.l1Hits++
+        if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, false)
         return Promise.resolve(e.value)
       }
     }
@@ -126,10 +139,17 @@ export class TieredNamespace<V = unknown> {
   /**
    * Like {@link get}, with `loader` (or the namespace's) called on a miss. However many callers
    * ask for the same key at once, the loader runs once per process (and once across instances
-   * when the cache has a lock provider).
+   * when the cache has a lock provider). The loader decides how its answer is cached through its
+   * context ({@link LoaderContext}: TTL, tags, or not at all).
+   *
+   * Resolves to `V` when `loader` never returns `undefined`. Callers of one key share one load,
+   * so give the loaders of a namespace one meaning: a "not found" another loader of the key
+   * answered (or the negative cache remembers) reaches every caller that shares it.
    * @throws {InvalidOptionError} when there is neither `loader` nor a namespace loader
    */
-  getOrSet(key: string, loader?: Loader<V>): Promise<V | undefined> {
+  getOrSet(key: string, loader: ValueLoader<V>, options?: GetOrSetOptions): Promise<V>
+  getOrSet(key: string, loader?: Loader<V>, options?: GetOrSetOptions): Promise<V | undefined>
+  getOrSet(key: string, loader?: Loader<V>, options?: GetOrSetOptions): Promise<V | undefined> {
     const fn = loader ?? this.#p.loader
     if (typeof fn !== 'function') {
       return Promise.reject(
@@ -139,6 +159,7 @@ export class TieredNamespace<V = unknown> {
         ),
       )
     }
+    if (options !== undefined) return this.#getOrSetWith(key, fn, options)
     const l1 = this.#l1sync
     if (l1 !== undefined) {
       let e: CacheEntry<V> | undefined
@@ -147,9 +168,30 @@ export class TieredNamespace<V = unknown> {
       } catch (error) {
         return Promise.reject(error)
       }
-      if (e !== undefined && this.#freshness.usable(key, e, fn)) return Promise.resolve(e.value)
+      if (e !== undefined && this.#freshness.usable(key, e, fn)) {
+        this.#stats.l1Hits++
+        if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, false)
+        return Promise.resolve(e.value)
+      }
     }
     return this.#reads.read(key, fn)
+  }
+
+  /** {@link getOrSet} with options: checked, then a forced load or the usual read. */
+  #getOrSetWith(key: string, loader: Loader<V>, options: GetOrSetOptions): Promise<V | undefined> {
+    if (typeof options !== 'object' || options === null) {
+      return Promise.reject(
+        new InvalidOptionError('options', `must be an object, got ${String(options)}`),
+      )
+    }
+    const { forceFresh } = options
+    if (forceFresh !== undefined && typeof forceFresh !== 'boolean') {
+      return Promise.reject(
+        new InvalidOptionError('forceFresh', `must be a boolean, got ${String(forceFresh)}`),
+      )
+    }
+    if (forceFresh === true) return this.#reads.forced(key, loader)
+    return this.getOrSet(key, loader)
   }
 
   /** The cached entry with its metadata (no loader call), or `undefined`. */
@@ -195,7 +237,8 @@ export class TieredNamespace<V = unknown> {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Writes `value` by the namespace's strategy and returns the version it got.
+   * Writes `value` by the namespace's strategy and returns the version it got. `options` may be
+   * a TTL in ms alone (`set(key, value, 60_000)`), as with every store.
    * - write_through: the record, then every cache tier; a record failure reaches the caller and
    *   leaves the caches as they were.
    * - write_behind: the cache tiers, then the write queue; resolves once the queue has it.
@@ -204,8 +247,8 @@ export class TieredNamespace<V = unknown> {
    * @throws {ConflictError} when `expectedVersion` does not match
    * @throws {QueueFullError} (write_behind) when the queue is full; nothing is kept
    */
-  set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
-    return this.#writes.set(key, value, options)
+  set(key: string, value: V, options: TieredSetOptions | number = {}): Promise<SetResult> {
+    return this.#writes.set(key, value, typeof options === 'number' ? { ttl: options } : options)
   }
 
   /**
@@ -253,7 +296,7 @@ export function createNamespace<V>(
   const guard = new FillGuard(flights)
   // the fast path's check starts refresh-ahead through the loader runner, built below (the check
   // only runs on reads, once everything is wired)
-  const freshness = new Freshness(policy, ctx, stats, (key, e, now, loader) =>
+  const freshness = new Freshness(name, policy, ctx, stats, (key, e, now, loader) =>
     loads.refreshAhead(key, e, now, loader),
   )
   const stack = new TierStack(name, policy, tiers, { ctx, guard, freshness, stats })

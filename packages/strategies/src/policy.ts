@@ -8,12 +8,43 @@ import {
   type WriteStrategy,
 } from '@actor-cache/core'
 
+/**
+ * How a loader's answer is cached, said from inside the loader. Every call is checked at once
+ * (a bad TTL or tag throws a typed error from the call, so the load fails before anything is
+ * stored); the last call of each kind wins; calls after the loader settled change nothing.
+ */
+export interface CacheDirectives {
+  /**
+   * Cache this answer for `ttl` ms (`Infinity` = until invalidated) instead of the namespace's
+   * TTL. No jitter is applied to a TTL given here.
+   * @throws {InvalidOptionError} unless `ttl` is a positive number or `Infinity`
+   */
+  setTtl(ttl: number): void
+  /**
+   * Tag this answer: invalidating one of `tags` (`cache.invalidate({ namespace, tags })`) drops it
+   * from every tier and instance.
+   * @throws {InvalidKeyError} for a malformed tag list
+   */
+  setTags(tags: readonly string[]): void
+  /**
+   * Hand this answer to the callers but cache nothing: no tier keeps it and, for "not found", the
+   * negative cache does not remember it.
+   */
+  doNotCache(): void
+}
+
 /** What a loader receives besides the key. */
-export interface LoaderContext<V> {
+export interface LoaderContext<V> extends CacheDirectives {
   /** Aborted when the hard timeout passes; the result is then ignored. */
   readonly signal: AbortSignal
   /** The expired value still inside its grace window, if there is one. */
   readonly stale: V | undefined
+}
+
+/** What a batch loader receives besides the keys; its directives apply to every key it answers. */
+export interface BatchLoaderContext extends CacheDirectives {
+  /** Aborted when the hard timeout passes; the result is then ignored. */
+  readonly signal: AbortSignal
 }
 
 /**
@@ -26,12 +57,17 @@ export type Loader<V> = (
 ) => V | undefined | Promise<V | undefined>
 
 /**
+ * A loader that always finds a value: `getOrSet` with one resolves to `V`, never `undefined`.
+ */
+export type ValueLoader<V> = (key: string, context: LoaderContext<V>) => V | Promise<V>
+
+/**
  * Loads several values at once: return an array in the order of `keys` or a Map by key;
  * missing keys mean "not found".
  */
 export type BatchLoader<V> = (
   keys: readonly string[],
-  context: { readonly signal: AbortSignal },
+  context: BatchLoaderContext,
 ) =>
   | readonly (V | undefined)[]
   | ReadonlyMap<string, V>
@@ -108,6 +144,13 @@ export interface NamespacePolicy<V = unknown> {
    */
   checkValues?: boolean
 }
+
+/**
+ * A policy of a namespace whose value type the cache does not know (a cache not typed by its
+ * namespaces): it takes a policy of any value type.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: a loader typed for its own values (its context's `stale` included) must fit; `unknown` would refuse it
+export type AnyNamespacePolicy = NamespacePolicy<any>
 
 /** A policy with every default applied. */
 export interface ResolvedPolicy<V> {

@@ -1,4 +1,5 @@
 import { type CacheEntry, type CacheStore, validateKey, validateTtl } from '@actor-cache/core'
+import { publishHit, publishMiss } from './events.js'
 import type { LoaderRunner, Seen } from './loader-runner.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { Loader } from './policy.js'
@@ -43,6 +44,16 @@ export class ReadPath<V> {
     const p = this.#resolve(key, loader)
     this.#ns.flights.startRead(key, p, { loaderless: loader === undefined })
     return p
+  }
+
+  /** A read that skips the cached copies: the record's value, else the loader's (see `forceLoad`). */
+  forced(key: string, loader: Loader<V>): Promise<V | undefined> {
+    try {
+      validateKey(key, this.#ns.name)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.#loads.forceLoad(key, loader)
   }
 
   /** The cached entry with its metadata (no loader call), or `undefined`. */
@@ -142,6 +153,7 @@ export class ReadPath<V> {
         const e = await record.get(key)
         if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
           this.#ns.stats.recordHits++
+          publishHit(this.#ns.name, key, record.tier, true)
           await this.#ns.tiers.fill(key, e, token)
           return e.value
         }
@@ -149,13 +161,14 @@ export class ReadPath<V> {
         // A record that cannot answer is not a miss: the key may be there, so neither "not found"
         // nor a loader's default may stand in for it. Stale within grace, else the failure.
         this.#ns.tiers.report(record.tier, 'get', error, key)
-        if (stale !== undefined) return this.#ns.freshness.serveStale(stale)
+        if (stale !== undefined) return this.#ns.freshness.serveStale(stale, key)
         throw error
       }
     }
     if (loader === undefined) {
-      if (stale !== undefined && walk.failed) return this.#ns.freshness.serveStale(stale)
+      if (stale !== undefined && walk.failed) return this.#ns.freshness.serveStale(stale, key)
       this.#ns.stats.misses++
+      publishMiss(this.#ns.name, key)
       return undefined
     }
     return this.#loads.loadOrStale(key, loader, { stale, token, seen: walk.seen }, now)
@@ -190,7 +203,8 @@ export class ReadPath<V> {
       const state = this.#ns.freshness.classify(e, now)
       if (state === 'fresh') {
         if (i === 0) this.#ns.stats.l1Hits++
-        else {
+        publishHit(this.#ns.name, key, tier.tier, false)
+        if (i !== 0) {
           this.#ns.stats.lowerHits++
           await this.#ns.tiers.copyUp(key, e, i, token)
         }

@@ -73,9 +73,31 @@ export class TierStack<V> {
     this.#stats = parts.stats
   }
 
+  /** The namespace's name. */
+  get namespace(): string {
+    return this.#name
+  }
+
   /** True when a tier other than L1 (or a record) holds the namespace: other instances share it. */
   get shared(): boolean {
     return this.record !== undefined || this.caches.length > (this.l1 === undefined ? 0 : 1)
+  }
+
+  /**
+   * What each cache tier holds for `key` now, fresh or not (`null`: the tier failed), for the
+   * compare-and-set of a value loaded to replace it.
+   */
+  async versions(key: string): Promise<(CacheEntry<V> | undefined | null)[]> {
+    const seen: (CacheEntry<V> | undefined | null)[] = []
+    for (const tier of this.caches) {
+      try {
+        seen.push(tier === this.l1sync ? this.l1sync.getSync(key) : await tier.get(key))
+      } catch (error) {
+        this.report(tier.tier, 'get', error, key)
+        seen.push(null)
+      }
+    }
+    return seen
   }
 
   /** Copies a fresh entry found in tier `from` into the tiers above it, keeping its life and version. */

@@ -1,20 +1,14 @@
 import {
-  type CacheConfig,
   type CacheStore,
-  type CacheTier,
   ClosedError,
   createMemoryWriteQueue,
-  type DeadLetterSink,
-  type InvalidationBus,
   InvalidKeyError,
   InvalidOptionError,
-  type LockProvider,
   type QueuedWrite,
   validateNamespace,
   type WriteQueue,
 } from '@actor-cache/core'
-import { type FlushStats, WriteBehindFlusher } from './flusher.js'
-import type { WriteBehindOptions } from './flusher-options.js'
+import { WriteBehindFlusher } from './flusher.js'
 import {
   expandEvent,
   type InvalidationTarget,
@@ -26,68 +20,38 @@ import { InvalidationDispatch, type Namespaces } from './invalidation-dispatch.j
 import { createNamespace, type NamespaceStats, type TieredNamespace } from './namespace.js'
 import type { NamespaceContext, NamespaceInternals } from './namespace-context.js'
 import {
+  type AnyNamespacePolicy,
   checkStrategyNeedsRecord,
   type NamespacePolicy,
   type RecordStore,
+  type ResolvedPolicy,
   resolvePolicy,
 } from './policy.js'
+import { policyDiff } from './policy-diff.js'
+import type {
+  FlushOptions,
+  NamespaceTypes,
+  TieredCacheOptions,
+  TieredCacheStats,
+  Untyped,
+} from './tiered-cache-options.js'
 import { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'
 
-/** Options of {@link createTieredCache}. Every tier and port is optional. */
-export interface TieredCacheOptions {
-  /** The validated config file (`parseCacheConfigYaml`): strategies per namespace and invalidation rules. */
-  config?: CacheConfig
-  /** L1: an in-process tier (`@actor-cache/memcache`). Its synchronous path serves hits without I/O. */
-  l1?: CacheTier
-  /** L2: a shared tier (`@actor-cache/redis`). It orders versions when there is no store of record. */
-  l2?: CacheTier
-  /**
-   * L3: a persistent tier (`@actor-cache/prisma-store`). By default it is each namespace's store of
-   * record; a namespace with `record: false` or its own record uses it as a cache tier instead.
-   */
-  l3?: CacheTier
-  /** Carries invalidations to other instances' L1 (`createRedisBus`, or a local hub). */
-  bus?: InvalidationBus
-  /** Makes a cold key load once across instances (`createRedisLockProvider`). */
-  lock?: LockProvider
-  /**
-   * Queue of write-behind writes. Use a durable one (`createRedisWriteQueue`) where acknowledged
-   * writes must survive a crash. @default an in-process queue (lost with the process)
-   */
-  queue?: WriteQueue<QueuedWrite>
-  /** Where writes the record refuses for good go (`createPrismaDeadLetters`). */
-  deadLetters?: DeadLetterSink
-  /** Policies per namespace in code; they override the config file's `strategies` entries. */
-  namespaces?: Record<string, NamespacePolicy<never>>
-  /** The write-behind flusher's batching and retries. */
-  writeBehind?: WriteBehindOptions
-  /** Clock in epoch ms (tests pass a fake one; give the same to the tiers). @default Date.now */
-  now?: () => number
-  /** Random numbers in [0, 1) for TTL jitter. @default Math.random */
-  random?: () => number
-}
-
-/** Counters of a cache. */
-export interface TieredCacheStats {
-  namespaces: Record<string, NamespaceStats>
-  /** The write-behind flusher, when there is one. */
-  writeBehind: FlushStats | undefined
-}
-
-/** Options of {@link TieredCache.flush} and {@link TieredCache.close}. */
-export interface FlushOptions {
-  /**
-   * Give up after this many ms (by the cache's clock, `now`) with `TierUnavailableError` (writes
-   * stay queued). @default 30_000
-   */
-  timeout?: number
-}
+export type {
+  FlushOptions,
+  NamespacePolicies,
+  NamespaceTypes,
+  TieredCacheOptions,
+  TieredCacheStats,
+} from './tiered-cache-options.js'
 
 /** A namespace set up in this cache: the public object and the calls only the cache makes. */
 interface Registered {
   readonly namespace: TieredNamespace<unknown>
   readonly internals: NamespaceInternals
+  /** The policy it was set up with, every default applied. */
+  readonly policy: ResolvedPolicy<unknown>
 }
 
 /**
@@ -95,7 +59,8 @@ interface Registered {
  * strategies, stampede protection, grace, refresh-ahead and an invalidation engine that reaches
  * every tier and, through the bus, every instance.
  */
-export class TieredCache {
+export class TieredCache<N extends object = NamespaceTypes> {
+  /** The options as given (their namespace types only matter to the public signatures). */
   readonly #options: TieredCacheOptions
   /** Every namespace set up, with the handle the cache keeps of it. */
   readonly #namespaces = new Map<string, Registered>()
@@ -116,7 +81,7 @@ export class TieredCache {
     reportError('tiered', id.split('\u0000')[0] ?? '', 'settle', error),
   )
 
-  constructor(options: TieredCacheOptions = {}) {
+  constructor(options: TieredCacheOptions<N> = {}) {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError('options', 'must be an object')
     }
@@ -134,7 +99,7 @@ export class TieredCache {
         throw new InvalidOptionError(fn, 'must be a function')
       }
     }
-    this.#options = options
+    this.#options = options as TieredCacheOptions
     this.#now = options.now ?? Date.now
     const tags = new TagClock(
       options.l2?.namespace<number>(TAG_NAMESPACE, { defaultTtl: Infinity }),
@@ -146,7 +111,7 @@ export class TieredCache {
       outcomes: this.#outcomes,
       now: this.#now,
       config: options.config,
-      policies: options.namespaces,
+      policies: options.namespaces as Readonly<Record<string, AnyNamespacePolicy>>,
     })
     this.#dispatch = dispatch
     this.#queue = options.queue
@@ -172,10 +137,19 @@ export class TieredCache {
 
   /**
    * The namespace `name`. Its policy comes from the config file's `strategies.<name>`, then
-   * `options.namespaces[name]`, then `policy` (only allowed the first time a name is used).
+   * `options.namespaces[name]`, then `policy`. Asking again returns the same namespace; with a
+   * `policy` that differs from the first one, it throws, naming each setting that differs.
    * @throws {InvalidKeyError} | {InvalidOptionError} | {InvalidConfigError}
    */
-  namespace<V = unknown>(name: string, policy?: NamespacePolicy<V>): TieredNamespace<V> {
+  namespace<V = unknown>(
+    name: Untyped<N> extends true ? string : never,
+    policy?: NamespacePolicy<V>,
+  ): TieredNamespace<V>
+  namespace<K extends keyof N & string>(
+    name: K,
+    policy?: NamespacePolicy<N[K]>,
+  ): TieredNamespace<N[K]>
+  namespace<V>(name: string, policy?: NamespacePolicy<V>): TieredNamespace<V> {
     const existing = this.#namespaces.get(name)
     if (
       existing !== undefined &&
@@ -192,15 +166,30 @@ export class TieredCache {
     this.#implicit.delete(name)
     this.#adopted.delete(name)
     if (existing !== undefined) {
-      if (policy !== undefined) {
-        throw new InvalidOptionError(
-          'policy',
-          `namespace "${name}" is already set up; give its policy the first time only`,
-        )
-      }
+      if (policy !== undefined) this.#samePolicy(name, existing, policy)
       return existing.namespace as TieredNamespace<V>
     }
     return this.#create(name, policy).namespace as TieredNamespace<V>
+  }
+
+  /** Throws unless `policy` resolves to the policy namespace `name` was set up with. */
+  #samePolicy<V>(name: string, existing: Registered, policy: NamespacePolicy<V>): void {
+    const asked = resolvePolicy<V>(name, this.#options.config, this.#policyOf<V>(name), policy)
+    const diff = policyDiff(existing.policy, asked as ResolvedPolicy<unknown>)
+    if (diff.length === 0) return
+    throw new InvalidOptionError(
+      'policy',
+      `namespace "${name}" is already set up with another policy (${diff.join('; ')}); ` +
+        'ask for it without a policy, or with the same one',
+    )
+  }
+
+  /** The policy `options.namespaces` gives namespace `name`. */
+  #policyOf<V>(name: string): NamespacePolicy<V> | undefined {
+    const policies = this.#options.namespaces as
+      | Readonly<Record<string, NamespacePolicy<V> | undefined>>
+      | undefined
+    return policies !== undefined && Object.hasOwn(policies, name) ? policies[name] : undefined
   }
 
   /**
@@ -217,12 +206,8 @@ export class TieredCache {
     validateNamespace(name)
     if (name === TAG_NAMESPACE) throw new InvalidKeyError(`namespace "${name}" is reserved`)
     const o = this.#options
-    let p = resolvePolicy<V>(
-      name,
-      o.config,
-      o.namespaces?.[name] as NamespacePolicy<V> | undefined,
-      policy,
-    )
+    let p = resolvePolicy<V>(name, o.config, this.#policyOf<V>(name), policy)
+    const asked = p
     const opts = { defaultTtl: p.ttl }
     const l1 = o.l1?.namespace<V>(name, opts)
     const l2 = o.l2?.namespace<V>(name, opts)
@@ -246,7 +231,11 @@ export class TieredCache {
       { l1, lower, record },
       { ...this.#ctx, queue: this.#queue },
     )
-    const registered: Registered = { namespace: namespace as TieredNamespace<unknown>, internals }
+    const registered: Registered = {
+      namespace: namespace as TieredNamespace<unknown>,
+      internals,
+      policy: asked as ResolvedPolicy<unknown>,
+    }
     this.#namespaces.set(name, registered)
     if (record !== undefined) this.#records.set(name, record as RecordStore<unknown>)
     return registered
@@ -314,12 +303,15 @@ export class TieredCache {
   }
 
   /**
-   * Runs the config's rules for `event` (`invalidation.events.<event>`), filling `{name}`
-   * placeholders from `params` (escaped inside patterns).
-   * @example await cache.emit('stat_updated', { entityId: 'actor:123' })
+   * Invalidates what the config's rules for `event` name (`invalidation.events.<event>`), filling
+   * `{name}` placeholders from `params` (escaped inside patterns), as {@link invalidate} does.
+   * @example await cache.invalidateByEvent('stat_updated', { entityId: 'actor:123' })
    * @throws {InvalidOptionError} for an unknown event or a missing parameter
    */
-  async emit(event: string, params: Readonly<Record<string, string>> = {}): Promise<void> {
+  async invalidateByEvent(
+    event: string,
+    params: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
     if (this.#closed) throw new ClosedError('tiered cache')
     const messages = expandEvent(this.#options.config?.invalidation, event, params)
     for (const m of messages) await this.#dispatch.apply(m)
@@ -369,7 +361,12 @@ export class TieredCache {
   }
 }
 
-/** Creates a {@link TieredCache}. */
-export function createTieredCache(options: TieredCacheOptions = {}): TieredCache {
-  return new TieredCache(options)
+/**
+ * Creates a {@link TieredCache}. Give `N` (the value type of each namespace, by name) to type
+ * `cache.namespace(name)` by its name; see {@link NamespaceTypes}.
+ */
+export function createTieredCache<N extends object = NamespaceTypes>(
+  options: TieredCacheOptions<NoInfer<N>> = {},
+): TieredCache<N> {
+  return new TieredCache<N>(options)
 }

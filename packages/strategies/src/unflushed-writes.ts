@@ -1,4 +1,5 @@
 import { type CacheEntry, globToRegExp, type InvalidationMessage } from '@actor-cache/core'
+import { publishHit } from './events.js'
 import type { NamespaceStats } from './namespace-context.js'
 import type { TierStack } from './tier-stack.js'
 import { BoundedMap } from './util.js'
@@ -89,11 +90,14 @@ export class UnflushedWrites<V> {
       const now = this.#now()
       if (row.expiresAt !== null && now >= row.expiresAt) return undefined
       this.#stats.recordHits++
+      publishHit(this.#tiers.namespace, key, record?.tier ?? 'record', true)
       await this.#tiers.fill(key, row, token)
       return { value: row.value }
     }
     if (p.op === 'delete') return undefined
     this.#stats.lowerHits++
+    // this instance's write the record does not have yet
+    publishHit(this.#tiers.namespace, key, 'unflushed', false)
     const value = p.value as V
     await this.#tiers.fill(key, { value, version: p.version, tags: p.tags, expiresAt: null }, token)
     return { value }

@@ -5,6 +5,7 @@ import {
   type SetResult,
   validateKey,
 } from '@actor-cache/core'
+import { publishWrite, writeWatched } from './events.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { RecordStore } from './policy.js'
 import type { WriteBehind } from './write-behind.js'
@@ -64,7 +65,41 @@ export class Writes<V> {
     this.#behind = strategies.behind
   }
 
-  async set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
+  set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
+    if (!writeWatched()) return this.#set(key, value, options)
+    return this.#watched('set', key, this.#set(key, value, options))
+  }
+
+  delete(key: string): Promise<boolean> {
+    if (!writeWatched()) return this.#delete(key)
+    return this.#watched('delete', key, this.#delete(key))
+  }
+
+  /** Publishes how a write or delete of `key` ended (someone listens to write events). */
+  async #watched<R extends SetResult | boolean>(
+    operation: 'set' | 'delete',
+    key: string,
+    call: Promise<R>,
+  ): Promise<R> {
+    const started = this.#ns.ctx.now()
+    const event = { namespace: this.#ns.name, key, operation, strategy: this.#ns.policy.strategy }
+    try {
+      const r = await call
+      const applied = typeof r === 'boolean' || r.applied
+      publishWrite({
+        ...event,
+        durationMs: this.#ns.ctx.now() - started,
+        outcome: applied ? 'applied' : 'ignored',
+        ...(typeof r === 'boolean' ? {} : { version: r.version }),
+      })
+      return r
+    } catch (error) {
+      publishWrite({ ...event, durationMs: this.#ns.ctx.now() - started, outcome: 'error', error })
+      throw error
+    }
+  }
+
+  async #set(key: string, value: V, options: TieredSetOptions): Promise<SetResult> {
     this.#ns.ctx.assertOpen()
     validateKey(key, this.#ns.name)
     if (typeof options !== 'object' || options === null) {
@@ -102,7 +137,7 @@ export class Writes<V> {
     return result
   }
 
-  async delete(key: string): Promise<boolean> {
+  async #delete(key: string): Promise<boolean> {
     this.#ns.ctx.assertOpen()
     validateKey(key, this.#ns.name)
     this.#ns.guard.removed(key)

@@ -83,7 +83,7 @@ const badValue = fc.constantFrom<unknown>(
   JSON.parse('{"__proto__": {"polluted": true}}'),
 )
 const badOptions = fc.oneof(
-  fc.constantFrom<unknown>(null, 5, 'ttl'),
+  fc.constantFrom<unknown>(null, -5, 0, Number.NaN, 'ttl'),
   fc.record({ ttl: fc.constantFrom<unknown>(-1, 0, Number.NaN, '10', null, -Infinity) }),
   fc.record({ version: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 53, '3', Number.NaN) }),
   fc.record({ expectedVersion: fc.constantFrom<unknown>(-1, 1.5, 2 ** 53, '0') }),
@@ -126,6 +126,20 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   fc.tuple(namespace, goodKey, badOptions).map(([n, k, o]) => ({
     what: `${n}.set(${k}, 1, ${JSON.stringify(o)})`,
     run: () => cache.namespace(n).set(k, 1, o as never),
+  })),
+  fc
+    .tuple(
+      namespace,
+      goodKey,
+      fc.constantFrom<unknown>(null, 'fresh', { forceFresh: 'yes' }, { forceFresh: 1 }),
+    )
+    .map(([n, k, o]) => ({
+      what: `${n}.getOrSet(${k}, loader, ${JSON.stringify(o)})`,
+      run: () => cache.namespace(n).getOrSet(k, () => 1, o as never),
+    })),
+  fc.tuple(namespace, badKey).map(([n, k]) => ({
+    what: `getOrSet(${String(k)}, loader, { forceFresh: true })`,
+    run: () => cache.namespace(n).getOrSet(k as string, () => 1, { forceFresh: true }),
   })),
   fc
     .tuple(namespace, goodKey, fc.constantFrom<unknown>(0, -5, Number.NaN, '1'))

@@ -9,11 +9,11 @@ import {
 } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createTieredCache, type TieredCache } from '../src/index.js'
+import { createTieredCache, type TieredCache, type TieredCacheOptions } from '../src/index.js'
 import { deferred, eventually, fakeClock, interceptTier, nextTurn } from './helpers.js'
 
 const caches: TieredCache[] = []
-function cache(options: Parameters<typeof createTieredCache>[0] = {}): TieredCache {
+function cache(options: TieredCacheOptions = {}): TieredCache {
   const c = createTieredCache(options)
   caches.push(c)
   return c
@@ -249,7 +249,7 @@ invalidation:
     expect(await ns.get('actor:9')).toBeUndefined()
     expect(calls).toBe(1)
     exists = true
-    await c.emit('actor_created', { entityId: 'actor:9' })
+    await c.invalidateByEvent('actor_created', { entityId: 'actor:9' })
     expect(await ns.get('actor:9')).toBe('born')
   })
 })

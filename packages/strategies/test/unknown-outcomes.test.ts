@@ -55,7 +55,7 @@ interface Instance {
 /** One instance: its own L1, client and bus over the private Redis; short command timeouts. */
 async function instance(
   prefix: string,
-  policy: NamespacePolicy<never>,
+  policy: NamespacePolicy<unknown>,
   record: boolean,
   around?: Around,
 ): Promise<Instance> {
