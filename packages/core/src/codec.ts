@@ -1,5 +1,5 @@
 import { deflateSync, inflateSync } from 'node:zlib'
-import { hasCycle, MAX_VALUE_DEPTH, nestedTooDeep } from './depth.js'
+import { cyclePath, MAX_VALUE_DEPTH, nestedTooDeep } from './depth.js'
 import { ActorCacheError, DecodeError, InvalidOptionError, SerializationError } from './errors.js'
 
 /**
@@ -251,10 +251,12 @@ export const jsonSerializer: Serializer = Object.freeze({
     // node; the output is the same either way.
     if (isPlainJson(value, 0)) return JSON.stringify(value)
     if (nestedTooDeep(value)) {
+      const path = cyclePath(value)
+      if (path !== undefined) {
+        throw new SerializationError(`cannot store a value with a cycle (at ${path})`, { path })
+      }
       throw new SerializationError(
-        hasCycle(value)
-          ? 'cannot store a value with a cycle'
-          : `cannot store a value nested deeper than ${MAX_VALUE_DEPTH} levels`,
+        `cannot store a value nested deeper than ${MAX_VALUE_DEPTH} levels`,
       )
     }
     let text: string | undefined

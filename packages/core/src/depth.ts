@@ -79,20 +79,45 @@ export function nestedTooDeep(value: unknown, level = 0): boolean {
 }
 
 /**
- * True when `value` contains itself within {@link MAX_VALUE_DEPTH} levels: tells a cycle from
- * mere depth once {@link nestedTooDeep} said yes (for error messages: it is slower).
+ * Where `value` contains itself within {@link MAX_VALUE_DEPTH} levels, as a path like
+ * `$.stats[3].owner` (the notation of `freezeValue`'s errors); undefined when it has no cycle.
+ * Tells a cycle from mere depth once {@link nestedTooDeep} said yes (for error messages: it is
+ * slower).
  */
-export function hasCycle(value: unknown, ancestors: object[] = []): boolean {
-  if (typeof value !== 'object' || value === null) return false
-  if (ancestors.includes(value)) return true
-  if (ancestors.length >= MAX_VALUE_DEPTH) return false
+export function cyclePath(value: unknown): string | undefined {
+  const path = findCycle(value, [], [])
+  return path === undefined
+    ? undefined
+    : `$${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`
+}
+
+function findCycle(
+  value: unknown,
+  ancestors: object[],
+  path: (string | number)[],
+): (string | number)[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  if (ancestors.includes(value)) return [...path]
+  if (ancestors.length >= MAX_VALUE_DEPTH) return undefined
+  const children: [string | number, unknown][] = []
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) children.push([i, value[i]])
+  } else if (value instanceof Map) {
+    let i = 0
+    for (const [k, v] of value) children.push([`<key ${i}>`, k], [`<value ${i++}>`, v])
+  } else if (value instanceof Set) {
+    let i = 0
+    for (const v of value) children.push([`<item ${i++}>`, v])
+  } else if ([Object.prototype, null].includes(Object.getPrototypeOf(value))) {
+    for (const k of Object.keys(value)) children.push([k, (value as Record<string, unknown>)[k]])
+  }
   ancestors.push(value)
-  let children: Iterable<unknown> = []
-  if (Array.isArray(value) || value instanceof Set) children = value
-  else if (value instanceof Map) children = [...value].flat()
-  else if ([Object.prototype, null].includes(Object.getPrototypeOf(value)))
-    children = Object.values(value)
-  for (const child of children) if (hasCycle(child, ancestors)) return true
+  for (const [at, child] of children) {
+    path.push(at)
+    const found = findCycle(child, ancestors, path)
+    path.pop()
+    if (found !== undefined) return found
+  }
   ancestors.pop()
-  return false
+  return undefined
 }
