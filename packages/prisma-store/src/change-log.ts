@@ -5,13 +5,12 @@ import {
   type ChangePage,
   type ChangeQuery,
   type ChangeRecord,
-  ConflictError,
   InvalidOptionError,
   jsonSerializer,
   type Serializer,
   validateLimit,
 } from '@actor-cache/core'
-import { classifyFailure, sqlState } from './classify-error.js'
+import { conflictInBatch, isVersionTaken, versionConflict } from './change-conflict.js'
 import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
 
 /** Options of {@link createPrismaChangeLog}. */
@@ -72,6 +71,8 @@ export function prepareChanges(
   if (!Array.isArray(records)) throw new InvalidOptionError('records', 'must be an array')
   for (const r of records) checkRecord(r)
   if (records.length === 0) return []
+  const inBatch = conflictInBatch(records)
+  if (inBatch !== undefined) throw inBatch
   const encode = (v: unknown): string | null =>
     v === null || v === undefined ? null : serializer.serialize(v)
   return [
@@ -90,51 +91,29 @@ export function prepareChanges(
   ]
 }
 
-/** SQLSTATE 23505, or (for an error without one) a message that says so. */
-function isUniqueViolation(error: unknown): boolean {
-  const code = sqlState(error)
-  if (code !== undefined) return code === '23505'
-  const text = `${(error as Error)?.message} ${JSON.stringify((error as { meta?: unknown })?.meta ?? '')}`
-  return /entity_version_key|23505|unique/i.test(text)
-}
-
 /**
- * Inserts prepared change records in one statement (idempotent by id); a taken entity version
- * becomes `ConflictError`. Runs on a client or inside a transaction.
+ * Inserts prepared change records in one statement (idempotent by id). Runs on a client or inside
+ * a transaction. A taken entity version fails with the database's error: see
+ * `isVersionTaken` and `versionConflict`, which need a client outside the failed transaction.
  */
 export async function insertChanges(
   db: PrismaTransaction,
   records: readonly ChangeRecord[],
   columns: unknown[][],
 ): Promise<AppendResult> {
-  try {
-    const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(
-      `WITH ins AS (
-         INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
-           timestamp, user_id, system_id, version, hash, prev_hash)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-           $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
-         ON CONFLICT (id) DO NOTHING
-         RETURNING 1)
-       SELECT count(*) AS n FROM ins`,
-      ...columns,
-    )
-    const appended = Number(rows[0]?.n ?? 0)
-    return { appended, duplicates: records.length - appended }
-  } catch (error) {
-    // Only a unique violation can get here (ids conflict DO NOTHING): the entity version is
-    // taken. An outage must not pass for one, whatever its text.
-    if (classifyFailure(error) === 'statement' && isUniqueViolation(error)) {
-      const r = records[0] as ChangeRecord
-      throw new ConflictError(r.version - 1, r.version, {
-        tier: 'postgres',
-        namespace: r.entityType,
-        key: r.entityId,
-        cause: error,
-      })
-    }
-    throw error
-  }
+  const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(
+    `WITH ins AS (
+       INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
+         timestamp, user_id, system_id, version, hash, prev_hash)
+       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
+       ON CONFLICT (id) DO NOTHING
+       RETURNING 1)
+     SELECT count(*) AS n FROM ins`,
+    ...columns,
+  )
+  const appended = Number(rows[0]?.n ?? 0)
+  return { appended, duplicates: records.length - appended }
 }
 
 /**
@@ -158,10 +137,25 @@ export class PrismaChangeLog implements ChangeLog {
     this.#timeout = options.timeout ?? 5000
   }
 
+  /**
+   * Appends `records` in one statement, all or none. A change id already logged counts as a
+   * duplicate (a retry).
+   * @throws {ConflictError} when a record's entity version is held by another change id, in the
+   *   log or in the same batch; the message names the version, the entity and both changes
+   */
   async append(records: readonly ChangeRecord[]): Promise<AppendResult> {
     const prepared = prepareChanges(records, this.#serializer)
     if (prepared.length === 0) return { appended: 0, duplicates: 0 }
-    return guarded(this.#timeout, 'append', () => insertChanges(this.#prisma, records, prepared))
+    try {
+      return await guarded(this.#timeout, 'append', () =>
+        insertChanges(this.#prisma, records, prepared),
+      )
+    } catch (error) {
+      if (!isVersionTaken(error)) throw error
+      throw await versionConflict(records, error, (fn) =>
+        guarded(this.#timeout, 'append', () => fn(this.#prisma)),
+      )
+    }
   }
 
   async query(query: ChangeQuery): Promise<ChangePage> {

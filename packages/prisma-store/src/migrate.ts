@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
+import { TierUnavailableError } from '@actor-cache/core'
 import { isUnavailable, tierError } from './classify-error.js'
-import type { PrismaLike } from './sql.js'
+import type { PrismaLike, PrismaTransaction } from './sql.js'
 
 /** A migration shipped with this package. */
 export interface Migration {
@@ -73,6 +74,9 @@ const MIGRATE_TX = { maxWait: 60_000, timeout: 120_000 }
  * @throws {TierUnavailableError} when the database cannot be reached (the message names
  *   host:port when the driver reports them) or goes away meanwhile; the original is its `cause`.
  *   Migrations applied before that stay applied, and calling again resumes.
+ * @throws {TierUnavailableError} when no schema on the connection's search_path exists (e.g. the
+ *   schema given to `connectPostgres` or in `?schema=`): the message names it and says to create
+ *   it. `migrate` does not create schemas.
  * @throws when a recorded migration's checksum differs from the shipped file (edited history)
  */
 export async function migrate(prisma: PrismaLike): Promise<MigrateResult> {
@@ -90,6 +94,7 @@ async function apply(prisma: PrismaLike): Promise<MigrateResult> {
     await tx.$queryRawUnsafe(
       `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext('actor-cache-migrate'))) AS locked`,
     )
+    await requireSchema(tx)
     await tx.$executeRawUnsafe(BOOKKEEPING)
   }, MIGRATE_TX)
   const result: MigrateResult = { applied: [], skipped: [] }
@@ -124,4 +129,27 @@ async function apply(prisma: PrismaLike): Promise<MigrateResult> {
     ;(done ? result.applied : result.skipped).push(m.name)
   }
   return result
+}
+
+/**
+ * Fails with a message that says what to do when the search_path names no existing schema, where
+ * PostgreSQL would only say "no schema has been selected to create in" (3F000).
+ */
+async function requireSchema(tx: PrismaTransaction): Promise<void> {
+  const rows = await tx.$queryRawUnsafe<{ schema: string | null; path: string }[]>(
+    `SELECT current_schema() AS schema, current_setting('search_path') AS path`,
+  )
+  const row = rows[0]
+  if (row === undefined || row.schema !== null) return
+  const first =
+    row.path
+      .split(',')[0]
+      ?.trim()
+      .replace(/^"(.*)"$/, '$1') ?? ''
+  const name = first === '' || first === '$user' ? 'your_schema' : first
+  throw new TierUnavailableError(
+    `postgres migrate failed: no schema on the search_path (${row.path}) exists. Create it first ` +
+      `(CREATE SCHEMA "${name}"), or connect with a schema that exists`,
+    { tier: 'postgres' },
+  )
 }

@@ -1,5 +1,4 @@
 import {
-  ActorCacheError,
   type AppendResult,
   type CacheEntry,
   type CacheStore,
@@ -15,7 +14,6 @@ import {
   jsonSerializer,
   type NamespaceOptions,
   parseGlob,
-  type RejectedWrite,
   type ResolvedSet,
   resolveNamespace,
   resolveSetOptions,
@@ -28,11 +26,12 @@ import {
   validateKey,
   validateTtl,
   validateVersionedDeletes,
-  WriteRejectedError,
 } from '@actor-cache/core'
+import { isVersionTaken, versionConflict } from './change-conflict.js'
 import { insertChanges, prepareChanges } from './change-log.js'
-import { classifyFailure, databaseMessage, sqlState } from './classify-error.js'
+import { findRejected, isStatementError } from './rejected-rows.js'
 import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
+import { bar, floor, live } from './version-sql.js'
 
 const TIER = 'postgres'
 
@@ -65,7 +64,6 @@ interface Row {
 }
 
 const COLUMNS = 'key, value, encoding, version, created_at, expires_at, tags'
-const LIVE = '(NOT deleted AND (expires_at IS NULL OR expires_at > $NOW))'
 
 /** A validated, encoded write. */
 interface Prepared {
@@ -235,52 +233,22 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
       } catch (error) {
         if (!isStatementError(error)) throw error
         // The database refused the batch: find out which rows, report them, write nothing.
-        throw await this.#findRejected(prepared, error)
+        throw await findRejected(
+          {
+            namespace: this.namespace,
+            transaction: (fn, statements) =>
+              this.#owner._transaction('setMany', fn, { statements }),
+            write: (tx, p) => this.#upsert(tx, p),
+          },
+          prepared,
+          error,
+        )
       }
     }
     return this.#owner._transaction('setMany', async (tx) => {
       const out: SetResult[] = []
       for (const p of prepared) out.push(await this.#upsert(tx, p))
       return out
-    })
-  }
-
-  /**
-   * Replays a refused batch row by row, each under a savepoint, inside a transaction that is
-   * then rolled back: the rows the database refuses become a `WriteRejectedError`. Its deadline
-   * grows with the rows, so a slow database does not turn a refused batch into an outage that
-   * would be retried forever instead of naming the refused rows.
-   */
-  async #findRejected(prepared: Prepared[], original: unknown): Promise<unknown> {
-    const rejected: RejectedWrite[] = []
-    const ROLLBACK = Symbol('rollback')
-    try {
-      const statements = prepared.length * 3
-      await this.#owner._transaction(
-        'setMany',
-        async (tx) => {
-          for (const p of prepared) {
-            await tx.$executeRawUnsafe('SAVEPOINT ac_row')
-            try {
-              await this.#upsert(tx, p)
-              await tx.$executeRawUnsafe('RELEASE SAVEPOINT ac_row')
-            } catch (error) {
-              await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT ac_row')
-              rejected.push({ key: p.key, reason: databaseMessage(error) })
-            }
-          }
-          throw ROLLBACK
-        },
-        { statements },
-      )
-    } catch (error) {
-      if (error !== ROLLBACK) return error
-    }
-    if (rejected.length === 0) return original
-    return new WriteRejectedError(rejected, {
-      tier: TIER,
-      namespace: this.namespace,
-      cause: original,
     })
   }
 
@@ -300,16 +268,24 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
     const batch =
       new Set(prepared.map((p) => p.key)).size === prepared.length &&
       prepared.every((p) => p.opts.version !== undefined)
-    return this.#owner._transaction('setManyWithChanges', async (tx) => {
-      let results: SetResult[] = []
-      if (prepared.length > 0 && batch) results = await this.#batchUpsert(tx, prepared)
-      else for (const p of prepared) results.push(await this.#upsert(tx, p))
-      const logged =
-        columns.length === 0
-          ? { appended: 0, duplicates: 0 }
-          : await insertChanges(tx, changes, columns)
-      return { results, changes: logged }
-    })
+    try {
+      return await this.#owner._transaction('setManyWithChanges', async (tx) => {
+        let results: SetResult[] = []
+        if (prepared.length > 0 && batch) results = await this.#batchUpsert(tx, prepared)
+        else for (const p of prepared) results.push(await this.#upsert(tx, p))
+        const logged =
+          columns.length === 0
+            ? { appended: 0, duplicates: 0 }
+            : await insertChanges(tx, changes, columns)
+        return { results, changes: logged }
+      })
+    } catch (error) {
+      if (!isVersionTaken(error)) throw error
+      // the transaction is gone: name the conflicting change with a query of its own
+      throw await versionConflict(changes, error, (fn) =>
+        this.#owner._run('setManyWithChanges', fn),
+      )
+    }
   }
 
   async delete(key: string): Promise<boolean> {
@@ -632,33 +608,6 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
       channels.set.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0, applied })
     }
   }
-}
-
-/**
- * An error the database raised about a statement: worth a row-by-row replay to name the rows it
- * refuses. Never an outage or missing tables (every row would "fail", to no purpose, and the
- * replay would wait out another timeout), nor contention.
- */
-function isStatementError(error: unknown): boolean {
-  const code = sqlState(error)
-  // deadlocks and serialization failures are contention, not bad rows
-  if (code === '40P01' || code === '40001') return false
-  return !(error instanceof ActorCacheError) && classifyFailure(error) === 'statement'
-}
-
-/** `NOT deleted AND (expires_at IS NULL OR expires_at > $n)` */
-function live(n: number): string {
-  return LIVE.replace('$NOW', `$${n}`)
-}
-
-/** The version of row `t` that orders writes: 0 once expired; a tombstone keeps its version. */
-function floor(t: string, now: number): string {
-  return `(CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= $${now} THEN 0 ELSE ${t}.version END)`
-}
-
-/** The lowest explicit version that may replace row `t` (a tombstone wins a tie). */
-function bar(t: string, now: number): string {
-  return `(CASE WHEN ${t}.expires_at IS NOT NULL AND ${t}.expires_at <= $${now} THEN 0 WHEN ${t}.deleted THEN ${t}.version + 1 ELSE ${t}.version END)`
 }
 
 /**
