@@ -1,5 +1,5 @@
 import { deflateSync, inflateSync } from 'node:zlib'
-import { cyclePath, MAX_VALUE_DEPTH, nestedTooDeep } from './depth.js'
+import { cyclePath, MAX_VALUE_DEPTH, nestedTooDeep, tooDeepPath } from './depth.js'
 import { ActorCacheError, DecodeError, InvalidOptionError, SerializationError } from './errors.js'
 
 /**
@@ -255,8 +255,10 @@ export const jsonSerializer: Serializer = Object.freeze({
       if (path !== undefined) {
         throw new SerializationError(`cannot store a value with a cycle (at ${path})`, { path })
       }
+      const deep = tooDeepPath(value)
       throw new SerializationError(
-        `cannot store a value nested deeper than ${MAX_VALUE_DEPTH} levels`,
+        `cannot store a value nested deeper than ${MAX_VALUE_DEPTH} levels${deep === undefined ? '' : ` (at ${deep})`}`,
+        deep === undefined ? undefined : { path: deep },
       )
     }
     let text: string | undefined

@@ -79,16 +79,64 @@ export function nestedTooDeep(value: unknown, level = 0): boolean {
 }
 
 /**
+ * A path inside a value in the notation of every `SerializationError`: `$` is the value itself,
+ * `.name` a property, `[3]` an array index, `.<key 0>` / `.<value 0>` the key and value of a
+ * Map's first entry, `.<item 0>` a Set's first item.
+ */
+export function formatPath(path: readonly (string | number)[]): string {
+  return `$${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`
+}
+
+/**
  * Where `value` contains itself within {@link MAX_VALUE_DEPTH} levels, as a path like
- * `$.stats[3].owner` (the notation of `freezeValue`'s errors); undefined when it has no cycle.
+ * `$.stats[3].owner` (see {@link formatPath}); undefined when it has no cycle.
  * Tells a cycle from mere depth once {@link nestedTooDeep} said yes (for error messages: it is
  * slower).
  */
 export function cyclePath(value: unknown): string | undefined {
   const path = findCycle(value, [], [])
-  return path === undefined
-    ? undefined
-    : `$${path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`
+  return path === undefined ? undefined : formatPath(path)
+}
+
+/**
+ * Where `value` first nests deeper than {@link MAX_VALUE_DEPTH} (see {@link formatPath}): the
+ * path of the first value, in `freezeValue`'s walking order, whose own levels pass the limit;
+ * undefined when none does. For error messages, once {@link nestedTooDeep} said yes.
+ */
+export function tooDeepPath(value: unknown): string | undefined {
+  const path: (string | number)[] = []
+  return findTooDeep(value, 0, path) ? formatPath(path) : undefined
+}
+
+/** True when `value` or a child passes the limit; `path` then leads to it. */
+function findTooDeep(value: unknown, level: number, path: (string | number)[]): boolean {
+  const { own, inner } = levelsOf(value)
+  if (level + own > MAX_VALUE_DEPTH) return true
+  if (inner === 0) return false
+  const next = level + inner
+  const at = (step: string | number, child: unknown): boolean => {
+    path.push(step)
+    if (findTooDeep(child, next, path)) return true
+    path.pop()
+    return false
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (at(i, value[i])) return true
+  } else if (value instanceof Map) {
+    let i = 0
+    for (const [k, v] of value) {
+      if (at(`<key ${i}>`, k) || at(`<value ${i}>`, v)) return true
+      i++
+    }
+  } else if (value instanceof Set) {
+    let i = 0
+    for (const v of value) if (at(`<item ${i++}>`, v)) return true
+  } else if ([Object.prototype, null].includes(Object.getPrototypeOf(value))) {
+    for (const k of Object.keys(value as object)) {
+      if (at(k, (value as Record<string, unknown>)[k])) return true
+    }
+  }
+  return false
 }
 
 function findCycle(

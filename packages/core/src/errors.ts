@@ -119,16 +119,28 @@ export class ValueTooLargeError extends ActorCacheError {
   }
 }
 
-/** A compare-and-set failed: the stored version is not the one the caller expected. */
+/**
+ * A version is not what the writer assumed: a compare-and-set found another stored version, or a
+ * change log already holds the entity version being appended.
+ */
 export class ConflictError extends ActorCacheError {
   /** Version the caller expected (`0` means "absent"). */
   readonly expectedVersion: number
   /** Version actually stored (`0` when absent). */
   readonly actualVersion: number
-  constructor(expectedVersion: number, actualVersion: number, context?: ErrorContext) {
+  /**
+   * @param context `message` replaces the compare-and-set wording (`version conflict: expected
+   * version 3, found 4`) where it would mislead, e.g. for a change-log version already taken.
+   */
+  constructor(
+    expectedVersion: number,
+    actualVersion: number,
+    context?: ErrorContext & { message?: string },
+  ) {
     super(
       'E_CONFLICT',
-      `version conflict: expected version ${expectedVersion}, found ${actualVersion}`,
+      context?.message ??
+        `version conflict: expected version ${expectedVersion}, found ${actualVersion}`,
       context,
     )
     this.expectedVersion = expectedVersion

@@ -1,5 +1,5 @@
 import { isPrototypePath } from './codec.js'
-import { levelsOf, MAX_VALUE_DEPTH } from './depth.js'
+import { formatPath, levelsOf, MAX_VALUE_DEPTH } from './depth.js'
 import { SerializationError } from './errors.js'
 
 /**
@@ -96,7 +96,7 @@ const newState = (copy: boolean): WalkState => ({
 })
 
 function fail(state: WalkState, message: string): never {
-  const path = `$${state.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`
+  const path = formatPath(state.path)
   throw new SerializationError(`${message} (at ${path})`, { path })
 }
 

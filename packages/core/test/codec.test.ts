@@ -327,6 +327,39 @@ describe('nesting depth', () => {
     expect(() => freezeValue(JSON.parse(deep))).toThrow(SerializationError)
   })
 
+  it('says where a value is nested too deeply, at the path freezeValue names', () => {
+    const caught = (fn: () => unknown): SerializationError => {
+      try {
+        fn()
+      } catch (error) {
+        if (error instanceof SerializationError) return error
+        throw error
+      }
+      throw new Error('expected a SerializationError')
+    }
+    for (const [label, , tooDeep] of cases) {
+      const fromSerializer = caught(() => jsonSerializer.serialize(tooDeep))
+      const fromFreeze = caught(() => freezeValue(tooDeep))
+      expect(fromSerializer.path, label).toMatch(/^\$/)
+      expect(fromSerializer.path, label).toBe(fromFreeze.path)
+      expect(fromSerializer.message, label).toContain(`(at ${fromSerializer.path})`)
+    }
+    // one object level, then 1000 arrays: the innermost array is one level too many
+    const value = { ok: [1], stats: [new Date(0), nest(999, arr, 1)] }
+    const error = caught(() => jsonSerializer.serialize(value))
+    expect(error.path).toBe(`$.stats[1]${'[0]'.repeat(998)}`)
+    expect(error.message).toBe(
+      `cannot store a value nested deeper than 1000 levels (at $.stats[1]${'[0]'.repeat(998)})`,
+    )
+    expect(error.path).toBe(caught(() => freezeValue(value)).path)
+    // inside a Map: key and value of each entry are named
+    const inMap = new Map([
+      ['a', 1],
+      ['b', nest(333, map, 1)],
+    ] as [string, unknown][])
+    expect(caught(() => jsonSerializer.serialize(inMap)).path).toMatch(/^\$\.<value 1>\.<value 0>/)
+  })
+
   it('still tells a cycle from depth', () => {
     const cyclic: unknown[] = []
     cyclic.push(cyclic)

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  ConflictError,
   createLocalBusHub,
   createLocalLockProvider,
   createMemoryChangeLog,
@@ -201,6 +202,57 @@ describe('lock provider (in-process)', () => {
 })
 
 runChangeLogConformance({ name: 'in-process', create: () => createMemoryChangeLog() })
+
+describe('in-process change log conflicts', () => {
+  const record = (id: string, version: number) => ({
+    id,
+    entityType: 'primary_core',
+    entityId: 'actor:1',
+    changeType: 'update' as const,
+    oldValue: null,
+    newValue: { hp: version },
+    timestamp: version,
+    userId: 'user:1',
+    systemId: 'combat',
+    version,
+  })
+
+  it('names the version that is taken and both changes, not a compare-and-set', async () => {
+    const log = createMemoryChangeLog()
+    await log.append([record('c-1', 1), record('c-2', 2)])
+    const error = await log.append([record('c-3', 2)]).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ConflictError)
+    expect(error).toMatchObject({
+      code: 'E_CONFLICT',
+      namespace: 'primary_core',
+      key: 'actor:1',
+      expectedVersion: 1,
+      actualVersion: 2,
+      message:
+        'version conflict: version 2 of primary_core "actor:1" is taken by change "c-2", ' +
+        'already in the log; change "c-3" was not appended, nor anything else of its batch',
+    })
+    expect((error as Error).message).not.toMatch(/expected version/)
+  })
+
+  it('names the change of the same batch that holds the version', async () => {
+    const log = createMemoryChangeLog()
+    await expect(log.append([record('a', 1), record('b', 1)])).rejects.toThrow(
+      'version conflict: version 1 of primary_core "actor:1" is taken by change "a" of the same ' +
+        'batch; change "b" was not appended, nor anything else of its batch',
+    )
+    expect(await log.history('primary_core', 'actor:1')).toEqual([])
+  })
+
+  it('keeps the compare-and-set wording unless given a message', () => {
+    expect(new ConflictError(3, 4).message).toBe('version conflict: expected version 3, found 4')
+    expect(new ConflictError(3, 4, { message: 'taken' })).toMatchObject({
+      message: 'taken',
+      expectedVersion: 3,
+      actualVersion: 4,
+    })
+  })
+})
 
 describe('hardening', () => {
   it('keeps delivering when one bus listener throws, and resets that listener', async () => {

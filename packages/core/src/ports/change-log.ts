@@ -133,6 +133,21 @@ function parseCursor(cursor: string | undefined): number {
 }
 
 /**
+ * The conflict of an append whose entity version `holder` already has. `expectedVersion` is the
+ * refused record's version minus one and `actualVersion` its version (found taken).
+ */
+function versionTaken(r: ChangeRecord, holder: string): ConflictError {
+  return new ConflictError(r.version - 1, r.version, {
+    namespace: r.entityType,
+    key: r.entityId,
+    message:
+      `version conflict: version ${r.version} of ${r.entityType} ${JSON.stringify(r.entityId)} ` +
+      `is taken by ${holder}; change ${JSON.stringify(r.id)} was not appended, nor anything ` +
+      'else of its batch',
+  })
+}
+
+/**
  * An in-process {@link ChangeLog}, for tests and single-node use. Records are kept in memory
  * (structured clones, so later mutation of the caller's objects does not alter history).
  */
@@ -155,12 +170,13 @@ export function createMemoryChangeLog(): ChangeLog {
         }
         if (byId.has(r.id) || fresh.some((f) => f.id === r.id)) continue
         const vk = versionKey(r)
-        const owner = byVersion.get(vk) ?? seen.get(vk)
+        const logged = byVersion.get(vk)
+        const owner = logged ?? seen.get(vk)
         if (owner !== undefined) {
-          throw new ConflictError(r.version - 1, r.version, {
-            namespace: r.entityType,
-            key: r.entityId,
-          })
+          throw versionTaken(
+            r,
+            `change ${JSON.stringify(owner)}${logged === undefined ? ' of the same batch' : ', already in the log'}`,
+          )
         }
         seen.set(vk, r.id)
         fresh.push(r)

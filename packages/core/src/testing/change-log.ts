@@ -56,6 +56,12 @@ export function runChangeLogConformance(target: ChangeLogTarget): void {
         duplicates: 1,
       })
       await expect(log.append([change(e, 'other', 3)])).rejects.toBeInstanceOf(ConflictError)
+      // the message names the version that is taken, not a compare-and-set it never was
+      await expect(log.append([change(e, 'other', 3)])).rejects.toMatchObject({
+        expectedVersion: 2,
+        actualVersion: 3,
+        message: expect.stringContaining(`version 3 of primary_core "${e}" is taken by change`),
+      })
       await expect(log.append([change(e, 'c4', 4), change(e, 'c5', 4)])).rejects.toBeInstanceOf(
         ConflictError,
       )
