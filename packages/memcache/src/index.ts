@@ -1,9 +1,4 @@
-export {
-  createMemCache,
-  MemCache,
-  type MemCacheCounters,
-  type MemCacheOptions,
-  type MemCacheStats,
-  MemCacheStore,
-  type ValueMode,
-} from './mem-cache.js'
+export { createMemCache, MemCache } from './mem-cache.js'
+export type { MemCacheOptions, ValueMode } from './options.js'
+export type { MemCacheCounters, MemCacheStats } from './stats.js'
+export { MemCacheStore } from './store.js'

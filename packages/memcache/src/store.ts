@@ -1,0 +1,320 @@
+import {
+  type CacheEntry,
+  ConflictError,
+  channels,
+  freezeValue,
+  globTokensToRegExpSource,
+  InvalidOptionError,
+  measureValue,
+  parseGlob,
+  type ResolvedSet,
+  resolveSetOptions,
+  type SetManyItem,
+  type SetOptions,
+  type SetResult,
+  type SyncCacheStore,
+  ValueTooLargeError,
+  validateKey,
+  validateTtl,
+} from '@actor-cache/core'
+import type { LRUCache } from 'lru-cache'
+import { ENTRY_OVERHEAD, type NamespaceState, type Shared, type Slot, TIER } from './shared.js'
+import type { MemCacheCounters } from './stats.js'
+
+/** A write that passed validation: its value copied (or measured), its options resolved. */
+interface CheckedWrite {
+  key: string
+  stored: unknown
+  size: number
+  opts: ResolvedSet
+  /** The entry is already expired: writing it removes the key. */
+  dead: boolean
+}
+
+/**
+ * The memory store of one namespace. Implements the synchronous fast path: `getSync` is one
+ * map lookup plus an expiry check; the async methods wrap the sync ones.
+ */
+export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
+  readonly tier = TIER
+  readonly sync = true
+  readonly namespace: string
+  readonly #shared: Shared
+  readonly #ns: NamespaceState
+  readonly #lru: LRUCache<string, Slot>
+  readonly #counters: MemCacheCounters
+  readonly #statistics: boolean
+  readonly #defaultTtl: number
+
+  /** @internal Use {@link MemCache.namespace}. */
+  constructor(shared: Shared, ns: NamespaceState, defaultTtl: number) {
+    this.#shared = shared
+    this.#ns = ns
+    this.#lru = ns.lru
+    this.#counters = ns.counters
+    this.#statistics = shared.statistics
+    this.namespace = ns.name
+    this.#defaultTtl = defaultTtl
+  }
+
+  getSync(key: string): CacheEntry<V> | undefined {
+    // A hit proves the key valid (writes validate), so validation runs only on the miss path.
+    const slot = typeof key === 'string' ? this.#lru.get(key) : undefined
+    if (slot !== undefined) {
+      const entry = slot.entry
+      if (entry.expiresAt === null || this.#live(entry.expiresAt)) {
+        slot.tick = ++this.#shared.tick
+        if (this.#statistics) this.#counters.hits++
+        if (channels.hit.hasSubscribers) {
+          channels.hit.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
+        }
+        return entry as CacheEntry<V>
+      }
+      this.#shared.expire(this.#ns, key)
+    } else {
+      validateKey(key, this.namespace)
+    }
+    if (this.#statistics) this.#counters.misses++
+    if (channels.miss.hasSubscribers) {
+      channels.miss.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
+    }
+    return undefined
+  }
+
+  /**
+   * Expiry check of the hit path: the coarse clock, and the exact one for entries within a
+   * second of expiring (so a stale coarse reading can only matter after a synchronous run of
+   * more than a second).
+   */
+  #live(expiresAt: number): boolean {
+    const coarse = this.#shared.readNow()
+    if (expiresAt - coarse > 1000) return true
+    return expiresAt > this.#shared.now()
+  }
+
+  setSync(key: string, value: V, options?: SetOptions | number): SetResult {
+    const write = this.#check(key, value, options)
+    const result = this.#resolve(write, this.#versionOf(write.key))
+    if (result.applied) this.#write(write, result.version)
+    else this.#ignored(write.key)
+    this.#shared.enforce()
+    return result
+  }
+
+  deleteSync(key: string): boolean {
+    validateKey(key, this.namespace)
+    const removed = this.#peek(key) !== undefined && this.#lru.delete(key)
+    if (removed) this.#recordDelete(key, 1)
+    return removed
+  }
+
+  async get(key: string): Promise<CacheEntry<V> | undefined> {
+    return this.getSync(key)
+  }
+
+  async getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
+    for (const key of keys) validateKey(key, this.namespace)
+    return keys.map((key) => this.getSync(key))
+  }
+
+  async set(key: string, value: V, options?: SetOptions | number): Promise<SetResult> {
+    return this.setSync(key, value, options)
+  }
+
+  async setMany(items: readonly SetManyItem<V>[]): Promise<SetResult[]> {
+    if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
+    // All or nothing: validate every item and resolve every version (later items of the same
+    // key see earlier ones) before the first write.
+    const writes = items.map((item) => this.#check(item.key, item.value, item))
+    const versions = new Map<string, number>()
+    const results = writes.map((w) => {
+      const result = this.#resolve(w, versions.get(w.key) ?? this.#versionOf(w.key))
+      if (result.applied) versions.set(w.key, w.dead ? 0 : result.version)
+      return result
+    })
+    writes.forEach((w, i) => {
+      const r = results[i] as SetResult
+      if (r.applied) this.#write(w, r.version)
+      else this.#ignored(w.key)
+    })
+    this.#shared.enforce()
+    return results
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.deleteSync(key)
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    for (const key of keys) validateKey(key, this.namespace)
+    let n = 0
+    for (const key of keys) if (this.#peek(key) !== undefined && this.#lru.delete(key)) n++
+    if (n > 0) this.#recordDelete(undefined, n)
+    return n
+  }
+
+  async deletePattern(pattern: string): Promise<number> {
+    const re = new RegExp(globTokensToRegExpSource(parseGlob(pattern)), 'su')
+    return this.#deleteWhere((key) => re.test(key))
+  }
+
+  async clear(): Promise<number> {
+    return this.#deleteWhere(() => true)
+  }
+
+  /** Deletes matching keys; expired ones are recorded as expirations and not counted. */
+  #deleteWhere(match: (key: string) => boolean): number {
+    const doomed: string[] = []
+    for (const key of this.#lru.keys()) if (match(key)) doomed.push(key)
+    let n = 0
+    for (const key of doomed) if (this.#peek(key) !== undefined && this.#lru.delete(key)) n++
+    if (n > 0) this.#recordDelete(undefined, n)
+    return n
+  }
+
+  async exists(key: string): Promise<boolean> {
+    validateKey(key, this.namespace)
+    return this.#peek(key) !== undefined
+  }
+
+  async getTTL(key: string): Promise<number | undefined> {
+    validateKey(key, this.namespace)
+    const slot = this.#peek(key)
+    if (slot === undefined) return undefined
+    const { expiresAt } = slot.entry
+    return expiresAt === null ? Infinity : Math.max(0, expiresAt - this.#shared.now())
+  }
+
+  async setTTL(key: string, ttl: number): Promise<boolean> {
+    validateKey(key, this.namespace)
+    validateTtl(ttl)
+    const slot = this.#peek(key)
+    if (slot === undefined) return false
+    const expiresAt = ttl === Infinity ? null : this.#shared.now() + ttl
+    slot.entry = Object.freeze({ ...slot.entry, expiresAt })
+    return true
+  }
+
+  /** Live slot without touching recency or counters (exact clock: used by writes and checks). */
+  #peek(key: string): Slot | undefined {
+    const slot = this.#lru.peek(key)
+    if (slot === undefined) return undefined
+    if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= this.#shared.now()) {
+      this.#shared.expire(this.#ns, key)
+      return undefined
+    }
+    return slot
+  }
+
+  #versionOf(key: string): number {
+    return this.#peek(key)?.entry.version ?? 0
+  }
+
+  #check(key: string, value: V, options: SetOptions | number | undefined): CheckedWrite {
+    validateKey(key, this.namespace)
+    const now = this.#shared.now()
+    const opts = resolveSetOptions(options, this.#defaultTtl, now)
+    let stored: unknown = value
+    let size: number
+    if (this.#shared.freeze) {
+      const frozen = freezeValue(value)
+      stored = frozen.value
+      size = frozen.size
+    } else {
+      size = measureValue(value)
+    }
+    size += ENTRY_OVERHEAD + 16 + key.length
+    const limit = this.#shared.maxEntrySize
+    if (size > limit)
+      throw new ValueTooLargeError(size, limit, { tier: TIER, namespace: this.namespace, key })
+    return { key, stored, size, opts, dead: opts.expiresAt !== null && opts.expiresAt <= now }
+  }
+
+  #resolve(write: CheckedWrite, current: number): SetResult {
+    const { expectedVersion, version } = write.opts
+    if (expectedVersion !== undefined) {
+      if (expectedVersion !== current) {
+        throw new ConflictError(expectedVersion, current, {
+          tier: TIER,
+          namespace: this.namespace,
+          key: write.key,
+        })
+      }
+      return { applied: true, version: this.#next(current, write.key) }
+    }
+    if (version !== undefined) {
+      return version < current ? { applied: false, version: current } : { applied: true, version }
+    }
+    return { applied: true, version: this.#next(current, write.key) }
+  }
+
+  #next(current: number, key: string): number {
+    if (current >= Number.MAX_SAFE_INTEGER) {
+      throw new InvalidOptionError(
+        'version',
+        `${this.namespace}:${key} is at the largest safe version`,
+        {
+          tier: TIER,
+          namespace: this.namespace,
+          key,
+        },
+      )
+    }
+    return current + 1
+  }
+
+  #write(write: CheckedWrite, version: number): void {
+    if (write.dead) {
+      this.#lru.delete(write.key)
+    } else {
+      const entry: CacheEntry = Object.freeze({
+        value: write.stored,
+        version,
+        createdAt: write.opts.createdAt,
+        expiresAt: write.opts.expiresAt,
+        tags: write.opts.tags,
+      })
+      const shared = this.#shared
+      // dispose() of a replaced slot subtracts its size first; then this one is counted.
+      this.#lru.set(write.key, { entry, size: write.size, tick: ++shared.tick })
+      shared.bytes += write.size
+      shared.entries++
+    }
+    if (this.#statistics) this.#counters.sets++
+    if (channels.set.hasSubscribers) {
+      channels.set.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        key: write.key,
+        durationMs: 0,
+        applied: true,
+      })
+    }
+  }
+
+  /** A write lost to a newer stored version: published as a set that did not apply. */
+  #ignored(key: string): void {
+    if (channels.set.hasSubscribers) {
+      channels.set.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        key,
+        durationMs: 0,
+        applied: false,
+      })
+    }
+  }
+
+  #recordDelete(key: string | undefined, count: number): void {
+    if (this.#statistics) this.#counters.deletes += count
+    if (channels.delete.hasSubscribers) {
+      channels.delete.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        ...(key === undefined ? {} : { key }),
+        count,
+        durationMs: 0,
+      })
+    }
+  }
+}
