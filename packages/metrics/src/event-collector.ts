@@ -1,0 +1,223 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import {
+  type CacheEvent,
+  CHANNELS,
+  TIERED_CHANNELS,
+  type TieredFlushEvent,
+  type TieredHitEvent,
+  type TieredInvalidateEvent,
+  type TieredKeyEvent,
+  type TieredLoadEvent,
+  type TieredWriteEvent,
+} from '@actor-cache/core'
+import { errorCode, type NamespaceLabels } from './labels.js'
+import { BucketTable, CounterTable, type Series } from './tables.js'
+
+/** Where histogram observations also go (prom-client's histogram, for the exposition). */
+export type Observer = (labels: readonly string[], value: number) => void
+
+/** Histogram buckets, in seconds, of operation durations. @internal */
+export const DEFAULT_DURATION_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]
+/** Histogram buckets, in seconds, of the write-behind flush lag. */
+export const LAG_BUCKETS: readonly number[] = [
+  0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+]
+/** Histogram buckets of the write-behind batch size (writes). */
+export const BATCH_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+
+export interface CollectorOptions {
+  readonly namespaces: NamespaceLabels
+  /** Store name to tier label. */
+  readonly tiers: Readonly<Record<string, string>>
+  readonly durationBuckets: readonly number[]
+  /** Also count store operations (every store hit, miss, set and delete: one event per call). */
+  readonly storeEvents: boolean
+  readonly observers: {
+    readonly operation: Observer
+    readonly flushLag: Observer
+    readonly flushBatch: Observer
+    readonly store: Observer
+  }
+}
+
+/** What the collector keeps per namespace name for the read path (no lookups beyond this). */
+interface NamespaceState {
+  readonly label: string
+  readonly reads: Series
+  readonly misses: Series
+  /** Hits by the store name of the event (`record` events under the key `\u0000record`). */
+  readonly hits: Map<string, Series>
+}
+
+/**
+ * Subscribes to the tiered and store events and keeps what they say as plain counters and bucket
+ * tables. Handlers do a few map lookups and increments; nothing waits on them.
+ */
+export class EventCollector {
+  readonly reads = new CounterTable(['namespace'])
+  readonly hits = new CounterTable(['namespace', 'tier'])
+  readonly misses = new CounterTable(['namespace'])
+  readonly loads = new CounterTable(['namespace', 'purpose', 'outcome'])
+  readonly stale = new CounterTable(['namespace'])
+  readonly refreshes = new CounterTable(['namespace'])
+  readonly writes = new CounterTable(['namespace', 'operation', 'strategy', 'outcome'])
+  readonly invalidations = new CounterTable(['namespace', 'origin', 'kind'])
+  readonly flushes = new CounterTable(['namespace', 'outcome'])
+  readonly flushedWrites = new CounterTable(['namespace', 'outcome'])
+  readonly flushRejected = new CounterTable(['namespace'])
+  readonly evictions = new CounterTable(['tier', 'namespace'])
+  readonly expirations = new CounterTable(['tier', 'namespace'])
+  readonly errors = new CounterTable(['tier', 'namespace', 'code'])
+  readonly storeOperations = new CounterTable(['tier', 'namespace', 'operation', 'result'])
+  /** Durations (seconds) of tiered operations: set, delete, load, load_many, refresh. */
+  readonly operationDurations: BucketTable
+
+  readonly #options: CollectorOptions
+  readonly #state = new Map<string, NamespaceState>()
+  readonly #subscriptions: [string, (message: unknown) => void][] = []
+  #closed = false
+
+  constructor(options: CollectorOptions) {
+    this.#options = options
+    this.operationDurations = new BucketTable(['namespace', 'operation'], options.durationBuckets)
+    const on = (name: string, fn: (message: unknown) => void) => {
+      subscribe(name, fn)
+      this.#subscriptions.push([name, fn])
+    }
+    on(TIERED_CHANNELS.hit, (m) => this.#hit(m as TieredHitEvent))
+    on(TIERED_CHANNELS.miss, (m) => this.#miss(m as TieredKeyEvent))
+    on(TIERED_CHANNELS.load, (m) => this.#load(m as TieredLoadEvent))
+    on(TIERED_CHANNELS.stale, (m) => this.stale.inc([this.#ns((m as TieredKeyEvent).namespace)]))
+    on(TIERED_CHANNELS.refresh, (m) =>
+      this.refreshes.inc([this.#ns((m as TieredKeyEvent).namespace)]),
+    )
+    on(TIERED_CHANNELS.write, (m) => this.#write(m as TieredWriteEvent))
+    on(TIERED_CHANNELS.invalidate, (m) => this.#invalidate(m as TieredInvalidateEvent))
+    on(TIERED_CHANNELS.flush, (m) => this.#flush(m as TieredFlushEvent))
+    on(CHANNELS.evict, (m) => this.#dropped(this.evictions, m as CacheEvent))
+    on(CHANNELS.expire, (m) => this.#dropped(this.expirations, m as CacheEvent))
+    on(CHANNELS.error, (m) => this.#error(m as CacheEvent))
+    if (options.storeEvents) {
+      on(CHANNELS.hit, (m) => this.#store(m as CacheEvent, 'get', 'hit'))
+      on(CHANNELS.miss, (m) => this.#store(m as CacheEvent, 'get', 'miss'))
+      on(CHANNELS.set, (m) => {
+        const e = m as CacheEvent
+        this.#store(e, 'set', e.applied === false ? 'ignored' : 'applied')
+      })
+      on(CHANNELS.delete, (m) => this.#store(m as CacheEvent, 'delete', 'applied'))
+    }
+  }
+
+  /** The tier label of a store name. */
+  tier(store: string): string {
+    return this.#options.tiers[store] ?? store
+  }
+
+  /** Unsubscribes from every channel it subscribed to. Idempotent. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    for (const [name, fn] of this.#subscriptions.splice(0)) unsubscribe(name, fn)
+  }
+
+  #ns(namespace: string): string {
+    return this.#options.namespaces.label(namespace)
+  }
+
+  #namespace(name: string): NamespaceState {
+    let s = this.#state.get(name)
+    if (s === undefined) {
+      const label = this.#ns(name)
+      s = {
+        label,
+        reads: this.reads.series([label]),
+        misses: this.misses.series([label]),
+        hits: new Map(),
+      }
+      // states are remembered for a bounded number of names (series stay bounded by the labels)
+      if (this.#state.size < 10_000) this.#state.set(name, s)
+    }
+    return s
+  }
+
+  #hit(e: TieredHitEvent): void {
+    const s = this.#namespace(e.namespace)
+    s.reads.value++
+    const id = e.record ? '\u0000record' : e.tier
+    let hits = s.hits.get(id)
+    if (hits === undefined) {
+      const tier = e.record ? 'record' : e.tier === 'unflushed' ? 'unflushed' : this.tier(e.tier)
+      hits = this.hits.series([s.label, tier])
+      s.hits.set(id, hits)
+    }
+    hits.value++
+  }
+
+  #miss(e: TieredKeyEvent): void {
+    const s = this.#namespace(e.namespace)
+    s.reads.value++
+    s.misses.value++
+  }
+
+  #load(e: TieredLoadEvent): void {
+    const ns = this.#ns(e.namespace)
+    this.loads.inc([ns, e.purpose, e.outcome])
+    // a read answered by its loader; one that found nothing is counted by its miss event (a
+    // batch load's event does not say how many of its keys it found: its reads are not counted)
+    if (e.purpose === 'read' && e.outcome === 'value' && e.count === undefined) {
+      this.#namespace(e.namespace).reads.value++
+    }
+    const operation =
+      e.purpose === 'refresh' ? 'refresh' : e.count === undefined ? 'load' : 'load_many'
+    this.#observeOperation([ns, operation], e.durationMs)
+  }
+
+  #write(e: TieredWriteEvent): void {
+    const ns = this.#ns(e.namespace)
+    this.writes.inc([ns, e.operation, e.strategy, e.outcome])
+    this.#observeOperation([ns, e.operation], e.durationMs)
+  }
+
+  #observeOperation(labels: readonly string[], durationMs: number): void {
+    const seconds = Math.max(0, durationMs) / 1000
+    this.operationDurations.observe(labels, seconds)
+    this.#options.observers.operation(labels, seconds)
+  }
+
+  #invalidate(e: TieredInvalidateEvent): void {
+    const ns = this.#ns(e.namespace)
+    let any = false
+    for (const kind of ['keys', 'patterns', 'tags'] as const) {
+      if (e[kind] !== undefined) {
+        this.invalidations.inc([ns, e.origin, kind])
+        any = true
+      }
+    }
+    if (e.all === true || !any) this.invalidations.inc([ns, e.origin, 'all'])
+  }
+
+  #flush(e: TieredFlushEvent): void {
+    const ns = this.#ns(e.namespace)
+    this.flushes.inc([ns, e.outcome])
+    this.flushedWrites.inc([ns, e.outcome], e.count)
+    if (e.rejected > 0) this.flushRejected.inc([ns], e.rejected)
+    this.#options.observers.flushLag([ns], Math.max(0, e.lagMs) / 1000)
+    this.#options.observers.flushBatch([ns], e.count)
+  }
+
+  #dropped(table: CounterTable, e: CacheEvent): void {
+    table.inc([this.tier(e.tier), this.#ns(e.namespace)], e.count ?? 1)
+  }
+
+  #error(e: CacheEvent): void {
+    this.errors.inc([this.tier(e.tier), this.#ns(e.namespace), errorCode(e.error)])
+  }
+
+  #store(e: CacheEvent, operation: string, result: string): void {
+    const tier = this.tier(e.tier)
+    this.storeOperations.inc([tier, this.#ns(e.namespace), operation, result], e.count ?? 1)
+    if (e.durationMs > 0) this.#options.observers.store([tier, operation], e.durationMs / 1000)
+  }
+}

@@ -1,0 +1,13 @@
+export {
+  CacheMetrics,
+  type CacheMetricsOptions,
+  createCacheMetrics,
+} from './cache-metrics.js'
+export { DEFAULT_TIERS, NO_NAMESPACE, OTHER_CODE, OTHER_NAMESPACE } from './labels.js'
+export type {
+  MemoryTierSource,
+  QueueSource,
+  TieredCacheSource,
+  TieredNamespaceCounters,
+  WriteBehindCounters,
+} from './sources.js'
