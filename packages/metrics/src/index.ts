@@ -3,6 +3,16 @@ export {
   type CacheMetricsOptions,
   createCacheMetrics,
 } from './cache-metrics.js'
+export {
+  type ComponentHealth,
+  createHealthCheck,
+  HealthCheck,
+  type HealthCheckOptions,
+  type HealthComponent,
+  type HealthReport,
+  type HealthStatus,
+  type LastError,
+} from './health.js'
 export { DEFAULT_TIERS, NO_NAMESPACE, OTHER_CODE, OTHER_NAMESPACE } from './labels.js'
 export type {
   MemoryTierSource,
