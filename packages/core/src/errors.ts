@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'E_TIMEOUT'
   | 'E_CLOSED'
   | 'E_WRITE_REJECTED'
+  | 'E_DECRYPT'
+  | 'E_FORBIDDEN'
+  | 'E_RATE_LIMITED'
 
 /** Fields that locate an error: which tier, which namespace, which key. */
 export interface ErrorContext {
@@ -210,6 +213,67 @@ export class WriteRejectedError extends ActorCacheError {
   }
 }
 
+/**
+ * Encrypted data could not be opened: tampered ciphertext, tag, nonce or key id, a value copied
+ * from another key or namespace, an unknown key id, or plaintext where ciphertext was expected.
+ * Never carries key material or plaintext. A subclass of {@link DecodeError} with its own code.
+ */
+export class DecryptError extends DecodeError {
+  // a DecodeError too, so code that drops undecodable entries treats tampered ones alike
+  override readonly code: ErrorCode = 'E_DECRYPT'
+  /** Key id named by the stored value, when it could be read. */
+  readonly keyId: string | undefined
+  constructor(message: string, context?: ErrorContext & { keyId?: string }) {
+    super(message, context)
+    this.keyId = context?.keyId
+  }
+}
+
+/** An access policy refused an operation: names the principal's roles, the operation and the namespace. */
+export class ForbiddenError extends ActorCacheError {
+  /** Id of the principal that was refused. */
+  readonly principal: string
+  /** Roles the principal held (none of them allowed the operation). */
+  readonly roles: readonly string[]
+  /** The refused operation (`read`, `write`, `delete`, `invalidate`, `admin`). */
+  readonly operation: string
+  constructor(
+    principal: string,
+    roles: readonly string[],
+    operation: string,
+    context?: ErrorContext,
+  ) {
+    const where = context?.namespace === undefined ? '' : ` on namespace "${context.namespace}"`
+    const who = roles.length === 0 ? 'no role' : `role(s) ${roles.map((r) => `"${r}"`).join(', ')}`
+    super(
+      'E_FORBIDDEN',
+      `principal "${principal}" with ${who} may not ${operation}${where}`,
+      context,
+    )
+    this.principal = principal
+    this.roles = roles
+    this.operation = operation
+  }
+}
+
+/** A rate limit refused the call; `retryAfterMs` says when the next call may succeed. */
+export class RateLimitedError extends ActorCacheError {
+  /** Milliseconds until the limit lets a call through again. */
+  readonly retryAfterMs: number
+  /** Id of the principal that was limited. */
+  readonly principal: string
+  constructor(principal: string, retryAfterMs: number, context?: ErrorContext) {
+    const where = context?.namespace === undefined ? '' : ` on namespace "${context.namespace}"`
+    super(
+      'E_RATE_LIMITED',
+      `principal "${principal}" is rate limited${where}; retry after ${retryAfterMs} ms`,
+      context,
+    )
+    this.principal = principal
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
 /** Every error class, by name, for `instanceof` checks without deep imports. */
 export const errors = {
   ActorCacheError,
@@ -225,6 +289,9 @@ export const errors = {
   TimeoutError,
   ClosedError,
   WriteRejectedError,
+  DecryptError,
+  ForbiddenError,
+  RateLimitedError,
 } as const
 
 /**
