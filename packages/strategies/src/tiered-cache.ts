@@ -59,7 +59,8 @@ interface Registered {
  * strategies, stampede protection, grace, refresh-ahead and an invalidation engine that reaches
  * every tier and, through the bus, every instance.
  */
-export class TieredCache<N extends object = NamespaceTypes> {
+// biome-ignore lint/suspicious/noExplicitAny: `TieredCache` alone must accept a cache of any namespace types (a function taking any cache); `N` is invariant, so no other default does
+export class TieredCache<N extends object = any> {
   /** The options as given (their namespace types only matter to the public signatures). */
   readonly #options: TieredCacheOptions
   /** Every namespace set up, with the handle the cache keeps of it. */

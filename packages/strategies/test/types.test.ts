@@ -26,7 +26,7 @@ const loadPrimary = async (key: string): Promise<PrimaryCore> => ({ hp: key.leng
 const findPrimary = async (key: string): Promise<PrimaryCore | undefined> =>
   key === 'none' ? undefined : { hp: 1, level: 1 }
 
-const open: Pick<TieredCache, 'close'>[] = []
+const open: TieredCache[] = []
 afterEach(async () => {
   for (const c of open.splice(0)) await c.close()
 })
@@ -109,6 +109,16 @@ describe('a cache typed by its namespaces', () => {
       namespaces: { other: { ttl: 1 } },
     })
     expect(c.namespace('primary_core').strategy).toBe('write_through')
+  })
+
+  it('is a TieredCache to code that takes any cache', () => {
+    const typed = createTieredCache<Namespaces>()
+    const untyped = createTieredCache()
+    const closeAll = (caches: readonly TieredCache[]) => Promise.all(caches.map((c) => c.close()))
+    expectTypeOf(closeAll).toBeCallableWith([typed, untyped])
+    const any: TieredCache = typed
+    expectTypeOf(any.namespace('whatever')).toEqualTypeOf<TieredNamespace<unknown>>()
+    open.push(typed, untyped)
   })
 
   it('an untyped cache takes real loaders in options.namespaces and any name', async () => {
