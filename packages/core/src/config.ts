@@ -4,6 +4,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 import { type ConfigIssue, InvalidConfigError } from './errors.js'
 import { MAX_TAGS, parseGlob, validateKey, validateNamespace, validateTags } from './keys.js'
+import { monitoringSchema } from './monitoring-config.js'
 
 // ---------------------------------------------------------------------------------------------
 // Scalars: sizes, durations, fractions
@@ -346,12 +347,20 @@ export const cacheConfigSchema = z
     redis: redisSchema.optional(),
     strategies: namespaceRecord(strategySchema).prefault({}),
     invalidation: invalidationSchema.prefault({}),
+    monitoring: monitoringSchema({
+      size,
+      duration: duration(),
+      durationOrZero: duration({ allowZero: true }),
+      fraction,
+      count: int(1),
+    }).optional(),
   })
   .transform((v) => ({
     memCache: v.mem_cache,
     redis: v.redis,
     strategies: v.strategies,
     invalidation: v.invalidation,
+    monitoring: v.monitoring,
   }))
 
 /** Validated, normalised configuration. Durations are milliseconds (`Infinity` = never), sizes bytes. */

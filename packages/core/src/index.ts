@@ -23,6 +23,7 @@ export {
   type WriteStrategy,
 } from './config.js'
 export { MAX_VALUE_DEPTH } from './depth.js'
+export { MONITORED_OPERATIONS, type MonitoringConfig } from './monitoring-config.js'
 export {
   ActorCacheError,
   ClosedError,
