@@ -59,7 +59,8 @@ export interface GuardTarget {
 
 /** What the guard needs of a cache: the public methods of a `TieredCache`. */
 export interface GuardableCache {
-  namespace(name: string, policy?: never): GuardableNamespace<never>
+  /** Returns a {@link GuardableNamespace}; typed loosely so typed caches fit too. */
+  namespace(name: never, policy?: never): object
   invalidate(target: GuardTarget): Promise<void>
   invalidateByEvent(event: string, params?: Readonly<Record<string, string>>): Promise<void>
   flush(options?: object): Promise<number>
@@ -415,7 +416,7 @@ class CacheCalls {
     }
     const known = this.#namespaces.get(name)
     if (known !== undefined && policy === undefined) return known as GuardedNamespace<V>
-    const inner = this.inner.namespace(name, policy as never) as unknown as GuardableNamespace<V>
+    const inner = this.inner.namespace(name as never, policy as never) as GuardableNamespace<V>
     const guarded = new GuardedNamespace<V>(inner, this.checks, this.#fixed)
     this.#namespaces.set(name, guarded as GuardedNamespace<unknown>)
     return guarded

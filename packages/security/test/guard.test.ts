@@ -1,6 +1,6 @@
 import { ForbiddenError, parseCacheConfigYaml } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
-import { createTieredCache } from '@actor-cache/strategies'
+import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   type AccessPolicy,
@@ -53,7 +53,7 @@ const EXPECTED: Record<string, Record<Ns, readonly Operation[]>> = {
 }
 
 let l1: ReturnType<typeof createMemCache>
-let cache: ReturnType<typeof createTieredCache>
+let cache: TieredCache
 let guarded: GuardedCache
 const root: Principal = { id: 'root', roles: ['admin'] }
 
@@ -104,7 +104,7 @@ describe('the role × operation × namespace matrix', () => {
       let checked = 0
       for (const [role, ns, op] of cases) {
         const principal = { id: `user-${role}`, roles: [role] }
-        const hitsBefore = cache.namespace(ns).stats().l1Hits
+        const hitsBefore = cache.namespace<unknown>(ns).stats().l1Hits
         const error =
           via === 'bound principal'
             ? await attempt(guarded.as(principal).namespace(ns), op)
@@ -124,7 +124,7 @@ describe('the role × operation × namespace matrix', () => {
           expect(f.message).toContain(op)
           expect(f.message).toContain(ns)
           // refused before the cache: not even an L1 hit was counted
-          expect(cache.namespace(ns).stats().l1Hits).toBe(hitsBefore)
+          expect(cache.namespace<unknown>(ns).stats().l1Hits).toBe(hitsBefore)
         }
         // restore the entry for the next case
         await guarded.as(root).namespace(ns).set('k', { v: ns })
@@ -277,10 +277,10 @@ describe('the guard', () => {
       { id: 'x', roles: 'admin' },
       { id: 'x', roles: [1] },
     ]) {
-      expect(() => guarded.as(p as Principal)).toThrow(
+      expect(() => guarded.as(p as unknown as Principal)).toThrow(
         expect.objectContaining({ code: 'E_INVALID_OPTION' }),
       )
-      expect(() => runAs(p as Principal, () => 1)).toThrow(
+      expect(() => runAs(p as unknown as Principal, () => 1)).toThrow(
         expect.objectContaining({ code: 'E_INVALID_OPTION' }),
       )
     }
