@@ -1,3 +1,13 @@
+export { type AlertRulesOptions, prometheusAlertRules } from './alert-rules.js'
+export {
+  type ActiveAlert,
+  ALERT_NAMES,
+  type AlertEvent,
+  type AlertName,
+  CacheAlerts,
+  type CacheAlertsOptions,
+  createCacheAlerts,
+} from './alerts.js'
 export {
   CacheMetrics,
   type CacheMetricsOptions,
