@@ -159,4 +159,5 @@ export class Auditor {
   }
 }
 
-const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 16)
+const hashKey = (key: string): string =>
+  createHash('sha256').update(String(key)).digest('hex').slice(0, 16)

@@ -4,7 +4,9 @@ import {
   ForbiddenError,
   InvalidOptionError,
   isActorCacheError,
+  jsonSerializer,
   type SetResult,
+  validateKey,
 } from '@actor-cache/core'
 import { type AuditOptions, type AuditOutcome, Auditor } from './audit.js'
 import { currentPrincipal } from './context.js'
@@ -81,6 +83,12 @@ export interface GuardOptions {
    * event needs `invalidate` on every namespace (a grant on `*`).
    */
   config?: CacheConfig
+  /**
+   * With a rate limiter, check written values against the default serializer before the limiter
+   * spends a Redis command on them (the check the cache makes by default); turn off when a
+   * namespace's codec accepts more than JSON. @default true
+   */
+  checkValues?: boolean
 }
 
 const NOBODY: Principal = Object.freeze({
@@ -95,6 +103,7 @@ class Checks {
   readonly auditor: Auditor | undefined
   readonly limiter: RateLimiter | undefined
   readonly config: CacheConfig | undefined
+  readonly checkValues: boolean
   /** True when a call must go through {@link run}: audit or rate limit configured. */
   readonly slow: boolean
 
@@ -110,6 +119,7 @@ class Checks {
     }
     this.limiter = limiter
     this.config = options.config
+    this.checkValues = options.checkValues !== false
     this.slow = this.auditor !== undefined || this.limiter !== undefined
   }
 
@@ -145,6 +155,10 @@ class Checks {
     const started = Date.now()
     if (this.limiter !== undefined) {
       try {
+        // a malformed key fails here, before the limiter spends a Redis command on it
+        if (keys !== undefined) for (const k of keys) validateKey(k, namespace)
+        // and so does a value no tier could store (the check the cache itself makes by default)
+        if (value !== undefined && this.checkValues) jsonSerializer.serialize(value.value)
         await this.limiter.consume(p, namespace)
       } catch (error) {
         const limited = isActorCacheError(error, 'E_RATE_LIMITED')
@@ -178,12 +192,12 @@ class Checks {
   }
 }
 
-function keyList(key: unknown): readonly string[] | undefined {
-  return typeof key === 'string' ? [key] : undefined
+function keyList(key: unknown): readonly string[] {
+  return [key as string]
 }
 
 function keysOf(keys: unknown): readonly string[] | undefined {
-  return Array.isArray(keys) && keys.every((k) => typeof k === 'string') ? keys : undefined
+  return Array.isArray(keys) ? keys : undefined
 }
 
 /**
