@@ -2,6 +2,7 @@ import { cpus } from 'node:os'
 import { runL1Suite } from './l1.js'
 import { runL2Suite } from './l2.js'
 import { runL3Suite } from './l3.js'
+import { runMetricsSuite } from './metrics.js'
 import { runSecuritySuite } from './security.js'
 import { runTieredSuite } from './tiered.js'
 
@@ -10,6 +11,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   l2: () => runL2Suite(),
   l3: () => runL3Suite(),
   tiered: () => runTieredSuite(),
+  metrics: () => runMetricsSuite(),
   security: () => runSecuritySuite(),
 }
 

@@ -23,7 +23,6 @@ export {
   type WriteStrategy,
 } from './config.js'
 export { MAX_VALUE_DEPTH } from './depth.js'
-export { MONITORED_OPERATIONS, type MonitoringConfig } from './monitoring-config.js'
 export {
   ActorCacheError,
   ClosedError,
@@ -66,6 +65,7 @@ export {
   validateNamespace,
   validateTags,
 } from './keys.js'
+export { MONITORED_OPERATIONS, type MonitoringConfig } from './monitoring-config.js'
 export {
   type AppendResult,
   type ChangeFeedBatch,
