@@ -113,7 +113,7 @@ describe('access audit', () => {
       await expect(g.as({ id: 'x', roles: [] }).namespace('actors').get('k')).rejects.toThrow()
     })
     expect(lines.map(([level]) => level)).toEqual(['info', 'warn'])
-    const first = (lines[0]?.[1] as { audit: AuditEvent }).audit
+    const first = (lines[0] as [string, { audit: AuditEvent }, string | undefined])[1].audit
     expect(first.keys?.[0]).toMatch(/^[0-9a-f]{16}$/)
     expect(JSON.stringify(lines)).not.toContain('secret-name')
   })
