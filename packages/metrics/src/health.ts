@@ -39,6 +39,27 @@ export interface ComponentHealth {
   lastError: LastError | undefined
   /** How long the probe took, in ms (components without a probe: undefined). */
   probeMs: number | undefined
+  /** For L2 with `redisInfo`: figures from Redis `INFO` (memory, clients, evictions). */
+  details?: RedisDetails
+}
+
+/** What a health check reads from Redis `INFO`. */
+export interface RedisDetails {
+  usedMemory: number | undefined
+  /** 0 when Redis has no memory limit. */
+  maxMemory: number | undefined
+  maxMemoryPolicy: string | undefined
+  connectedClients: number | undefined
+  blockedClients: number | undefined
+  evictedKeys: number | undefined
+  rejectedConnections: number | undefined
+  /** Why `INFO` could not be read (an ACL may forbid it); the L2 status does not depend on it. */
+  infoError?: string
+}
+
+/** A client that answers Redis `INFO` as text: a node-redis client fits. */
+export interface RedisInfoSource {
+  info(section?: string): Promise<string>
 }
 
 /** A health report. See the README for what each field means to a load balancer. */
@@ -72,6 +93,13 @@ export interface HealthCheckOptions {
   bus?: unknown
   /** The write-behind queue: probed with `stats()`. */
   queue?: QueueSource
+  /**
+   * The L2's Redis client: `INFO` is read with the L2 probe, its figures reported in the L2's
+   * `details`, and L2 is `degraded` when its memory reaches `redisMemoryHighWater` of `maxmemory`.
+   */
+  redisInfo?: RedisInfoSource
+  /** Fraction of Redis `maxmemory` from which L2 is `degraded`. @default 0.9 */
+  redisMemoryHighWater?: number
   /**
    * Write strategies in use (`Object.values(config.strategies).map((s) => s.strategy)`): they
    * decide what a record or queue outage means for `readyForWrites`. @default ['write_through']
@@ -132,6 +160,19 @@ export class HealthCheck {
         )
       }
     }
+    if (options.redisInfo !== undefined && typeof options.redisInfo?.info !== 'function') {
+      throw new InvalidOptionError(
+        'redisInfo',
+        'must be a Redis client (an object with an info method)',
+      )
+    }
+    if (options.redisInfo !== undefined && options.l2 === undefined) {
+      throw new InvalidOptionError('redisInfo', 'needs l2 (INFO is read with the L2 probe)')
+    }
+    const rhw = options.redisMemoryHighWater
+    if (rhw !== undefined && !(typeof rhw === 'number' && rhw > 0 && rhw <= 1)) {
+      throw new InvalidOptionError('redisMemoryHighWater', `must be in (0, 1], got ${String(rhw)}`)
+    }
     if (options.queue !== undefined && typeof options.queue?.stats !== 'function') {
       throw new InvalidOptionError('queue', 'must be a write queue (an object with a stats method)')
     }
@@ -179,8 +220,21 @@ export class HealthCheck {
     for (const name of ['l1', 'l2', 'record'] as const) {
       const tier = o[name]
       if (tier === undefined) continue
+      let details: RedisDetails | undefined
+      const probe = async () => {
+        await tier.namespace(o.probeNamespace).exists('probe')
+        if (name !== 'l2' || o.redisInfo === undefined) return undefined
+        details = await redisDetails(o.redisInfo)
+        const { usedMemory: used, maxMemory: max } = details
+        const hw = o.redisMemoryHighWater ?? 0.9
+        if (used !== undefined && max !== undefined && max > 0 && used >= hw * max) {
+          return `Redis memory at ${Math.round((used / max) * 100)}% of maxmemory (${used} of ${max} bytes)`
+        }
+        return undefined
+      }
       jobs.push(
-        this.#probe(name, () => tier.namespace(o.probeNamespace).exists('probe')).then((c) => {
+        this.#probe(name, probe).then((c) => {
+          if (details !== undefined) c.details = details
           components[name] = c
         }),
       )
@@ -314,6 +368,44 @@ export class HealthCheck {
       if (log.times.length > 10_000) log.times.shift()
       log.last = { code: errorCode(e.error), message: message(e.error), operation, at }
     }
+  }
+}
+
+/** Reads the figures a health report needs from Redis `INFO`; never throws. */
+async function redisDetails(source: RedisInfoSource): Promise<RedisDetails> {
+  let text: string
+  try {
+    text = await source.info()
+  } catch (error) {
+    return {
+      usedMemory: undefined,
+      maxMemory: undefined,
+      maxMemoryPolicy: undefined,
+      connectedClients: undefined,
+      blockedClients: undefined,
+      evictedKeys: undefined,
+      rejectedConnections: undefined,
+      infoError: message(error),
+    }
+  }
+  const fields = new Map<string, string>()
+  for (const line of String(text).split(/\r?\n/)) {
+    const at = line.indexOf(':')
+    if (at > 0 && !line.startsWith('#')) fields.set(line.slice(0, at), line.slice(at + 1).trim())
+  }
+  const num = (k: string): number | undefined => {
+    const v = fields.get(k)
+    const n = v === undefined ? Number.NaN : Number(v)
+    return Number.isFinite(n) ? n : undefined
+  }
+  return {
+    usedMemory: num('used_memory'),
+    maxMemory: num('maxmemory'),
+    maxMemoryPolicy: fields.get('maxmemory_policy'),
+    connectedClients: num('connected_clients'),
+    blockedClients: num('blocked_clients'),
+    evictedKeys: num('evicted_keys'),
+    rejectedConnections: num('rejected_connections'),
   }
 }
 

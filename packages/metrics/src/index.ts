@@ -22,6 +22,8 @@ export {
   type HealthReport,
   type HealthStatus,
   type LastError,
+  type RedisDetails,
+  type RedisInfoSource,
 } from './health.js'
 export { DEFAULT_TIERS, NO_NAMESPACE, OTHER_CODE, OTHER_NAMESPACE } from './labels.js'
 export type {

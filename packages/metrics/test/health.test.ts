@@ -145,23 +145,64 @@ describe('health of a tiered cache over a private redis-server', () => {
     await ns.set('k', 1)
     expect((await h.check()).components.bus?.status).toBe('ok')
     await server.kill()
-    await ns.set('k', 2) // the write is local; its invalidation cannot reach the other instances
+    try {
+      await ns.set('k', 2) // the write is local; its invalidation cannot reach the other instances
+      await eventually(
+        async () => (await h.check()).components.bus?.status === 'degraded',
+        20_000,
+        'bus error',
+      )
+      const report = await h.check()
+      expect(report.components.bus?.lastError?.operation).toBe('publish')
+      expect(report).toMatchObject({
+        status: 'degraded',
+        live: true,
+        ready: true,
+        readyForWrites: true,
+      })
+    } finally {
+      await server.start()
+    }
+  })
+
+  it('L2 with Redis INFO: its figures, and degraded near maxmemory', async () => {
+    const l2 = createRedisStore({ client, prefix: 'hinfo', ...l2Options })
+    const info = client as unknown as {
+      info(section?: string): Promise<string>
+      sendCommand(args: string[]): Promise<unknown>
+    }
+    const h = health({ l2, redisInfo: info })
+    // the client may still be reconnecting after an earlier test restarted the server
     await eventually(
-      async () => (await h.check()).components.bus?.status === 'degraded',
+      async () => (await h.check()).components.l2?.status !== 'down',
       20_000,
-      'bus error',
+      'L2 up',
     )
-    const report = await h.check()
-    expect(report.components.bus?.lastError).toBeDefined()
-    expect(report).toMatchObject({
-      status: 'degraded',
-      live: true,
-      ready: true,
-      readyForWrites: true,
-    })
+    clock.advance(30_001) // past the errors of that restart
+    const ok = await h.check()
+    expect(ok.status).toBe('ok')
+    const details = ok.components.l2?.details
+    expect(details?.usedMemory).toBeGreaterThan(0)
+    expect(details).toMatchObject({ maxMemory: 0, maxMemoryPolicy: 'noeviction' })
+    expect(details?.connectedClients).toBeGreaterThanOrEqual(1)
+    try {
+      // a limit the server already uses 95% of (nothing is written while it holds)
+      const used = details?.usedMemory as number
+      await info.sendCommand(['CONFIG', 'SET', 'maxmemory', String(Math.ceil(used / 0.95))])
+      const near = await h.check()
+      expect(near).toMatchObject({ status: 'degraded', ready: true })
+      expect(near.components.l2?.status).toBe('degraded')
+      expect(near.components.l2?.reasons.join()).toMatch(/Redis memory at \d+% of maxmemory/)
+    } finally {
+      await info.sendCommand(['CONFIG', 'SET', 'maxmemory', '0'])
+    }
+    expect((await h.check()).status).toBe('ok')
   })
 
   it('rejects bad options naming the option', () => {
+    expect(() => createHealthCheck({ redisInfo: { info: async () => '' } })).toThrow(
+      /redisInfo: needs l2/,
+    )
     expect(() => createHealthCheck({ probeTimeout: 0 })).toThrow(/probeTimeout/)
     expect(() => createHealthCheck({ strategies: ['nope' as never] })).toThrow(/strategies/)
     expect(() => createHealthCheck({ l2: {} as never })).toThrow(/l2: must be a cache tier/)
