@@ -14,6 +14,12 @@ export {
   createCacheMetrics,
 } from './cache-metrics.js'
 export {
+  type DashboardPanel,
+  type GrafanaDashboard,
+  type GrafanaDashboardOptions,
+  grafanaDashboard,
+} from './grafana-dashboard.js'
+export {
   type ComponentHealth,
   createHealthCheck,
   HealthCheck,
