@@ -16,18 +16,12 @@ export {
   storedKeyId,
 } from './encryption.js'
 export {
-  type GuardableCache,
-  type GuardableNamespace,
-  type GuardBatchLoader,
-  GuardedCache,
-  GuardedNamespace,
-  type GuardLoader,
-  type GuardOptions,
-  type GuardTarget,
-  type GuardValueLoader,
+  type GuardedCache,
   guardCache,
-  PrincipalView,
+  type PrincipalView,
 } from './guard.js'
+export type { GuardOptions } from './guard-checks.js'
+export type { GuardableCache, GuardableNamespace, GuardTarget } from './guardable.js'
 export {
   createKeyring,
   type EnvKeyringOptions,

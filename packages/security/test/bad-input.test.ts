@@ -157,7 +157,7 @@ const anyCase: fc.Arbitrary<Case> = fc.oneof(
   fc.record({ kind: fc.constant('config' as const), make: badConfig }),
 )
 
-async function run(g: GuardedCache, c: Case): Promise<unknown> {
+async function run(g: GuardedCache<TieredCache>, c: Case): Promise<unknown> {
   const admin = g.as(server)
   switch (c.kind) {
     case 'key': {
@@ -200,7 +200,7 @@ describe('bad input', () => {
   let db: TestDb
   let cache: TieredCache
   let l1: ReturnType<typeof createMemCache>
-  let guards: GuardedCache[]
+  let guards: GuardedCache<TieredCache>[]
 
   beforeAll(async () => {
     rs = await privateRedis()
@@ -259,7 +259,7 @@ describe('bad input', () => {
           // a value of the wrong shape for a field-encrypted namespace is refused by the
           // encrypting tier, after a rate limiter has counted the call: not with the limiter
           const limited = c.kind === 'value' && c.ns === 'actors' && which === 2
-          await run(guards[limited ? 0 : which] as GuardedCache, c)
+          await run(guards[limited ? 0 : which] as GuardedCache<TieredCache>, c)
         } catch (e) {
           error = e
         }

@@ -1,6 +1,6 @@
 import { ForbiddenError, parseCacheConfigYaml } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
-import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
+import { createTieredCache, type TieredCache, type TieredNamespace } from '@actor-cache/strategies'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   type AccessPolicy,
@@ -54,7 +54,7 @@ const EXPECTED: Record<string, Record<Ns, readonly Operation[]>> = {
 
 let l1: ReturnType<typeof createMemCache>
 let cache: TieredCache
-let guarded: GuardedCache
+let guarded: GuardedCache<TieredCache>
 const root: Principal = { id: 'root', roles: ['admin'] }
 
 beforeEach(async () => {
@@ -69,7 +69,7 @@ afterEach(async () => {
 })
 
 /** Runs `op` on `ns` as the namespace's guarded view gives it; resolves to the error, if any. */
-async function attempt(ns: ReturnType<GuardedCache['namespace']>, op: Operation): Promise<unknown> {
+async function attempt(ns: TieredNamespace, op: Operation): Promise<unknown> {
   try {
     switch (op) {
       case 'read':
