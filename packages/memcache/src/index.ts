@@ -1,4 +1,4 @@
 export { createMemCache, MemCache } from './mem-cache.js'
-export type { MemCacheOptions, ValueMode } from './options.js'
+export type { EvictionPolicyName, MemCacheOptions, ValueMode } from './options.js'
 export type { MemCacheCounters, MemCacheStats } from './stats.js'
 export { MemCacheStore } from './store.js'

@@ -6,8 +6,8 @@ import { type MemCacheStats, newCounters, summarize } from './stats.js'
 import { MemCacheStore } from './store.js'
 
 /**
- * The L1 tier: an LRU per namespace (lru-cache) under one shared byte budget and optional entry
- * limit, with TTLs, statistics and a periodic sweep of expired entries.
+ * The L1 tier: a key map per namespace under one shared byte budget and optional entry limit,
+ * evicting by the configured policy (LRU or W-TinyLFU), with TTLs, statistics and a periodic sweep of expired entries.
  */
 export class MemCache implements CacheTier {
   readonly tier = TIER
@@ -24,15 +24,7 @@ export class MemCache implements CacheTier {
       const clock = new CoarseClock()
       readNow = () => clock.now()
     }
-    this.#shared = new Shared(
-      settings.maxSize,
-      settings.maxEntries,
-      settings.maxEntrySize,
-      settings.freeze,
-      settings.statistics,
-      now,
-      readNow,
-    )
+    this.#shared = new Shared(settings, now, readNow)
     const { cleanupInterval } = settings
     if (cleanupInterval > 0) {
       // The timer holds the cache weakly: a cache dropped without close() can still be collected.
@@ -78,10 +70,7 @@ export class MemCache implements CacheTier {
 
   /** Removes every live entry of every namespace (expired ones count as expirations); returns how many. */
   clearAll(): number {
-    this.#shared.sweep()
-    const n = this.#shared.entries
-    for (const ns of this.#shared.namespaces.values()) ns.lru.clear()
-    return n
+    return this.#shared.clearAll()
   }
 
   /** Stops the cleanup timer. Entries remain readable until the cache is garbage collected. */

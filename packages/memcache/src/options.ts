@@ -3,6 +3,9 @@ import { InvalidOptionError, validateTtl } from '@actor-cache/core'
 /** How values are protected from callers that mutate what they stored or read. */
 export type ValueMode = 'freeze' | 'reference'
 
+/** Eviction policies of {@link MemCacheOptions.evictionPolicy}. */
+export type EvictionPolicyName = 'lru' | 'tinylfu'
+
 /** Options of {@link createMemCache}; the normalised `mem_cache` config section fits as is. */
 export interface MemCacheOptions {
   /**
@@ -17,8 +20,13 @@ export interface MemCacheOptions {
   maxEntrySize?: number | undefined
   /** TTL in ms for writes that give none; `Infinity` for none. @default Infinity */
   defaultTtl?: number
-  /** Only `'lru'` exists today. @default 'lru' */
-  evictionPolicy?: 'lru'
+  /**
+   * Which entries go when a limit is reached. `'lru'`: the least recently used one.
+   * `'tinylfu'`: W-TinyLFU, which keeps frequently used entries against a stream of one-off keys
+   * (a new entry must be used more often than the entry it would displace); a higher hit ratio on
+   * skewed workloads and scans, for a few bytes per entry. @default 'lru'
+   */
+  evictionPolicy?: EvictionPolicyName
   /** Count hits, misses, sets, deletes, evictions and expirations. @default true */
   enableStatistics?: boolean
   /**
@@ -44,6 +52,7 @@ export interface Settings {
   maxEntries: number
   maxEntrySize: number
   defaultTtl: number
+  evictionPolicy: EvictionPolicyName
   freeze: boolean
   statistics: boolean
   cleanupInterval: number
@@ -84,10 +93,11 @@ export function resolveOptions(options: MemCacheOptions): Settings {
     )
   }
   const defaultTtl = validateTtl(options.defaultTtl ?? Infinity, 'defaultTtl')
-  if (options.evictionPolicy !== undefined && options.evictionPolicy !== 'lru') {
+  const evictionPolicy = options.evictionPolicy ?? 'lru'
+  if (evictionPolicy !== 'lru' && evictionPolicy !== 'tinylfu') {
     throw new InvalidOptionError(
       'evictionPolicy',
-      `must be "lru", got ${JSON.stringify(options.evictionPolicy)}`,
+      `must be "lru" or "tinylfu", got ${JSON.stringify(evictionPolicy)}`,
     )
   }
   const values = options.values ?? 'freeze'
@@ -120,6 +130,7 @@ export function resolveOptions(options: MemCacheOptions): Settings {
     maxEntries,
     maxEntrySize,
     defaultTtl,
+    evictionPolicy,
     freeze: values === 'freeze',
     statistics,
     cleanupInterval,

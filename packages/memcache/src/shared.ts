@@ -1,70 +1,94 @@
 import { type CacheEntry, channels } from '@actor-cache/core'
-import { LRUCache } from 'lru-cache'
+import { EvictionPolicy } from './eviction-policy.js'
+import { hashKey } from './frequency-sketch.js'
+import type { Settings } from './options.js'
+import { Slot } from './slot.js'
 import { type MemCacheCounters, newCounters } from './stats.js'
 
 /** The `tier` of events and errors. */
 export const TIER = 'memory'
-/** Bytes of bookkeeping per entry: envelope object, LRU slots and map entry. */
+/** Bytes of bookkeeping per entry: envelope object, slot and map entry. */
 export const ENTRY_OVERHEAD = 160
 
-/** What the LRU of a namespace holds under a key. */
-export interface Slot {
-  entry: CacheEntry
-  /** Estimated bytes, counted against the shared budget. */
-  size: number
-  /** Global access tick of the last read or write: orders entries across namespaces. */
-  tick: number
-}
-
-/** One namespace: its own LRU (so lookups use the caller's key string as is) and counters. */
+/**
+ * One namespace: its own key map (so lookups use the caller's key string as is) and counters.
+ * @internal
+ */
 export interface NamespaceState {
   readonly name: string
-  readonly lru: LRUCache<string, Slot>
+  readonly slots: Map<string, Slot>
   readonly counters: MemCacheCounters
+  /** Seeds the hashes of this namespace's keys (see `hashKey`). */
+  readonly seed: number
 }
 
 /**
- * State shared by the tier and its namespace stores: the budget, the clocks, the settings.
+ * State shared by the tier and its namespace stores: the entries, the budget, the clocks, the
+ * settings. Every entry is stored, replaced and removed here, so the totals and the eviction
+ * policy always agree with the key maps.
  * @internal
  */
 export class Shared {
-  tick = 0
   bytes = 0
   entries = 0
   readonly namespaces = new Map<string, NamespaceState>()
+  readonly policy: EvictionPolicy
+  readonly maxSize: number
+  readonly maxEntries: number
+  readonly maxEntrySize: number
+  readonly freeze: boolean
+  readonly statistics: boolean
+  /** Random per cache: key hashes (and so sketch collisions) cannot be predicted from outside. */
+  readonly #seed = (Math.random() * 2 ** 32) | 0
+
   constructor(
-    readonly maxSize: number,
-    readonly maxEntries: number,
-    readonly maxEntrySize: number,
-    readonly freeze: boolean,
-    readonly statistics: boolean,
+    settings: Settings,
     /** Exact clock, for writes. */
     readonly now: () => number,
     /** Possibly coarse clock, for expiry checks on reads. */
     readonly readNow: () => number,
-  ) {}
+  ) {
+    this.maxSize = settings.maxSize
+    this.maxEntries = settings.maxEntries
+    this.maxEntrySize = settings.maxEntrySize
+    this.freeze = settings.freeze
+    this.statistics = settings.statistics
+    this.policy = new EvictionPolicy(settings.evictionPolicy, this, this.#seed)
+  }
 
   state(name: string): NamespaceState {
     let ns = this.namespaces.get(name)
     if (ns === undefined) {
-      ns = {
-        name,
-        counters: newCounters(),
-        // Each namespace gets its own LRU; the shared budget is enforced by `enforce`, which
-        // evicts the globally least recent entry (the oldest tail tick across namespaces).
-        // Sizes are tracked here, not by lru-cache, so every eviction goes through `enforce`.
-        lru: new LRUCache<string, Slot>({
-          maxSize: Number.MAX_SAFE_INTEGER,
-          sizeCalculation: () => 1,
-          dispose: (slot) => {
-            this.bytes -= slot.size
-            this.entries--
-          },
-        }),
-      }
+      ns = { name, slots: new Map(), counters: newCounters(), seed: hashKey(this.#seed, name) }
       this.namespaces.set(name, ns)
     }
     return ns
+  }
+
+  /** Stores a new entry under a key the namespace does not hold. */
+  insert(ns: NamespaceState, key: string, entry: CacheEntry, size: number): void {
+    const slot = new Slot(key, ns, entry, size)
+    ns.slots.set(key, slot)
+    this.bytes += size
+    this.entries++
+    this.policy.onInsert(slot)
+  }
+
+  /** Replaces the entry of a held slot. */
+  update(slot: Slot, entry: CacheEntry, size: number): void {
+    const delta = size - slot.size
+    slot.entry = entry
+    slot.size = size
+    this.bytes += delta
+    this.policy.onUpdate(slot, delta)
+  }
+
+  /** Removes a held slot (counting nothing: callers record why). */
+  remove(slot: Slot): void {
+    slot.ns.slots.delete(slot.key)
+    this.bytes -= slot.size
+    this.entries--
+    this.policy.onRemove(slot)
   }
 
   #lastSweep = 0
@@ -75,12 +99,22 @@ export class Shared {
     this.#lastSweep = now
     let n = 0
     for (const ns of this.namespaces.values()) {
-      const expired: string[] = []
-      for (const [key, slot] of ns.lru.entries()) {
-        if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) expired.push(key)
+      const expired: Slot[] = []
+      for (const slot of ns.slots.values()) {
+        if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) expired.push(slot)
       }
-      for (const key of expired) this.expire(ns, key)
+      for (const slot of expired) this.expire(slot)
       n += expired.length
+    }
+    return n
+  }
+
+  /** Removes every entry of every namespace (expired ones first, as expirations); returns how many live ones. */
+  clearAll(): number {
+    this.sweep()
+    const n = this.entries
+    for (const ns of this.namespaces.values()) {
+      for (const slot of [...ns.slots.values()]) this.remove(slot)
     }
     return n
   }
@@ -91,50 +125,35 @@ export class Shared {
 
   /**
    * Brings the cache within both limits: expired entries go first (a sweep, at most once a
-   * second), then the least recently used entries across namespaces.
+   * second), then the entries the eviction policy picks.
    */
   enforce(): void {
     if (!this.#over()) return
     if (this.now() - this.#lastSweep >= 1000) this.sweep()
     while (this.#over()) {
-      let victim: NamespaceState | undefined
-      let victimKey: string | undefined
-      let oldest = Number.POSITIVE_INFINITY
-      for (const ns of this.namespaces.values()) {
-        const key = ns.lru.rkeys().next().value
-        if (key === undefined) continue
-        const tick = (ns.lru.peek(key) as Slot).tick
-        if (tick < oldest) {
-          oldest = tick
-          victim = ns
-          victimKey = key
-        }
-      }
-      if (victim === undefined || victimKey === undefined) return
-      const { expiresAt } = (victim.lru.peek(victimKey) as Slot).entry
+      const victim = this.policy.victim()
+      if (victim === undefined) return
+      const { expiresAt } = victim.entry
       if (expiresAt !== null && expiresAt <= this.now()) {
-        this.expire(victim, victimKey)
+        this.expire(victim)
         continue
       }
-      victim.lru.delete(victimKey)
-      if (this.statistics) victim.counters.evictions++
+      this.remove(victim)
+      const ns = victim.ns
+      if (this.statistics) ns.counters.evictions++
       if (channels.evict.hasSubscribers) {
-        channels.evict.publish({
-          tier: TIER,
-          namespace: victim.name,
-          key: victimKey,
-          durationMs: 0,
-        })
+        channels.evict.publish({ tier: TIER, namespace: ns.name, key: victim.key, durationMs: 0 })
       }
     }
   }
 
   /** Removes an expired entry and records it. */
-  expire(ns: NamespaceState, key: string): void {
-    ns.lru.delete(key)
+  expire(slot: Slot): void {
+    this.remove(slot)
+    const ns = slot.ns
     if (this.statistics) ns.counters.expirations++
     if (channels.expire.hasSubscribers) {
-      channels.expire.publish({ tier: TIER, namespace: ns.name, key, durationMs: 0 })
+      channels.expire.publish({ tier: TIER, namespace: ns.name, key: slot.key, durationMs: 0 })
     }
   }
 }

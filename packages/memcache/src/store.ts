@@ -2,10 +2,8 @@ import {
   type CacheEntry,
   ConflictError,
   channels,
-  freezeValue,
   globTokensToRegExpSource,
   InvalidOptionError,
-  measureValue,
   parseGlob,
   type ResolvedSet,
   resolveSetOptions,
@@ -17,9 +15,11 @@ import {
   validateKey,
   validateTtl,
 } from '@actor-cache/core'
-import type { LRUCache } from 'lru-cache'
-import { ENTRY_OVERHEAD, type NamespaceState, type Shared, type Slot, TIER } from './shared.js'
+import type { EvictionPolicy } from './eviction-policy.js'
+import { ENTRY_OVERHEAD, type NamespaceState, type Shared, TIER } from './shared.js'
+import type { Slot } from './slot.js'
 import type { MemCacheCounters } from './stats.js'
+import { freezeCopy, measure } from './value-copy.js'
 
 /** A write that passed validation: its value copied (or measured), its options resolved. */
 interface CheckedWrite {
@@ -41,7 +41,8 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   readonly namespace: string
   readonly #shared: Shared
   readonly #ns: NamespaceState
-  readonly #lru: LRUCache<string, Slot>
+  readonly #slots: Map<string, Slot>
+  readonly #policy: EvictionPolicy
   readonly #counters: MemCacheCounters
   readonly #statistics: boolean
   readonly #defaultTtl: number
@@ -50,7 +51,8 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   constructor(shared: Shared, ns: NamespaceState, defaultTtl: number) {
     this.#shared = shared
     this.#ns = ns
-    this.#lru = ns.lru
+    this.#slots = ns.slots
+    this.#policy = shared.policy
     this.#counters = ns.counters
     this.#statistics = shared.statistics
     this.namespace = ns.name
@@ -59,18 +61,18 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
 
   getSync(key: string): CacheEntry<V> | undefined {
     // A hit proves the key valid (writes validate), so validation runs only on the miss path.
-    const slot = typeof key === 'string' ? this.#lru.get(key) : undefined
+    const slot = this.#slots.get(key)
     if (slot !== undefined) {
       const entry = slot.entry
       if (entry.expiresAt === null || this.#live(entry.expiresAt)) {
-        slot.tick = ++this.#shared.tick
+        this.#policy.onRead(slot)
         if (this.#statistics) this.#counters.hits++
         if (channels.hit.hasSubscribers) {
           channels.hit.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
         }
         return entry as CacheEntry<V>
       }
-      this.#shared.expire(this.#ns, key)
+      this.#shared.expire(slot)
     } else {
       validateKey(key, this.namespace)
     }
@@ -93,8 +95,9 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   }
 
   setSync(key: string, value: V, options?: SetOptions | number): SetResult {
-    const write = this.#check(key, value, options)
-    const result = this.#resolve(write, this.#versionOf(write.key))
+    const now = this.#shared.now()
+    const write = this.#check(key, value, options, now)
+    const result = this.#resolve(write, this.#peek(key, now)?.entry.version ?? 0)
     if (result.applied) this.#write(write, result.version)
     else this.#ignored(write.key)
     this.#shared.enforce()
@@ -103,9 +106,11 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
 
   deleteSync(key: string): boolean {
     validateKey(key, this.namespace)
-    const removed = this.#peek(key) !== undefined && this.#lru.delete(key)
-    if (removed) this.#recordDelete(key, 1)
-    return removed
+    const slot = this.#peek(key, this.#shared.now())
+    if (slot === undefined) return false
+    this.#shared.remove(slot)
+    this.#recordDelete(key, 1)
+    return true
   }
 
   async get(key: string): Promise<CacheEntry<V> | undefined> {
@@ -125,10 +130,14 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
     // All or nothing: validate every item and resolve every version (later items of the same
     // key see earlier ones) before the first write.
-    const writes = items.map((item) => this.#check(item.key, item.value, item))
+    const now = this.#shared.now()
+    const writes = items.map((item) => this.#check(item.key, item.value, item, now))
     const versions = new Map<string, number>()
     const results = writes.map((w) => {
-      const result = this.#resolve(w, versions.get(w.key) ?? this.#versionOf(w.key))
+      const result = this.#resolve(
+        w,
+        versions.get(w.key) ?? this.#peek(w.key, now)?.entry.version ?? 0,
+      )
       if (result.applied) versions.set(w.key, w.dead ? 0 : result.version)
       return result
     })
@@ -147,10 +156,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
 
   async deleteMany(keys: readonly string[]): Promise<number> {
     for (const key of keys) validateKey(key, this.namespace)
-    let n = 0
-    for (const key of keys) if (this.#peek(key) !== undefined && this.#lru.delete(key)) n++
-    if (n > 0) this.#recordDelete(undefined, n)
-    return n
+    return this.#deleteLive(keys)
   }
 
   async deletePattern(pattern: string): Promise<number> {
@@ -165,63 +171,76 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   /** Deletes matching keys; expired ones are recorded as expirations and not counted. */
   #deleteWhere(match: (key: string) => boolean): number {
     const doomed: string[] = []
-    for (const key of this.#lru.keys()) if (match(key)) doomed.push(key)
+    for (const key of this.#slots.keys()) if (match(key)) doomed.push(key)
+    return this.#deleteLive(doomed)
+  }
+
+  /** Deletes the live entries among `keys` (expired ones count as expirations); returns how many. */
+  #deleteLive(keys: readonly string[]): number {
+    const now = this.#shared.now()
     let n = 0
-    for (const key of doomed) if (this.#peek(key) !== undefined && this.#lru.delete(key)) n++
+    for (const key of keys) {
+      const slot = this.#peek(key, now)
+      if (slot === undefined) continue
+      this.#shared.remove(slot)
+      n++
+    }
     if (n > 0) this.#recordDelete(undefined, n)
     return n
   }
 
   async exists(key: string): Promise<boolean> {
     validateKey(key, this.namespace)
-    return this.#peek(key) !== undefined
+    return this.#peek(key, this.#shared.now()) !== undefined
   }
 
   async getTTL(key: string): Promise<number | undefined> {
     validateKey(key, this.namespace)
-    const slot = this.#peek(key)
+    const now = this.#shared.now()
+    const slot = this.#peek(key, now)
     if (slot === undefined) return undefined
     const { expiresAt } = slot.entry
-    return expiresAt === null ? Infinity : Math.max(0, expiresAt - this.#shared.now())
+    return expiresAt === null ? Infinity : Math.max(0, expiresAt - now)
   }
 
   async setTTL(key: string, ttl: number): Promise<boolean> {
     validateKey(key, this.namespace)
     validateTtl(ttl)
-    const slot = this.#peek(key)
+    const now = this.#shared.now()
+    const slot = this.#peek(key, now)
     if (slot === undefined) return false
-    const expiresAt = ttl === Infinity ? null : this.#shared.now() + ttl
+    const expiresAt = ttl === Infinity ? null : now + ttl
     slot.entry = Object.freeze({ ...slot.entry, expiresAt })
     return true
   }
 
   /** Live slot without touching recency or counters (exact clock: used by writes and checks). */
-  #peek(key: string): Slot | undefined {
-    const slot = this.#lru.peek(key)
+  #peek(key: string, now: number): Slot | undefined {
+    const slot = this.#slots.get(key)
     if (slot === undefined) return undefined
-    if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= this.#shared.now()) {
-      this.#shared.expire(this.#ns, key)
+    if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) {
+      this.#shared.expire(slot)
       return undefined
     }
     return slot
   }
 
-  #versionOf(key: string): number {
-    return this.#peek(key)?.entry.version ?? 0
-  }
-
-  #check(key: string, value: V, options: SetOptions | number | undefined): CheckedWrite {
+  #check(
+    key: string,
+    value: V,
+    options: SetOptions | number | undefined,
+    now: number,
+  ): CheckedWrite {
     validateKey(key, this.namespace)
-    const now = this.#shared.now()
     const opts = resolveSetOptions(options, this.#defaultTtl, now)
     let stored: unknown = value
     let size: number
     if (this.#shared.freeze) {
-      const frozen = freezeValue(value)
+      const frozen = freezeCopy(value)
       stored = frozen.value
       size = frozen.size
     } else {
-      size = measureValue(value)
+      size = measure(value)
     }
     size += ENTRY_OVERHEAD + 16 + key.length
     const limit = this.#shared.maxEntrySize
@@ -264,8 +283,11 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   }
 
   #write(write: CheckedWrite, version: number): void {
+    const shared = this.#shared
+    // An expired entry under the key is replaced like a live one: its expiry is not recorded.
+    const current = this.#slots.get(write.key)
     if (write.dead) {
-      this.#lru.delete(write.key)
+      if (current !== undefined) shared.remove(current)
     } else {
       const entry: CacheEntry = Object.freeze({
         value: write.stored,
@@ -274,11 +296,8 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
         expiresAt: write.opts.expiresAt,
         tags: write.opts.tags,
       })
-      const shared = this.#shared
-      // dispose() of a replaced slot subtracts its size first; then this one is counted.
-      this.#lru.set(write.key, { entry, size: write.size, tick: ++shared.tick })
-      shared.bytes += write.size
-      shared.entries++
+      if (current === undefined) shared.insert(this.#ns, write.key, entry, write.size)
+      else shared.update(current, entry, write.size)
     }
     if (this.#statistics) this.#counters.sets++
     if (channels.set.hasSubscribers) {
