@@ -148,7 +148,7 @@ const memCacheSchema = z
     max_entries: int(1).optional(),
     max_entry_size: size.refine((n) => n >= 1, { error: 'must be at least 1 byte' }).optional(),
     default_ttl: duration({ allowNever: true }).prefault('300s'),
-    eviction_policy: oneOf(['lru']).prefault('lru'),
+    eviction_policy: oneOf(['lru', 'tinylfu']).prefault('lru'),
     enable_statistics: bool.prefault(true),
     cleanup_interval: duration({ allowZero: true }).prefault('60s'),
   })
