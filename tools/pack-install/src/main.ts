@@ -32,7 +32,7 @@ const PROGRAM_OPTIONAL_PEERS = new Map([['@prisma/adapter-pg', 'connectPostgres'
 /** TypeScript versions the program is also typechecked with, besides the workspace's. */
 const OTHER_TYPESCRIPTS = ['5.9', '7']
 /** Only so that a program that never exits fails instead of hanging: not a timing assertion. */
-const DEADLINE_MS = Number(process.env.PACK_INSTALL_DEADLINE ?? 30_000)
+const DEADLINE_MS = Number(process.env.PACK_INSTALL_DEADLINE ?? 120_000)
 
 const here = resolve(import.meta.dirname, '..')
 const root = resolve(here, '../..')
