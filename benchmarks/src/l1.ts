@@ -22,6 +22,11 @@ export interface L1Report {
   hitRatioToAwaitedLru: number
   /** memcache getSync / raw lru-cache sync get. */
   syncRatioToLru: number
+  /** memcache getSync with evictionPolicy 'tinylfu' / the same with 'lru' (target ≤ 1.1). */
+  tinylfuToLruHit: number
+  /** memcache setSync / lru-cache set (TTL on), freeze and reference (targets ≤ 4 and ≤ 3). */
+  setRatioFreeze: number
+  setRatioReference: number
   /** Estimated bytes / measured heap growth, for the byte budget's accuracy. */
   sizeAccuracy: number | undefined
 }
@@ -45,6 +50,14 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
   const lruTtl = new LRUCache<string, State>({ max: universe * 2, ttl: TTL })
   const mem = createMemCache({ maxSize: 1024 * 1024 * 1024, defaultTtl: TTL, cleanupInterval: 0 })
   const store = mem.namespace<State>('primary_core')
+  const memLfu = createMemCache({
+    maxSize: 1024 * 1024 * 1024,
+    defaultTtl: TTL,
+    cleanupInterval: 0,
+    evictionPolicy: 'tinylfu',
+  })
+  const lfuStore = memLfu.namespace<State>('primary_core')
+  // Filled in one loop, so the two modes' entries lie alike in the heap.
   for (let i = 0; i < universe; i++) {
     const k = keys[i] as string
     const v = values[i] as State
@@ -52,6 +65,7 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
     lru.set(k, v)
     lruTtl.set(k, v)
     store.setSync(k, v)
+    lfuStore.setSync(k, v)
   }
   const awaitedLru = async (k: string): Promise<State | undefined> => lruTtl.get(k)
 
@@ -84,8 +98,10 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
       syncCase('lru-cache get (no ttl)', (k) => lru.get(k)),
       syncCase('lru-cache get (ttl)', (k) => lruTtl.get(k)),
       syncCase('memcache getSync', (k) => store.getSync(k)),
+      syncCase('memcache getSync (tinylfu)', (k) => lfuStore.getSync(k)),
       asyncCase('lru-cache get (ttl), awaited', awaitedLru),
       asyncCase('memcache get, awaited', (k) => store.get(k)),
+      asyncCase('memcache get, awaited (tinylfu)', (k) => lfuStore.get(k)),
     ],
     { opsPerRound, rounds, onRound: progress('get') },
   )
@@ -129,17 +145,36 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
     log(`\nbyte budget accounting: estimated / measured heap growth = ${sizeAccuracy.toFixed(2)}`)
   }
   await mem.close()
+  await memLfu.close()
 
   const byName = (rs: BenchResult[], name: string): number =>
     rs.find((r) => r.name === name)?.nsPerOp ?? Number.NaN
   const hitRatioToAwaitedLru =
     byName(get, 'memcache get, awaited') / byName(get, 'lru-cache get (ttl), awaited')
   const syncRatioToLru = byName(get, 'memcache getSync') / byName(get, 'lru-cache get (ttl)')
+  const tinylfuToLruHit =
+    byName(get, 'memcache getSync (tinylfu)') / byName(get, 'memcache getSync')
+  const setRatioFreeze =
+    byName(set, 'memcache setSync (freeze)') / byName(set, 'lru-cache set (ttl)')
+  const setRatioReference =
+    byName(set, 'memcache setSync (reference)') / byName(set, 'lru-cache set (ttl)')
   log(
     `\nmemcache awaited hit = ${hitRatioToAwaitedLru.toFixed(2)}x an awaited lru-cache get (target ≤ 1.5x); ` +
-      `getSync = ${syncRatioToLru.toFixed(2)}x a sync lru-cache get`,
+      `getSync = ${syncRatioToLru.toFixed(2)}x a sync lru-cache get; ` +
+      `getSync with tinylfu = ${tinylfuToLruHit.toFixed(2)}x with lru (target ≤ 1.1x)\n` +
+      `setSync = ${setRatioFreeze.toFixed(2)}x (freeze, target ≤ 4x) and ${setRatioReference.toFixed(2)}x ` +
+      `(reference, target ≤ 3x) an lru-cache set`,
   )
-  return { get, set, hitRatioToAwaitedLru, syncRatioToLru, sizeAccuracy }
+  return {
+    get,
+    set,
+    hitRatioToAwaitedLru,
+    syncRatioToLru,
+    tinylfuToLruHit,
+    setRatioFreeze,
+    setRatioReference,
+    sizeAccuracy,
+  }
 }
 
 /** Compares memcache's byte estimate with the heap growth of holding the same entries. */

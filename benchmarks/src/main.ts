@@ -1,4 +1,5 @@
 import { cpus } from 'node:os'
+import { runHitRatioSuite } from './hitratio.js'
 import { runL1Suite } from './l1.js'
 import { runL2Suite } from './l2.js'
 import { runL3Suite } from './l3.js'
@@ -8,6 +9,7 @@ import { runTieredSuite } from './tiered.js'
 
 const suites: Record<string, () => Promise<unknown>> = {
   l1: () => runL1Suite(),
+  hitratio: () => runHitRatioSuite(),
   l2: () => runL2Suite(),
   l3: () => runL3Suite(),
   tiered: () => runTieredSuite(),
