@@ -5,7 +5,7 @@ import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
 import { Registry } from 'prom-client'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type CacheMetrics, createCacheMetrics } from '../src/index.js'
-import { dropPrefix, promtool, redis, sample, total, uid } from './helpers.js'
+import { dropPrefix, eventually, promtool, redis, sample, total, uid } from './helpers.js'
 
 let client: AnyRedisClient
 const prefix = `acm${uid()}`
@@ -145,6 +145,60 @@ describe('counters against a TieredCache over real Redis', () => {
     expect(sample(text, 'actor_cache_l1_bytes')).toBe(l1.bytes)
     expect(sample(text, 'actor_cache_l1_entries')).toBe(l1.entries)
     expect(sample(text, 'actor_cache_l1_max_bytes')).toBe(4 * 1024 * 1024)
+  })
+
+  it('match stale serves, refresh-ahead runs and absorbed errors', async () => {
+    let now = Date.now()
+    const l1 = createMemCache({ now: () => now })
+    const cache = createTieredCache({
+      l1,
+      l2: createRedisStore({ client, prefix }),
+      now: () => now,
+      namespaces: { fresh: { ttl: 1000, grace: 600_000, refreshAhead: true } },
+    })
+    open.push(cache, l1)
+    const metrics = track(createCacheMetrics({ cache }))
+    const ns = cache.namespace<number>('fresh')
+    const refreshed: Promise<unknown>[] = []
+    for (let i = 0; i < 10; i++) await ns.getOrSet(`f${i}`, () => i)
+    now += 950 // near expiry: reads with a loader refresh ahead in the background
+    for (let i = 0; i < 10; i++) {
+      refreshed.push(ns.getOrSet(`f${i}`, () => i + 100))
+    }
+    await Promise.all(refreshed)
+    await eventually(
+      () => (cache.stats().namespaces.fresh?.refreshes ?? 0) > 0,
+      10_000,
+      'a refresh-ahead',
+    )
+    now += 5000 // past the TTL, within grace: a failing loader gets the stale copy served
+    for (let i = 0; i < 10; i++) {
+      await ns
+        .getOrSet(`f${i}`, () => {
+          throw new Error('source down')
+        })
+        .catch(() => undefined)
+    }
+    await eventually(
+      async () =>
+        total(await metrics.metrics(), 'actor_cache_loads_total', { namespace: 'fresh' }) ===
+        cache.stats().namespaces.fresh!.loads,
+      10_000,
+      'every load event',
+    )
+    const text = await metrics.metrics()
+    const stats = cache.stats().namespaces.fresh!
+    expect(stats.refreshes).toBeGreaterThan(0)
+    expect(total(text, 'actor_cache_refreshes_total', { namespace: 'fresh' })).toBe(stats.refreshes)
+    expect(total(text, 'actor_cache_stale_served_total', { namespace: 'fresh' })).toBe(
+      stats.staleServed,
+    )
+    expect(total(text, 'actor_cache_errors_total', { namespace: 'fresh' })).toBe(stats.errors)
+    expect(total(text, 'actor_cache_loads_total', { namespace: 'fresh', purpose: 'refresh' })).toBe(
+      stats.refreshes,
+    )
+    expect(stats.staleServed).toBeGreaterThan(0)
+    expect(stats.errors).toBeGreaterThan(0)
   })
 
   it('keep namespace labels bounded: unlisted namespaces and keys never become labels', async () => {
