@@ -18,15 +18,18 @@ export interface MetricsBenchOptions {
 
 export interface MetricsReport {
   results: BenchResult[]
-  /** L1 hit with `@actor-cache/metrics` subscribed / without (target ≤ 1.2). */
+  /** L1 hit with `@actor-cache/metrics` subscribed (defaults: hits read from stats) / without (target ≤ 1.2). */
   subscribedOverBare: number
-  /** The same with `storeEvents: true` (every store call publishes too). */
+  /** The same with `hitEvents: true` (every L1 hit publishes an event). */
+  hitEventsOverBare: number
+  /** The same with `hitEvents` and `storeEvents` (every store call publishes too). */
   storeEventsOverBare: number
 }
 
 const BARE = 'ns.get L1 hit, nobody subscribed'
-const SUBSCRIBED = 'ns.get L1 hit, metrics subscribed'
-const STORE_EVENTS = 'ns.get L1 hit, metrics + storeEvents'
+const SUBSCRIBED = 'ns.get L1 hit, metrics subscribed (defaults)'
+const HIT_EVENTS = 'ns.get L1 hit, metrics with hitEvents'
+const STORE_EVENTS = 'ns.get L1 hit, metrics with hitEvents + storeEvents'
 
 /**
  * The cost of `@actor-cache/metrics` on the hottest path: a TieredCache L1 hit with nobody
@@ -66,8 +69,17 @@ export async function runMetricsSuite(options: MetricsBenchOptions = {}): Promis
     [
       hits(BARE),
       hits(SUBSCRIBED, () => createCacheMetrics({ registry: new Registry(), cache, l1 })),
+      hits(HIT_EVENTS, () =>
+        createCacheMetrics({ registry: new Registry(), cache, l1, hitEvents: true }),
+      ),
       hits(STORE_EVENTS, () =>
-        createCacheMetrics({ registry: new Registry(), cache, l1, storeEvents: true }),
+        createCacheMetrics({
+          registry: new Registry(),
+          cache,
+          l1,
+          hitEvents: true,
+          storeEvents: true,
+        }),
       ),
     ],
     {
@@ -81,12 +93,13 @@ export async function runMetricsSuite(options: MetricsBenchOptions = {}): Promis
   log(table(results, BARE))
   const ns_ = (name: string) => results.find((r) => r.name === name)?.nsPerOp ?? Number.NaN
   const subscribedOverBare = ns_(SUBSCRIBED) / ns_(BARE)
+  const hitEventsOverBare = ns_(HIT_EVENTS) / ns_(BARE)
   const storeEventsOverBare = ns_(STORE_EVENTS) / ns_(BARE)
   log(
     `\nL1 hit with metrics subscribed = ${subscribedOverBare.toFixed(2)}x without (target ≤ 1.2x); ` +
-      `with storeEvents = ${storeEventsOverBare.toFixed(2)}x`,
+      `with hitEvents = ${hitEventsOverBare.toFixed(2)}x; with hitEvents + storeEvents = ${storeEventsOverBare.toFixed(2)}x`,
   )
   await cache.close()
   await l1.close()
-  return { results, subscribedOverBare, storeEventsOverBare }
+  return { results, subscribedOverBare, hitEventsOverBare, storeEventsOverBare }
 }

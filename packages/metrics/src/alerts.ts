@@ -78,6 +78,7 @@ const SEP = '\u0000'
  */
 export class CacheAlerts {
   readonly #collector: EventCollector
+  readonly #sync: () => void
   readonly #l1: MemoryTierSource | undefined
   readonly #config: MonitoringConfig
   readonly #now: () => number
@@ -106,6 +107,7 @@ export class CacheAlerts {
       )
     }
     this.#collector = internals.collector
+    this.#sync = internals.sync
     this.#l1 = internals.l1
     this.#config = config
     this.#now = options.now ?? Date.now
@@ -208,6 +210,7 @@ export class CacheAlerts {
 
   /** The counters the alerts need, as one reading. */
   #read(): Map<string, number> {
+    this.#sync()
     const c = this.#collector
     const m = new Map<string, number>()
     const add = (id: string, v: number) => m.set(id, (m.get(id) ?? 0) + v)

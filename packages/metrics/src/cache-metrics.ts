@@ -37,8 +37,19 @@ export interface CacheMetricsOptions {
    * @default false
    */
   storeEvents?: boolean
-  /** A tiered cache whose `stats()` are read at scrape time (negative hits, write-behind counters). */
+  /**
+   * A tiered cache whose `stats()` are read at scrape time: its hits (unless `hitEvents`),
+   * negative hits and write-behind counters.
+   */
   cache?: TieredCacheSource
+  /**
+   * Count hits from the `actor-cache:tiered:hit` events, per tier as the stores name themselves.
+   * Every L1 hit then publishes an event; without them (the default when `cache` is given) the
+   * hits come from `cache.stats()` at scrape time, free on the hit path, with L2, L3 used as a
+   * cache and unflushed writes together under `tier="l2"`. Hits of other caches of the process
+   * are then not counted. @default true without `cache`, false with it
+   */
+  hitEvents?: boolean
   /** An L1 store whose `stats()` are read at scrape time (bytes, entries, budget). */
   l1?: MemoryTierSource
   /** The write-behind queue whose depth is read at scrape time. */
@@ -52,6 +63,8 @@ export interface MetricsInternals {
   readonly l1: MemoryTierSource | undefined
   readonly queue: QueueSource | undefined
   readonly prefix: string
+  /** Brings the hit counters up to date (from the cache's stats when hits are not events). */
+  readonly sync: () => void
 }
 
 const internals = new WeakMap<CacheMetrics, MetricsInternals>()
@@ -91,11 +104,17 @@ export class CacheMetrics {
       return (values: readonly string[], v: number) => h.observe(zip(labelNames, values), v)
     }
     const noop: Observer = () => {}
+    const cache = o.cache
+    const hitEvents = o.hitEvents ?? cache === undefined
+    if (!hitEvents && cache === undefined) {
+      throw new InvalidOptionError('hitEvents', 'false needs cache (its stats count the hits)')
+    }
     const collector = new EventCollector({
       namespaces: labels,
       tiers: { ...DEFAULT_TIERS, ...o.tiers },
       durationBuckets: buckets,
       storeEvents: o.storeEvents ?? false,
+      hitEvents,
       observers: {
         operation: histogram(
           'operation_duration_seconds',
@@ -126,7 +145,12 @@ export class CacheMetrics {
       },
     })
     this.#collector = collector
-    internals.set(this, { collector, labels, l1: o.l1, queue: o.queue, prefix })
+    const sync =
+      hitEvents || cache === undefined
+        ? () => {}
+        : () => collector.syncHits(cache.stats().namespaces)
+    sync() // the baseline: hits before now are not counted
+    internals.set(this, { collector, labels, l1: o.l1, queue: o.queue, prefix, sync })
 
     const counter = (name: string, help: string, table: CounterTable) => {
       const labelNames = [...table.labelNames]
@@ -137,6 +161,7 @@ export class CacheMetrics {
         labelNames,
         registers,
         collect() {
+          if (table === collector.hits || table === collector.reads) sync()
           this.reset()
           for (const s of table.values()) this.inc(zip(labelNames, s.labels), s.value)
         },
@@ -166,6 +191,7 @@ export class CacheMetrics {
       'Hits / reads since start (l2: of reads L1 missed).',
       ['namespace', 'level'],
       (set) => {
+        sync()
         for (const s of c.reads.values()) {
           const [ns] = s.labels as [string]
           const reads = s.value

@@ -34,12 +34,21 @@ export interface CollectorOptions {
   readonly durationBuckets: readonly number[]
   /** Also count store operations (every store hit, miss, set and delete: one event per call). */
   readonly storeEvents: boolean
+  /** Count hits from the hit events; when false, {@link EventCollector.syncHits} counts them. */
+  readonly hitEvents: boolean
   readonly observers: {
     readonly operation: Observer
     readonly flushLag: Observer
     readonly flushBatch: Observer
     readonly store: Observer
   }
+}
+
+/** The hit counters of a tiered cache's namespace (`NamespaceStats`). */
+export interface HitCounters {
+  readonly l1Hits: number
+  readonly lowerHits: number
+  readonly recordHits: number
 }
 
 /** What the collector keeps per namespace name for the read path (no lookups beyond this). */
@@ -76,6 +85,7 @@ export class EventCollector {
 
   readonly #options: CollectorOptions
   readonly #state = new Map<string, NamespaceState>()
+  #lastHits: Map<string, HitCounters> | undefined
   readonly #subscriptions: [string, (message: unknown) => void][] = []
   #closed = false
 
@@ -86,7 +96,7 @@ export class EventCollector {
       subscribe(name, fn)
       this.#subscriptions.push([name, fn])
     }
-    on(TIERED_CHANNELS.hit, (m) => this.#hit(m as TieredHitEvent))
+    if (options.hitEvents) on(TIERED_CHANNELS.hit, (m) => this.#hit(m as TieredHitEvent))
     on(TIERED_CHANNELS.miss, (m) => this.#miss(m as TieredKeyEvent))
     on(TIERED_CHANNELS.load, (m) => this.#load(m as TieredLoadEvent))
     on(TIERED_CHANNELS.stale, (m) => this.stale.inc([this.#ns((m as TieredKeyEvent).namespace)]))
@@ -107,6 +117,33 @@ export class EventCollector {
         this.#store(e, 'set', e.applied === false ? 'ignored' : 'applied')
       })
       on(CHANNELS.delete, (m) => this.#store(m as CacheEvent, 'delete', 'applied'))
+    }
+  }
+
+  /**
+   * Counts the hits a tiered cache counted since the last call (the first call only takes the
+   * baseline): L1 hits as `l1`, lower cache tiers (L2, L3 as a cache, unflushed writes) as `l2`,
+   * the store of record as `record`. Used instead of the hit events, which every L1 hit would pay for.
+   */
+  syncHits(namespaces: Readonly<Record<string, HitCounters>>): void {
+    const first = this.#lastHits === undefined
+    const last = this.#lastHits ?? new Map<string, HitCounters>()
+    this.#lastHits = last
+    for (const [name, s] of Object.entries(namespaces)) {
+      const before = last.get(name)
+      last.set(name, { l1Hits: s.l1Hits, lowerHits: s.lowerHits, recordHits: s.recordHits })
+      if (first) continue
+      const state = this.#namespace(name)
+      const delta = (now: number, then: number | undefined) =>
+        then === undefined ? now : now >= then ? now - then : now
+      const add = (tier: string, n: number) => {
+        if (n === 0) return
+        this.hits.inc([state.label, tier], n)
+        state.reads.value += n
+      }
+      add('l1', delta(s.l1Hits, before?.l1Hits))
+      add('l2', delta(s.lowerHits, before?.lowerHits))
+      add('record', delta(s.recordHits, before?.recordHits))
     }
   }
 

@@ -77,8 +77,14 @@ describe('counters against a TieredCache over real Redis', () => {
   it('match the cache’s own stats per namespace and tier', async () => {
     const a = instance()
     const b = instance()
+    // hits from the events: both instances, per tier as the stores name themselves
     const metrics = track(
-      createCacheMetrics({ namespaces: ['players', 'items'], cache: a.cache, l1: a.l1 }),
+      createCacheMetrics({
+        namespaces: ['players', 'items'],
+        cache: a.cache,
+        l1: a.l1,
+        hitEvents: true,
+      }),
     )
     await traffic(a.cache, b.cache, 'players', 400)
     await traffic(a.cache, b.cache, 'items', 300)
@@ -145,6 +151,34 @@ describe('counters against a TieredCache over real Redis', () => {
     expect(sample(text, 'actor_cache_l1_bytes')).toBe(l1.bytes)
     expect(sample(text, 'actor_cache_l1_entries')).toBe(l1.entries)
     expect(sample(text, 'actor_cache_l1_max_bytes')).toBe(4 * 1024 * 1024)
+  })
+
+  it('count hits from the cache’s stats by default: nothing published on an L1 hit', async () => {
+    const a = instance()
+    const b = instance()
+    await traffic(a.cache, b.cache, 'early', 100) // before the metrics: not counted
+    const before = a.cache.stats().namespaces.early!
+    const metrics = track(createCacheMetrics({ cache: a.cache }))
+    expect(tieredChannels.hit.hasSubscribers).toBe(false)
+    await traffic(a.cache, b.cache, 'early', 300)
+    const text = await metrics.metrics()
+    const after = a.cache.stats().namespaces.early!
+    const hits = (tier: string) =>
+      sample(text, 'actor_cache_hits_total', { namespace: 'early', tier })
+    expect(hits('l1')).toBe(after.l1Hits - before.l1Hits)
+    expect(hits('l2') ?? 0).toBe(after.lowerHits - before.lowerHits)
+    expect(after.lowerHits - before.lowerHits).toBeGreaterThan(0)
+    // reads: this instance's hits, and every miss and loader value of the process
+    const loaded = total(text, 'actor_cache_loads_total', {
+      namespace: 'early',
+      purpose: 'read',
+      outcome: 'value',
+    })
+    const misses = total(text, 'actor_cache_misses_total', { namespace: 'early' })
+    expect(sample(text, 'actor_cache_reads_total', { namespace: 'early' })).toBe(
+      after.l1Hits - before.l1Hits + (after.lowerHits - before.lowerHits) + misses + loaded,
+    )
+    expect(() => createCacheMetrics({ hitEvents: false })).toThrow(/hitEvents: false needs cache/)
   })
 
   it('match stale serves, refresh-ahead runs and absorbed errors', async () => {
@@ -247,7 +281,8 @@ describe('counters against a TieredCache over real Redis', () => {
     const ns = a.cache.namespace<number>('closing')
     await ns.set('k', 1)
     await ns.get('k')
-    expect(tieredChannels.hit.hasSubscribers).toBe(true)
+    expect(tieredChannels.load.hasSubscribers).toBe(true)
+    expect(tieredChannels.hit.hasSubscribers).toBe(false) // hits come from cache.stats()
     metrics.close()
     metrics.close()
     expect(tieredChannels.hit.hasSubscribers).toBe(false)
