@@ -9,14 +9,20 @@ import {
 import { createClient, ErrorReply, type RedisClientOptions, type TypeMapping } from 'redis'
 import { type BreakerOptions, CircuitBreaker } from './breaker.js'
 
+/**
+ * An event listener, compared both ways (as method parameters are): node-redis types its
+ * listeners `(...args: any[]) => void`, and this package's listeners take the event's arguments.
+ */
+type EventListener = { listener(...args: unknown[]): void }['listener']
+
 /** What node-redis clients and cluster clients share, of what this package uses. */
 interface ClientLifecycle<Self> {
   duplicate(): Self
   connect(): Promise<unknown>
   close(): Promise<unknown>
   destroy(): void
-  on(event: string, listener: (...args: never[]) => void): unknown
-  off(event: string, listener: (...args: never[]) => void): unknown
+  on(event: string, listener: EventListener): unknown
+  off(event: string, listener: EventListener): unknown
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void>
   unsubscribe(channel: string): Promise<void>
   readonly isReady: boolean
