@@ -5,6 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRateLimiter, guardCache, type RateLimiter } from '../src/index.js'
 import { privateRedis, type Redis, type RedisServer, redis } from './helpers.js'
 
+/**
+ * Redis answers within this while it is up, however loaded the machine: a slower answer would send
+ * the call to the in-memory limiter and split a principal's count between the two.
+ */
+const SLOW_MACHINE = 10_000
+
 const policy = { roles: { player: [{ namespaces: '*', operations: '*' as const }] } }
 
 async function setup(limiter: RateLimiter) {
@@ -64,6 +70,7 @@ describe('rate limits per principal and namespace', () => {
       duration: 60,
       redis: client,
       keyPrefix: 'rl-burst',
+      timeout: SLOW_MACHINE,
       namespaces: { chat: { points: 2, duration: 60 } },
     })
     const { guarded, close } = await setup(limiter)
@@ -78,7 +85,13 @@ describe('rate limits per principal and namespace', () => {
   })
 
   it('two instances share the budget through Redis', async () => {
-    const options = { points: 5, duration: 60, redis: client, keyPrefix: 'rl-shared' }
+    const options = {
+      points: 5,
+      duration: 60,
+      redis: client,
+      keyPrefix: 'rl-shared',
+      timeout: SLOW_MACHINE,
+    }
     const a = await setup(createRateLimiter(options))
     const b = await setup(createRateLimiter(options))
     const [ra, rb] = await Promise.all([burst(a.guarded, 'p', 6), burst(b.guarded, 'p', 6)])
@@ -92,11 +105,15 @@ describe('rate limits per principal and namespace', () => {
       duration: 60,
       redis: client,
       keyPrefix: 'rl-down',
-      timeout: 200,
+      timeout: SLOW_MACHINE,
     })
     const { guarded, close } = await setup(limiter)
     expect(await burst(guarded, 'before', 5)).toEqual({ ok: 3, refused: 2 })
     await server.kill()
+    // once the client knows Redis is gone, every call goes to the in-memory limiter at once
+    const deadline = Date.now() + 20_000
+    while (client.isReady && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    expect(client.isReady).toBe(false)
     for (const p of ['q1', 'q2', 'q3']) {
       expect(await burst(guarded, p, 8)).toEqual({ ok: 3, refused: 5 })
     }
