@@ -137,6 +137,7 @@ export {
   validateVersionedDeletes,
 } from './store.js'
 export {
+  type HitLevel,
   type LoadOutcome,
   TIERED_CHANNELS,
   type TieredEventKind,

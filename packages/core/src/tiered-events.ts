@@ -37,11 +37,20 @@ export interface TieredKeyEvent {
   key: string
 }
 
+/**
+ * Where a hit was found: a cache tier by its place in the cache (`l1`, `l2`, `l3` when L3 is a
+ * cache rather than the record), the store of record, or this instance's write-behind write not
+ * flushed yet.
+ */
+export type HitLevel = 'l1' | 'l2' | 'l3' | 'record' | 'unflushed'
+
 /** A read answered by a tier. */
 export interface TieredHitEvent extends TieredKeyEvent {
-  /** The tier's name as its store gives it (`memory`, `redis`, `postgres`, ...). */
+  /** Where the value was found. */
+  level: HitLevel
+  /** The tier's name as its store gives it (`memory`, `redis`, `postgres`, or `unflushed`). */
   tier: string
-  /** True when the store of record answered (not a cache tier). */
+  /** True when the store of record answered (`level` is `record`). */
   record: boolean
 }
 
@@ -55,6 +64,8 @@ export interface TieredLoadEvent {
   key?: string
   /** How many keys a batch loader was asked for. */
   count?: number
+  /** How many of them a batch loader found (answered with a value). */
+  found?: number
   /** `refresh`: a refresh-ahead in the background; `read`: a caller waits for it. */
   purpose: 'read' | 'refresh'
   durationMs: number

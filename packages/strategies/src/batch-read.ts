@@ -67,7 +67,7 @@ export class BatchRead<V> {
       if (e !== undefined && this.#ns.freshness.usable(key, e, this.#ns.policy.loader)) {
         out[i] = e.value
         this.#ns.stats.l1Hits++
-        publishHit(this.#ns.name, key, l1?.tier ?? '', false)
+        publishHit(this.#ns.name, key, l1?.tier ?? '', 'l1')
         continue
       }
       if (this.#ns.negative.answers(key, now)) continue
@@ -153,7 +153,7 @@ export class BatchRead<V> {
         const state = e === undefined ? 'dead' : this.#ns.freshness.classify(e, b.now)
         if (e !== undefined && state === 'fresh') {
           b.out[i] = e.value
-          publishHit(this.#ns.name, key, tier.tier, false)
+          publishHit(this.#ns.name, key, tier.tier, this.#ns.tiers.levels[t] ?? 'l2')
           if (t === 0) this.#ns.stats.l1Hits++
           else {
             this.#ns.stats.lowerHits++
@@ -206,7 +206,7 @@ export class BatchRead<V> {
         if (e !== undefined && (e.expiresAt === null || b.now < e.expiresAt)) {
           b.out[i] = e.value
           this.#ns.stats.recordHits++
-          publishHit(this.#ns.name, b.keys[i] as string, record.tier, true)
+          publishHit(this.#ns.name, b.keys[i] as string, record.tier, 'record')
           await this.#ns.tiers.fill(b.keys[i] as string, e, b.token)
         } else next.push(i)
       }
@@ -321,7 +321,9 @@ async function watchBatch<R>(
   const event = { namespace: ns.name, count, purpose: 'read' as const }
   try {
     const r = await call
-    publishLoad({ ...event, durationMs: ns.ctx.now() - startedAt, outcome: 'value' })
+    const found =
+      r instanceof Map ? r.size : (r as readonly unknown[]).filter((v) => v !== undefined).length
+    publishLoad({ ...event, found, durationMs: ns.ctx.now() - startedAt, outcome: 'value' })
     return r
   } catch (error) {
     const outcome = error instanceof TimeoutError ? ('timeout' as const) : ('error' as const)

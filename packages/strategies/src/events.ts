@@ -1,6 +1,8 @@
 import {
+  type HitLevel,
   type InvalidationMessage,
   type TieredFlushEvent,
+  type TieredHitEvent,
   type TieredInvalidateEvent,
   type TieredLoadEvent,
   type TieredWriteEvent,
@@ -14,9 +16,17 @@ import {
  */
 export const hitChannel = tieredChannels.hit
 
-/** A read answered by tier `tier` (by its store's name). */
-export function publishHit(namespace: string, key: string, tier: string, record: boolean): void {
-  if (hitChannel.hasSubscribers) hitChannel.publish({ namespace, key, tier, record })
+/** A read answered at `level` by tier `tier` (its store's name). */
+export function publishHit(namespace: string, key: string, tier: string, level: HitLevel): void {
+  if (hitChannel.hasSubscribers) {
+    hitChannel.publish({
+      namespace,
+      key,
+      level,
+      tier,
+      record: level === 'record',
+    } satisfies TieredHitEvent)
+  }
 }
 
 /** A read that found nothing anywhere. */

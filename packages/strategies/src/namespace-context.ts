@@ -98,6 +98,8 @@ export interface NamespaceTiers<V> {
   l1: CacheStore<V> | undefined
   /** Cache tiers below L1, top down (L2, then L3 when it is not the record). */
   lower: CacheStore<V>[]
+  /** Which tier each of `lower` is. */
+  lowerLevels: ('l2' | 'l3')[]
   record: RecordStore<V> | undefined
 }
 

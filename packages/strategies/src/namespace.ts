@@ -129,7 +129,7 @@ export class TieredNamespace<V = unknown> {
           : this.#freshness.usable(key, e, this.#p.loader))
       ) {
         this.#stats.l1Hits++
-        if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, false)
+        if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, 'l1')
         return Promise.resolve(e.value)
       }
     }
@@ -170,7 +170,7 @@ export class TieredNamespace<V = unknown> {
       }
       if (e !== undefined && this.#freshness.usable(key, e, fn)) {
         this.#stats.l1Hits++
-        if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, false)
+        if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, 'l1')
         return Promise.resolve(e.value)
       }
     }

@@ -153,7 +153,7 @@ export class ReadPath<V> {
         const e = await record.get(key)
         if (e !== undefined && (e.expiresAt === null || now < e.expiresAt)) {
           this.#ns.stats.recordHits++
-          publishHit(this.#ns.name, key, record.tier, true)
+          publishHit(this.#ns.name, key, record.tier, 'record')
           await this.#ns.tiers.fill(key, e, token)
           return e.value
         }
@@ -203,7 +203,7 @@ export class ReadPath<V> {
       const state = this.#ns.freshness.classify(e, now)
       if (state === 'fresh') {
         if (i === 0) this.#ns.stats.l1Hits++
-        publishHit(this.#ns.name, key, tier.tier, false)
+        publishHit(this.#ns.name, key, tier.tier, this.#ns.tiers.levels[i] ?? 'l2')
         if (i !== 0) {
           this.#ns.stats.lowerHits++
           await this.#ns.tiers.copyUp(key, e, i, token)

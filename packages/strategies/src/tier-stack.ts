@@ -39,6 +39,8 @@ export class TierStack<V> {
   readonly l1sync: SyncCacheStore<V> | undefined
   /** Every cache tier, top down: L1 first when present. */
   readonly caches: CacheStore<V>[]
+  /** Which tier each of {@link caches} is (`l1`, `l2`, `l3`), by index. */
+  readonly levels: readonly ('l1' | 'l2' | 'l3')[]
   /** Index in {@link caches} of the tier that orders versions when there is no record. */
   readonly coord: number
   readonly record: RecordStore<V> | undefined
@@ -63,6 +65,7 @@ export class TierStack<V> {
     this.l1 = tiers.l1
     this.l1sync = tiers.l1 !== undefined && isSyncStore(tiers.l1) ? tiers.l1 : undefined
     this.caches = tiers.l1 === undefined ? [...tiers.lower] : [tiers.l1, ...tiers.lower]
+    this.levels = tiers.l1 === undefined ? [...tiers.lowerLevels] : ['l1', ...tiers.lowerLevels]
     this.coord = tiers.l1 !== undefined && tiers.lower.length > 0 ? 1 : 0
     this.record = tiers.record
     this.#name = name

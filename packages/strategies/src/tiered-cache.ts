@@ -216,8 +216,15 @@ export class TieredCache<N extends object = any> {
     const record: RecordStore<V> | undefined =
       p.record === undefined ? l3 : p.record === false ? undefined : p.record
     const lower: CacheStore<V>[] = []
-    if (l2 !== undefined) lower.push(l2)
-    if (l3 !== undefined && record !== l3) lower.push(l3)
+    const lowerLevels: ('l2' | 'l3')[] = []
+    if (l2 !== undefined) {
+      lower.push(l2)
+      lowerLevels.push('l2')
+    }
+    if (l3 !== undefined && record !== l3) {
+      lower.push(l3)
+      lowerLevels.push('l3')
+    }
     if (how === 'adopt' && p.strategy !== 'write_through' && record === undefined) {
       p = { ...p, strategy: 'write_through' }
     }
@@ -229,7 +236,7 @@ export class TieredCache<N extends object = any> {
     const { namespace, internals } = createNamespace<V>(
       name,
       p,
-      { l1, lower, record },
+      { l1, lower, lowerLevels, record },
       { ...this.#ctx, queue: this.#queue },
     )
     const registered: Registered = {

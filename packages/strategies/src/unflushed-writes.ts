@@ -90,14 +90,14 @@ export class UnflushedWrites<V> {
       const now = this.#now()
       if (row.expiresAt !== null && now >= row.expiresAt) return undefined
       this.#stats.recordHits++
-      publishHit(this.#tiers.namespace, key, record?.tier ?? 'record', true)
+      publishHit(this.#tiers.namespace, key, record?.tier ?? 'record', 'record')
       await this.#tiers.fill(key, row, token)
       return { value: row.value }
     }
     if (p.op === 'delete') return undefined
     this.#stats.lowerHits++
     // this instance's write the record does not have yet
-    publishHit(this.#tiers.namespace, key, 'unflushed', false)
+    publishHit(this.#tiers.namespace, key, 'unflushed', 'unflushed')
     const value = p.value as V
     await this.#tiers.fill(key, { value, version: p.version, tags: p.tags, expiresAt: null }, token)
     return { value }

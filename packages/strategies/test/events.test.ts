@@ -58,9 +58,10 @@ describe('tiered events on node:diagnostics_channel', () => {
     expect(await ns.get('below')).toBe(3) // L2, copied into L1
     expect(await ns.get('below')).toBe(3) // L1, synchronous path
     expect(await ns.get('nothing')).toBeUndefined()
-    expect(hits.map((h) => [h.key, h.tier, h.record])).toEqual([
-      ['below', 'memory', false],
-      ['below', 'memory', false],
+    // both tiers are memcaches here: the level, not the store's name, tells L1 from L2
+    expect(hits.map((h) => [h.key, h.level, h.tier, h.record])).toEqual([
+      ['below', 'l2', 'memory', false],
+      ['below', 'l1', 'memory', false],
     ])
     expect(misses.map((m) => m.key)).toEqual(['nothing'])
   })
@@ -87,6 +88,7 @@ describe('tiered events on node:diagnostics_channel', () => {
       [2, 'value', 'read'],
     ])
     expect(loads[0]?.durationMs).toBe(7)
+    expect(loads[3]?.found).toBe(2)
     expect((loads[2]?.error as Error | undefined)?.message).toBe('source down')
   })
 
