@@ -56,7 +56,7 @@ interface NamespaceState {
   readonly label: string
   readonly reads: Series
   readonly misses: Series
-  /** Hits by the store name of the event (`record` events under the key `\u0000record`). */
+  /** Hits by the level that answered (`l1`, `l2`, `l3`, `record`, `unflushed`). */
   readonly hits: Map<string, Series>
 }
 
@@ -182,12 +182,12 @@ export class EventCollector {
   #hit(e: TieredHitEvent): void {
     const s = this.#namespace(e.namespace)
     s.reads.value++
-    const id = e.record ? '\u0000record' : e.tier
-    let hits = s.hits.get(id)
+    // the level the cache reports (l1, l2, l3, record, unflushed), not the store's name: two
+    // tiers may be the same kind of store
+    let hits = s.hits.get(e.level)
     if (hits === undefined) {
-      const tier = e.record ? 'record' : e.tier === 'unflushed' ? 'unflushed' : this.tier(e.tier)
-      hits = this.hits.series([s.label, tier])
-      s.hits.set(id, hits)
+      hits = this.hits.series([s.label, e.level])
+      s.hits.set(e.level, hits)
     }
     hits.value++
   }
