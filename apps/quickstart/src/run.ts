@@ -71,7 +71,7 @@ export function bar(fraction: number, width = 30): string {
   return '█'.repeat(full) + '░'.repeat(width - full)
 }
 
-/** Loads the design document's configuration shipped with @actor-cache/core. */
+/** Loads the example configuration shipped with @actor-cache/core (docs/configuration.md). */
 export async function loadSeedConfig(): Promise<CacheConfig> {
   const url = import.meta.resolve('@actor-cache/core/examples/cache.yaml')
   return parseCacheConfigYaml(await readFile(new URL(url), 'utf8'), { source: 'cache.yaml' })

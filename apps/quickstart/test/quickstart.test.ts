@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { bar, loadSeedConfig, runQuickstart } from '../src/run.js'
 
 describe('quickstart', () => {
-  it('loads the seed configuration shipped with core', async () => {
+  it('loads the example configuration shipped with core', async () => {
     const config = await loadSeedConfig()
     expect(config.strategies.primary_core?.strategy).toBe('write_through')
   })

@@ -338,7 +338,7 @@ function findCycle(graph: Record<string, string[]>): string[] | undefined {
 }
 
 /**
- * Zod schema of the seed's `CacheConfig` as YAML/JSON input (snake_case, units as text).
+ * Zod schema of the configuration file (docs/configuration.md) as YAML/JSON input (snake_case, units as text).
  * Its output is the normalised {@link CacheConfig} (camelCase, milliseconds, bytes).
  */
 export const cacheConfigSchema = z
@@ -423,7 +423,7 @@ function substitute(
 }
 
 /**
- * Validates a configuration object (the parsed YAML or JSON of the seed's format).
+ * Validates a configuration object (the parsed YAML or JSON of the configuration file, see docs/configuration.md).
  * @throws {InvalidConfigError} listing every problem with its path
  */
 export function parseCacheConfig(input: unknown, options: ParseConfigOptions = {}): CacheConfig {
@@ -445,7 +445,7 @@ export function parseCacheConfig(input: unknown, options: ParseConfigOptions = {
 }
 
 /**
- * Parses and validates a YAML configuration document in the seed's format.
+ * Parses and validates a YAML configuration file (its format: docs/configuration.md).
  * @example parseCacheConfigYaml(await readFile('cache.yaml', 'utf8'), { source: 'cache.yaml', env: process.env })
  * @throws {InvalidConfigError} on YAML syntax errors and on invalid settings
  */

@@ -61,7 +61,7 @@ export interface SetManyItem<V = unknown> extends SetOptions {
 }
 
 /**
- * The seed's `CacheInterface`, bound to one namespace (entity type): get, set with TTL, delete,
+ * The interface every tier implements, bound to one namespace (entity type): get, set with TTL, delete,
  * clear, exists, getTTL, setTTL, plus batch and pattern operations. Every tier implements it;
  * every implementation passes the conformance suite in `@actor-cache/core/testing`.
  *

@@ -72,7 +72,7 @@ export interface RedisComponentOptions {
   prefix?: string
   /**
    * Per-command timeout in ms: a call never waits longer, whatever the connection does.
-   * @default 3000 (the design document's read_timeout)
+   * @default 3000 (the configuration file's `redis.read_timeout` default)
    */
   commandTimeout?: number
   /** Circuit breaker settings. */
@@ -305,14 +305,14 @@ export class Commander {
   }
 }
 
-/** Extra options of {@link connectRedis} beyond the design document's `redis:` section. */
+/** Extra options of {@link connectRedis} beyond the configuration file's `redis:` section. */
 export interface ConnectOptions {
   /** Client name shown by `CLIENT LIST`. */
   name?: string
 }
 
 /**
- * Maps the normalised `redis:` section of the design document to node-redis client options.
+ * Maps the normalised `redis:` section of the configuration file to node-redis client options.
  *
  * | setting | node-redis |
  * |---|---|
@@ -360,7 +360,7 @@ export function redisClientOptions(
 }
 
 /**
- * Creates and connects a node-redis client from the design document's `redis:` section.
+ * Creates and connects a node-redis client from the configuration file's `redis:` section.
  * @throws {TierUnavailableError} when the server cannot be reached within `dial_timeout`
  */
 export async function connectRedis(

@@ -3,7 +3,7 @@ import { ConflictError, InvalidOptionError } from '../errors.js'
 /** Kind of a state change. */
 export type ChangeType = 'create' | 'update' | 'delete'
 
-/** The seed's `StateChange`, field for field. `timestamp` is epoch milliseconds. */
+/** One change of an entity's state: who changed what, from which value to which. `timestamp` is epoch milliseconds. */
 export interface StateChange<T = unknown> {
   /** Unique forever (client-generated); a retried append of the same id is a no-op. */
   id: string
@@ -24,7 +24,7 @@ export interface StateChange<T = unknown> {
   systemId: string
 }
 
-/** A state change as logged: the seed's fields plus its version and chain links. */
+/** A state change as logged: its fields plus its version and chain links. */
 export interface ChangeRecord<T = unknown> extends StateChange<T> {
   /** Entity version this change produced; unique per (entityType, entityId). */
   version: number
