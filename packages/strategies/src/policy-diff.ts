@@ -11,13 +11,16 @@ export function policyDiff<V>(current: ResolvedPolicy<V>, asked: ResolvedPolicy<
     const a = current[name]
     const b = asked[name]
     if (Object.is(a, b)) continue
-    out.push(`${name}: ${describe(a)}, asked ${describe(b)}`)
+    const same = typeof a === typeof b && describe(a) === describe(b)
+    out.push(
+      same ? `${name}: another ${describe(b)}` : `${name}: ${describe(a)}, asked ${describe(b)}`,
+    )
   }
   return out
 }
 
 function describe(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`
-  if (typeof value === 'object' && value !== null) return 'a store'
+  if (typeof value === 'object' && value !== null) return 'store'
   return String(value)
 }

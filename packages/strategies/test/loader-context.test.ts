@@ -245,7 +245,7 @@ describe('asking for a namespace again', () => {
     expect(error).toBeInstanceOf(InvalidOptionError)
     const message = (error as Error).message
     expect(message).toContain('ttl: 5000, asked 6000')
-    expect(message).toContain('loader')
+    expect(message).toContain('loader: another function loader')
     expect(message).not.toContain('grace')
   })
 
