@@ -152,7 +152,10 @@ function workspaceRoot(from: string): string {
   }
 }
 
-/** The root README and the README of every workspace package (from pnpm-workspace.yaml). */
+/**
+ * The root README, the README of every workspace package (from pnpm-workspace.yaml) and the
+ * pages of `docs/`.
+ */
 async function workspaceReadmes(root: string): Promise<string[]> {
   const manifest = await readFile(join(root, 'pnpm-workspace.yaml'), 'utf8')
   const section = /^packages:\n((?:[ \t]+-.*\n?|[ \t]*#.*\n?)*)/m.exec(manifest)?.[1] ?? ''
@@ -168,9 +171,14 @@ async function workspaceReadmes(root: string): Promise<string[]> {
       dirs.push(pattern)
     }
   }
+  const docs = await readdir(join(root, 'docs'), { withFileTypes: true }).catch(() => [])
+  const pages = docs
+    .filter((e) => e.isFile() && e.name.endsWith('.md'))
+    .map((e) => join('docs', e.name))
   return dirs
     .map((dir) => join(dir, 'README.md'))
     .filter((readme) => existsSync(join(root, readme)))
+    .concat(pages)
     .sort((a, b) => (a === 'README.md' ? -1 : b === 'README.md' ? 1 : a.localeCompare(b)))
 }
 
