@@ -25,6 +25,7 @@ export type {
 export {
   createTieredCache,
   type FlushOptions,
+  type NamespacePolicies,
   type NamespaceTypes,
   TieredCache,
   type TieredCacheOptions,
