@@ -6,6 +6,7 @@ import { type ChangeRecord, ConflictError } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrismaChangeLog, createPrismaStore, migrate } from '../src/index.js'
 import { postgres, type TestDb } from './db.js'
+import { rejection } from './rejection.js'
 
 function change(id: string, entityId: string, version: number): ChangeRecord {
   return {
@@ -22,14 +23,7 @@ function change(id: string, entityId: string, version: number): ChangeRecord {
   }
 }
 
-async function conflict(work: Promise<unknown>): Promise<ConflictError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(ConflictError)
-  return error as ConflictError
-}
+const conflict = (work: Promise<unknown>): Promise<ConflictError> => rejection(work, ConflictError)
 
 describe('change-log version conflicts (postgres)', () => {
   let db: TestDb

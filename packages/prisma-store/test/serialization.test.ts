@@ -12,6 +12,7 @@ import {
   migrate,
 } from '../src/index.js'
 import { postgres, type TestDb } from './db.js'
+import { rejection } from './rejection.js'
 
 function cyclic(): { stats: unknown[] } {
   const owner: { name: string; self?: unknown } = { name: 'a' }
@@ -20,14 +21,8 @@ function cyclic(): { stats: unknown[] } {
 }
 const PATH = '$.stats[1].<value 0>.self'
 
-async function serializationError(work: Promise<unknown>): Promise<SerializationError> {
-  const error = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(SerializationError)
-  return error as SerializationError
-}
+const serializationError = (work: Promise<unknown>): Promise<SerializationError> =>
+  rejection(work, SerializationError)
 
 describe('SerializationError of a cyclic value (postgres)', () => {
   let db: TestDb
