@@ -69,6 +69,7 @@ export { MONITORED_OPERATIONS, type MonitoringConfig } from './monitoring-config
 export {
   type AppendResult,
   type ChangeFeedBatch,
+  type ChangeHead,
   type ChangeLog,
   type ChangePage,
   type ChangeQuery,

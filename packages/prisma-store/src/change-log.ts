@@ -1,6 +1,7 @@
 import {
   type AppendResult,
   type ChangeFeedBatch,
+  type ChangeHead,
   type ChangeLog,
   type ChangePage,
   type ChangeQuery,
@@ -166,6 +167,7 @@ export class PrismaChangeLog implements ChangeLog {
       params.push(value)
       where.push(sql.replace('?', `$${params.length}`))
     }
+    if (query.id !== undefined) add('id = ?', query.id)
     if (query.entityType !== undefined) add('entity_type = ?', query.entityType)
     if (query.entityId !== undefined) add('entity_id = ?', query.entityId)
     if (query.userId !== undefined) add('user_id = ?', query.userId)
@@ -206,6 +208,25 @@ export class PrismaChangeLog implements ChangeLog {
       ),
     )
     return rows.map((r) => this.#record(r))
+  }
+
+  /** The entity's newest record and the database clock, in one statement. */
+  async head(entityType: string, entityId: string): Promise<ChangeHead> {
+    const rows = await guarded(this.#timeout, 'head', () =>
+      this.#prisma.$queryRawUnsafe<(Partial<ChangeRow> & { now: Date })[]>(
+        `SELECT c.*, clock.now FROM (SELECT clock_timestamp() AS now) clock
+           LEFT JOIN LATERAL (SELECT ${COLUMNS} FROM ac_state_changes
+             WHERE entity_type = $1 AND entity_id = $2 ORDER BY version DESC LIMIT 1) c ON true`,
+        entityType,
+        entityId,
+      ),
+    )
+    const row = rows[0]
+    if (row === undefined) throw new Error('head: the database returned no row')
+    const now = row.now.getTime()
+    return row.seq === null || row.seq === undefined
+      ? { now }
+      : { record: this.#record(row as ChangeRow), now }
   }
 
   async readFeed(checkpoint: string | undefined, limit: number): Promise<ChangeFeedBatch> {

@@ -38,6 +38,8 @@ export interface ChangeRecord<T = unknown> extends StateChange<T> {
 
 /** Filters of {@link ChangeLog.query}. All given fields must match. */
 export interface ChangeQuery {
+  /** The change with this id (at most one record matches). */
+  id?: string
   entityType?: string
   entityId?: string
   userId?: string
@@ -67,6 +69,14 @@ export interface ChangeFeedBatch<T = unknown> {
   checkpoint: string
 }
 
+/** What {@link ChangeLog.head} returns: an entity's newest record and the log's clock. */
+export interface ChangeHead<T = unknown> {
+  /** The entity's record of the highest version; absent when nothing is logged for it. */
+  record?: ChangeRecord<T>
+  /** The log's current time (epoch ms): the database clock for SQL logs. */
+  now: number
+}
+
 /** Outcome of an append. */
 export interface AppendResult {
   /** Records newly written. */
@@ -90,6 +100,11 @@ export interface ChangeLog {
   /** The records of one entity in version order (the chain to verify or roll back along). */
   history(entityType: string, entityId: string): Promise<ChangeRecord[]>
   /**
+   * The entity's newest record (the head of its chain) and the log's clock, in one read: what a
+   * writer needs to append the next version.
+   */
+  head(entityType: string, entityId: string): Promise<ChangeHead>
+  /**
    * The log after `checkpoint` (from the start when omitted), in an order fixed once read
    * (transaction-id order for SQL logs, which is not always commit order: two versions of one
    * entity written by different transactions may come out of order, so consumers apply them
@@ -112,6 +127,7 @@ export function validateLimit(limit: unknown, fallback = 100): number {
 }
 
 const matches = (r: ChangeRecord, q: ChangeQuery): boolean =>
+  (q.id === undefined || r.id === q.id) &&
   (q.entityType === undefined || r.entityType === q.entityType) &&
   (q.entityId === undefined || r.entityId === q.entityId) &&
   (q.userId === undefined || r.userId === q.userId) &&
@@ -208,6 +224,16 @@ export function createMemoryChangeLog(): ChangeLog {
         .filter((r) => r.entityType === entityType && r.entityId === entityId)
         .sort((a, b) => a.version - b.version)
         .map((r) => structuredClone(r))
+    },
+    async head(entityType, entityId) {
+      let newest: ChangeRecord | undefined
+      for (const r of records) {
+        if (r.entityType !== entityType || r.entityId !== entityId) continue
+        if (newest === undefined || r.version > newest.version) newest = r
+      }
+      return newest === undefined
+        ? { now: Date.now() }
+        : { record: structuredClone(newest), now: Date.now() }
     },
     async readFeed(checkpoint, limit) {
       const n = validateLimit(limit)

@@ -156,6 +156,29 @@ export function runChangeLogConformance(target: ChangeLogTarget): void {
       })
     })
 
+    it('finds a change by id', async () => {
+      const e = entity()
+      await log.append([change(e, 'i1', 1), change(e, 'i2', 2)])
+      const page = await log.query({ id: `${e}/i2` })
+      expect(page.records.map((r) => [r.id, r.version])).toEqual([[`${e}/i2`, 2]])
+      expect((await log.query({ id: `${e}/none` })).records).toEqual([])
+    })
+
+    it('gives the head of an entity and the log clock in one read', async () => {
+      const e = entity()
+      const before = await log.head('primary_core', e)
+      expect(before.record).toBeUndefined()
+      expect(Number.isFinite(before.now)).toBe(true)
+      // the log's clock is a real clock (the database's for SQL logs), not the records' times
+      expect(Math.abs(before.now - Date.now())).toBeLessThan(60 * 60_000)
+      await log.append([change(e, 'h1', 1), change(e, 'h3', 3), change(e, 'h2', 2)])
+      const head = await log.head('primary_core', e)
+      expect(head.record).toMatchObject({ id: `${e}/h3`, version: 3, newValue: { hp: 3 } })
+      expect(head.now).toBeGreaterThanOrEqual(before.now - 1_000)
+      // another entity type with the same id is another entity
+      expect((await log.head('derived_stats', e)).record).toBeUndefined()
+    })
+
     it('keeps history immune to later mutation of the caller objects', async () => {
       const e = entity()
       const r = change(e, 'm', 1)
