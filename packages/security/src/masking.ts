@@ -21,14 +21,30 @@ export interface RedactPathsOptions {
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 
-function segment(part: string): string {
-  return IDENT.test(part) ? `.${part}` : `["${part}"]`
+/**
+ * One field name as a pino path segment. pino's path parser has no escapes: a bracket or comma in
+ * a name, or both quote characters, would give a path that pino refuses or one that silently
+ * redacts nothing, so such names are refused here.
+ */
+function segment(part: string, option: string): string {
+  if (IDENT.test(part)) return `.${part}`
+  const quote = part.includes('"') ? "'" : '"'
+  if (/[[\],]/.test(part) || part.includes(quote)) {
+    throw new InvalidOptionError(
+      option,
+      `field name ${JSON.stringify(part)} cannot be written as a pino redact path (it has a bracket, a comma or both quote characters)`,
+    )
+  }
+  return `[${quote}${part}${quote}]`
 }
 
 /**
  * pino `redact` paths for the sensitive fields: `redactPaths({ actors: ['email'] })` gives
  * `['value.email', 'audit.value.email', '*.value.email']`; a `'value'` namespace masks the whole
- * value. Pass them as `pino({ redact: { paths, censor: '[REDACTED]' } })`.
+ * value. Pass them as `pino({ redact: { paths, censor: '[REDACTED]' } })`. pino's paths do not
+ * know namespaces: a field listed for one namespace is censored in every logged value, and a
+ * `'value'` namespace censors every logged value whole. Field names with a bracket, a comma or both
+ * quote characters cannot be written as pino paths and fail with `InvalidOptionError`.
  */
 export function redactPaths(fields: SensitiveFields, options: RedactPathsOptions = {}): string[] {
   if (typeof fields !== 'object' || fields === null) {
@@ -46,7 +62,14 @@ export function redactPaths(fields: SensitiveFields, options: RedactPathsOptions
         continue
       }
       for (const path of what as readonly string[]) {
-        out.add(prefix + path.split('.').map(segment).join(''))
+        const option = `fields.${ns}`
+        out.add(
+          prefix +
+            path
+              .split('.')
+              .map((part) => segment(part, option))
+              .join(''),
+        )
       }
     }
   }

@@ -164,6 +164,15 @@ describe('log masking', () => {
       '*.value',
     ])
     expect(redactPaths({ a: ['odd-name'] }, { prefixes: ['v'] })).toEqual(['v["odd-name"]'])
+    expect(redactPaths({ a: ['say "hi"'] }, { prefixes: ['v'] })).toEqual([`v['say "hi"']`])
+  })
+
+  it('refuses field names that pino redact paths cannot carry', () => {
+    for (const name of ['x[0]', 'a]b', 'a,b', `"it's"`]) {
+      expect(() => redactPaths({ actors: [`profile.${name}`] })).toThrow(
+        expect.objectContaining({ code: 'E_INVALID_OPTION', option: 'fields.actors' }),
+      )
+    }
   })
 
   it('masks values without changing them', () => {
