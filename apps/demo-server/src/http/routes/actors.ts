@@ -1,0 +1,123 @@
+import type { FastifyInstance } from 'fastify'
+import { deleteActor, getPrimary, patchPrimary, putPrimary } from '../../domain/actors.js'
+import type { PrimaryCore } from '../../domain/types.js'
+import { bearer } from '../auth.js'
+import {
+  type IdParams,
+  idParams,
+  primaryCoreSchema,
+  primaryPatchSchema,
+  responses,
+  versioned,
+  versionSchema,
+} from '../schemas.js'
+import { expectedVersion, tagVersion } from '../versions.js'
+
+const tags = ['actors']
+const reply200 = responses({ 200: versioned('primaryCore', primaryCoreSchema) })
+const ifMatch = {
+  type: 'object',
+  properties: { 'if-match': { type: 'string', description: 'expected version, e.g. "3"' } },
+} as const
+
+/** GET, PUT, PATCH and DELETE of an actor's primary core, with expected versions. */
+export async function actorRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Params: IdParams }>(
+    '/actors/:id',
+    {
+      schema: {
+        tags,
+        summary: "An actor's primary core",
+        security: bearer,
+        params: idParams,
+        response: reply200,
+      },
+    },
+    async (request, reply) => {
+      const { version, value } = await getPrimary(request.cache, request.params.id)
+      tagVersion(reply, version)
+      return { id: request.params.id, version, primaryCore: value }
+    },
+  )
+
+  app.put<{ Params: IdParams; Body: { primaryCore: PrimaryCore; expectedVersion?: number } }>(
+    '/actors/:id',
+    {
+      schema: {
+        tags,
+        summary:
+          'Creates or replaces a primary core (write-through); 0 as expected version creates only',
+        security: bearer,
+        params: idParams,
+        headers: ifMatch,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['primaryCore'],
+          properties: { primaryCore: primaryCoreSchema, expectedVersion: versionSchema },
+        },
+        response: reply200,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params
+      const expected = expectedVersion(request, request.body.expectedVersion)
+      const { version } = await putPrimary(request.cache, id, request.body.primaryCore, expected)
+      tagVersion(reply, version)
+      return { id, version, primaryCore: request.body.primaryCore }
+    },
+  )
+
+  app.patch<{
+    Params: IdParams
+    Body: { primaryCore: Partial<PrimaryCore>; expectedVersion?: number }
+  }>(
+    '/actors/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Changes some fields of a primary core (compare-and-set against the version read)',
+        security: bearer,
+        params: idParams,
+        headers: ifMatch,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['primaryCore'],
+          properties: { primaryCore: primaryPatchSchema, expectedVersion: versionSchema },
+        },
+        response: reply200,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params
+      const expected = expectedVersion(request, request.body.expectedVersion)
+      const { version, value } = await patchPrimary(
+        request.cache,
+        id,
+        request.body.primaryCore,
+        expected,
+      )
+      tagVersion(reply, version)
+      return { id, version, primaryCore: value }
+    },
+  )
+
+  app.delete<{ Params: IdParams }>(
+    '/actors/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Deletes an actor (primary core, flexible and derived stats)',
+        security: bearer,
+        params: idParams,
+        headers: ifMatch,
+        response: responses({ 204: { type: 'null', description: 'deleted' } }),
+      },
+    },
+    async (request, reply) => {
+      await deleteActor(request.cache, request.params.id, expectedVersion(request, undefined))
+      return reply.code(204).send()
+    },
+  )
+}

@@ -1,0 +1,173 @@
+import type { WriteStrategy } from '@actor-cache/core'
+import { createMemCache, type MemCache } from '@actor-cache/memcache'
+import {
+  type CacheAlerts,
+  type CacheMetrics,
+  createCacheAlerts,
+  createCacheMetrics,
+  createHealthCheck,
+  type HealthCheck,
+} from '@actor-cache/metrics'
+import {
+  createRateLimiter,
+  type GuardedCache,
+  guardCache,
+  type PrincipalView,
+} from '@actor-cache/security'
+import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
+import type { DemoNamespaces } from './domain/types.js'
+import type { ServerSettings } from './settings.js'
+import {
+  openEmbeddedRecord,
+  openLocalParts,
+  openPostgresRecord,
+  openRedisParts,
+  type RecordTier,
+  type SharedParts,
+} from './tiers.js'
+
+/** The demo's cache, typed by its namespaces. */
+export type DemoCache = TieredCache<DemoNamespaces>
+/** One caller's guarded view of the cache: every call is checked against its roles. */
+export type CacheView = PrincipalView<DemoCache>
+
+/** Where the data lives: the services chosen by the environment. */
+export interface StackOptions {
+  settings: ServerSettings
+  /** PGlite's directory when there is no `databaseUrl`. */
+  dataDir: string
+  /** Redis (L2, bus, lock, queue) when given; in-process parts otherwise. */
+  redisUrl?: string | undefined
+  /** PostgreSQL as the store of record when given; PGlite in `dataDir` otherwise. */
+  databaseUrl?: string | undefined
+  /** Where alerts are reported. */
+  onAlert?: (line: string) => void
+}
+
+/** Everything the server composes, and the order to close it in. */
+export interface Stack {
+  readonly settings: ServerSettings
+  /** The cache itself, for the server's own work (computing derived stats after a checked read). */
+  readonly cache: DemoCache
+  /** The cache behind the access guard: requests use `guarded.as(principal)`. */
+  readonly guarded: GuardedCache<DemoCache>
+  readonly l1: MemCache
+  readonly record: RecordTier
+  readonly shared: SharedParts
+  readonly metrics: CacheMetrics
+  readonly health: HealthCheck
+  readonly alerts: CacheAlerts | undefined
+  /** The tiers in use, for people (`/stats`, the start-up banner). */
+  readonly tiers: { l1: string; l2: string; record: string }
+  /** Closes everything this stack opened, the cache first. */
+  close(): Promise<void>
+}
+
+async function openRecord(options: StackOptions): Promise<RecordTier> {
+  return options.databaseUrl === undefined
+    ? openEmbeddedRecord(options.dataDir)
+    : openPostgresRecord(options.databaseUrl)
+}
+
+async function openShared(options: StackOptions): Promise<SharedParts> {
+  return options.redisUrl === undefined
+    ? openLocalParts()
+    : openRedisParts(options.settings.cache, options.redisUrl)
+}
+
+/** Opens the tiers and ports the environment asks for and composes the cache on them. */
+export async function openStack(options: StackOptions): Promise<Stack> {
+  const { settings } = options
+  const config = settings.cache
+  const shared = await openShared(options)
+  let record: RecordTier
+  try {
+    record = await openRecord(options)
+  } catch (error) {
+    await shared.close()
+    throw error
+  }
+  const l1 = createMemCache(config.memCache)
+  const cache = createTieredCache<DemoNamespaces>({
+    config,
+    l1,
+    l2: shared.l2,
+    l3: record.store,
+    bus: shared.bus,
+    lock: shared.lock,
+    queue: shared.queue,
+    deadLetters: record.deadLetters,
+  })
+  const limit = settings.demo.rateLimit
+  const rateLimiter =
+    limit === undefined
+      ? undefined
+      : createRateLimiter({
+          ...limit,
+          ...(shared.redis === undefined
+            ? {}
+            : { redis: shared.redis, keyPrefix: `${shared.prefix}:rl` }),
+        })
+  const guarded = guardCache(cache, {
+    policy: settings.demo.policy,
+    config,
+    ...(rateLimiter === undefined ? {} : { rateLimiter }),
+  })
+  const namespaces = Object.keys(config.strategies)
+  for (const name of namespaces) cache.namespace(name as keyof DemoNamespaces)
+  const metrics = createCacheMetrics({ namespaces, cache, l1, queue: shared.queue })
+  const strategies = [
+    ...new Set(Object.values(config.strategies).map((s) => s.strategy)),
+  ] as WriteStrategy[]
+  const health = createHealthCheck({
+    l1,
+    l2: shared.l2,
+    record: record.store,
+    bus: shared.bus,
+    queue: shared.queue,
+    strategies,
+  })
+  const alerts =
+    config.monitoring === undefined
+      ? undefined
+      : createCacheAlerts({ metrics, monitoring: config.monitoring }).start()
+  alerts?.on((a) => options.onAlert?.(`alert ${a.name} ${a.state}: ${a.summary}`))
+  let closing: Promise<void> | undefined
+  return {
+    settings,
+    cache,
+    guarded,
+    l1,
+    record,
+    shared,
+    metrics,
+    health,
+    alerts,
+    tiers: { l1: 'memory (memcache)', l2: shared.describe, record: record.describe },
+    close() {
+      closing ??= closeAll([
+        () => alerts?.close(),
+        () => health.close(),
+        () => metrics.close(),
+        () => cache.close(),
+        () => l1.close(),
+        () => shared.close(),
+        () => record.close(),
+      ])
+      return closing
+    },
+  }
+}
+
+/** Runs every closer in order, even after one fails; rethrows the first failure. */
+async function closeAll(steps: readonly (() => unknown)[]): Promise<void> {
+  let failure: unknown
+  for (const close of steps) {
+    try {
+      await close()
+    } catch (error) {
+      failure ??= error
+    }
+  }
+  if (failure !== undefined) throw failure
+}

@@ -1,0 +1,152 @@
+import { mkdir } from 'node:fs/promises'
+import {
+  type CacheConfig,
+  createLocalBusHub,
+  createLocalLockProvider,
+  createMemoryWriteQueue,
+  type InvalidationBus,
+  type LockProvider,
+  parseCacheConfig,
+  type QueuedWrite,
+  type WriteQueue,
+} from '@actor-cache/core'
+import {
+  createPrismaDeadLetters,
+  createPrismaStore,
+  migrate,
+  type PrismaDeadLetters,
+  type PrismaTier,
+} from '@actor-cache/prisma-store'
+import { connectPostgres, openEmbeddedStore } from '@actor-cache/prisma-store/client'
+import {
+  connectRedis,
+  createRedisBus,
+  createRedisLockProvider,
+  createRedisStore,
+  createRedisWriteQueue,
+  type RedisTier,
+  type SingleClient,
+} from '@actor-cache/redis'
+import { reason, redactUrl, step } from './startup-error.js'
+
+/** The store of record (L3) and what lives beside it. */
+export interface RecordTier {
+  /** `pglite <dir>` or `postgres <url>`, for people. */
+  readonly describe: string
+  readonly store: PrismaTier
+  readonly deadLetters: PrismaDeadLetters
+  close(): Promise<void>
+}
+
+/** The cross-instance parts: L2, bus, lock and write queue, from Redis or in-process. */
+export interface SharedParts {
+  readonly describe: string
+  readonly l2: RedisTier | undefined
+  readonly bus: InvalidationBus
+  readonly lock: LockProvider
+  readonly queue: WriteQueue<QueuedWrite>
+  /** The Redis client, when there is one (rate limits, health's INFO). */
+  readonly redis: SingleClient | undefined
+  readonly prefix: string | undefined
+  close(): Promise<void>
+}
+
+/** Embedded PGlite in `dataDir` (created if missing), migrated. */
+export async function openEmbeddedRecord(dataDir: string): Promise<RecordTier> {
+  const embedded = await step(
+    (e) => `the embedded database in ${dataDir} cannot be opened: ${reason(e)}`,
+    `make sure no other demo server uses ${dataDir} (or set DATA_DIR to another directory); delete the directory to start with a new database`,
+    async () => {
+      await mkdir(dataDir, { recursive: true })
+      return openEmbeddedStore({ dataDir })
+    },
+  )
+  return {
+    describe: `PGlite (embedded PostgreSQL) in ${dataDir}`,
+    store: embedded.store,
+    deadLetters: embedded.deadLetters,
+    close: () => embedded.close(),
+  }
+}
+
+/** PostgreSQL at `url` (a `?schema=` selects the schema), migrated. */
+export async function openPostgresRecord(url: string): Promise<RecordTier> {
+  const shown = redactUrl(url)
+  const prisma = await step(
+    (e) => `DATABASE_URL is not a usable PostgreSQL connection string (${shown}): ${reason(e)}`,
+    'set DATABASE_URL to e.g. postgresql://postgres@127.0.0.1:5432/postgres, or unset it to use the embedded database',
+    () => connectPostgres(url),
+  )
+  try {
+    await step(
+      (e) => `PostgreSQL at ${shown} cannot be used: ${reason(e)}`,
+      'start PostgreSQL (and create the database and schema the URL names), or unset DATABASE_URL to use the embedded database',
+      () => migrate(prisma),
+    )
+  } catch (error) {
+    await prisma.$disconnect()
+    throw error
+  }
+  const store = createPrismaStore({ prisma })
+  return {
+    describe: `PostgreSQL at ${shown}`,
+    store,
+    deadLetters: createPrismaDeadLetters({ prisma }),
+    async close() {
+      try {
+        await store.close()
+      } finally {
+        await prisma.$disconnect()
+      }
+    },
+  }
+}
+
+/** In-process bus, lock and queue: one instance, no Redis. */
+export function openLocalParts(): SharedParts {
+  const bus = createLocalBusHub().connect()
+  const lock = createLocalLockProvider()
+  const queue = createMemoryWriteQueue()
+  return {
+    describe: 'none (in-process invalidation bus, lock and write-behind queue)',
+    l2: undefined,
+    bus,
+    lock,
+    queue,
+    redis: undefined,
+    prefix: undefined,
+    async close() {
+      await Promise.allSettled([queue.close(), lock.close(), bus.close()])
+    },
+  }
+}
+
+/** Redis at `url` as L2, with its bus, lock and durable write queue. */
+export async function openRedisParts(config: CacheConfig, url: string): Promise<SharedParts> {
+  const shown = redactUrl(url)
+  const base = config.redis ?? parseCacheConfig({ redis: { url } }).redis
+  const redisConfig = { ...base!, url }
+  const client = await step(
+    (e) => `Redis at ${shown} is unreachable: ${reason(e)}`,
+    'start Redis (redis-server), fix REDIS_URL, or unset REDIS_URL to run without Redis',
+    () => connectRedis(redisConfig),
+  )
+  const options = { client, prefix: redisConfig.keyPrefix }
+  const l2 = createRedisStore(options)
+  const bus = createRedisBus(options)
+  const lock = createRedisLockProvider(options)
+  const queue = createRedisWriteQueue({ ...options, name: 'demo-server' })
+  return {
+    describe: `Redis at ${shown} (key prefix "${redisConfig.keyPrefix}")`,
+    l2,
+    bus,
+    lock,
+    queue,
+    redis: client,
+    prefix: redisConfig.keyPrefix,
+    async close() {
+      await Promise.allSettled([queue.close(), bus.close(), lock.close(), l2.close()])
+      await client.close()
+    },
+  }
+}
