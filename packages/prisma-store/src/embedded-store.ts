@@ -4,7 +4,7 @@ import { createPrismaDeadLetters, type PrismaDeadLetters } from './dead-letters.
 import type { PrismaClient } from './generated/prisma/client.js'
 import { migrate } from './migrate.js'
 import { openPglite } from './open-pglite.js'
-import { createPrismaStore, type PrismaStoreOptions, type PrismaTier } from './prisma-store.js'
+import { createPrismaStore, type PrismaStoreOptions, type PrismaTier } from './prisma-tier.js'
 
 /** Options of {@link openEmbeddedStore}. */
 export interface EmbeddedStoreOptions {

@@ -16,10 +16,6 @@ export {
   migrate,
   splitStatements,
 } from './migrate.js'
-export {
-  createPrismaStore,
-  PrismaStore,
-  type PrismaStoreOptions,
-  PrismaTier,
-} from './prisma-store.js'
+export { PrismaStore } from './prisma-store.js'
+export { createPrismaStore, type PrismaStoreOptions, PrismaTier } from './prisma-tier.js'
 export type { PrismaLike, PrismaTransaction } from './sql.js'
