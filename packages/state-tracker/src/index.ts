@@ -1,0 +1,17 @@
+export type {
+  ChainCheckpoint,
+  CheckpointBreakReason,
+  CheckpointVerification,
+  ProgressListener,
+} from './checkpoint.js'
+export { type ChangeAuthor, currentAuthor, trackAs } from './context.js'
+export { MASK, type SensitiveFields } from './masking.js'
+export type { EntityStateAt, PointInTime } from './state-at.js'
+export {
+  createStateTracker,
+  type LogScanOptions,
+  StateTracker,
+  type StateTrackerOptions,
+} from './state-tracker.js'
+export type { ExpectedVersion, TrackChangeInput, TrackChangeOptions } from './track-input.js'
+export type { ChainBreakReason, ChainHead, ChainVerification, StoredState } from './verify-chain.js'

@@ -1,0 +1,70 @@
+/**
+ * The change logs the tests run against: in-process, PostgreSQL (a schema of its own per call)
+ * and embedded PGlite. A test that needs PostgreSQL and cannot reach it fails, naming what to
+ * start.
+ */
+import { randomUUID } from 'node:crypto'
+import { type ChangeLog, createMemoryChangeLog } from '@actor-cache/core'
+import { createPrismaChangeLog, migrate } from '@actor-cache/prisma-store'
+import {
+  connectPostgres,
+  openEmbeddedStore,
+  type PrismaClient,
+} from '@actor-cache/prisma-store/client'
+
+export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+
+export interface TestLog {
+  name: 'memory' | 'postgres' | 'pglite'
+  log: ChangeLog
+  /** SQL on the log's tables (to forge records); absent for the in-process log. */
+  sql?: (query: string, ...params: unknown[]) => Promise<unknown>
+  close(): Promise<void>
+}
+
+export async function memoryLog(): Promise<TestLog> {
+  return { name: 'memory', log: createMemoryChangeLog(), close: async () => {} }
+}
+
+export async function postgresLog(options: { max?: number } = {}): Promise<TestLog> {
+  const schema = `ac_tracker_${randomUUID().replaceAll('-', '').slice(0, 12)}`
+  let admin: PrismaClient | undefined
+  try {
+    admin = await connectPostgres(DATABASE_URL, { connectionTimeoutMillis: 3000 })
+    await admin.$executeRawUnsafe(`CREATE SCHEMA "${schema}"`)
+  } catch (error) {
+    await admin?.$disconnect()
+    throw new Error(
+      `these tests need PostgreSQL at ${DATABASE_URL} (start it, or set DATABASE_URL): ${(error as Error).message}`,
+    )
+  }
+  const prisma = await connectPostgres(DATABASE_URL, { schema, max: options.max ?? 10 })
+  await migrate(prisma)
+  return {
+    name: 'postgres',
+    log: createPrismaChangeLog({ prisma }),
+    sql: (query, ...params) => prisma.$executeRawUnsafe(query, ...params),
+    async close() {
+      await prisma.$disconnect()
+      await admin?.$executeRawUnsafe(`DROP SCHEMA "${schema}" CASCADE`)
+      await admin?.$disconnect()
+    },
+  }
+}
+
+export async function pgliteLog(): Promise<TestLog> {
+  const embedded = await openEmbeddedStore()
+  return {
+    name: 'pglite',
+    log: embedded.changeLog,
+    sql: (query, ...params) => embedded.prisma.$executeRawUnsafe(query, ...params),
+    close: () => embedded.close(),
+  }
+}
+
+/** Every kind of log, for suites that run against each. */
+export const LOGS = [
+  ['memory', memoryLog],
+  ['postgres', postgresLog],
+  ['pglite', pgliteLog],
+] as const
