@@ -9,6 +9,7 @@ import {
   type InvalidationMessage,
   InvalidOptionError,
   SequenceTracker,
+  TierUnavailableError,
   validateInvalidationMessage,
 } from '@actor-cache/core'
 import {
@@ -74,6 +75,8 @@ export class RedisBus implements InvalidationBus {
   #started: Promise<void> | undefined
   #readyOnce = false
   #probe: { nonce: string; timer: NodeJS.Timeout } | undefined
+  /** Pings waiting to hear their probe back, by nonce. */
+  readonly #pings = new Map<string, { heard: () => void; fail: (error: Error) => void }>()
 
   constructor(options: RedisBusOptions) {
     const resolved = resolveComponentOptions(options, TIER)
@@ -169,6 +172,50 @@ export class RedisBus implements InvalidationBus {
     await this.#commander.send(['PUBLISH', this.#channel, JSON.stringify(wire)], this.#channel)
   }
 
+  /**
+   * Proves the bus works end to end, for health checks: publishes a probe that other instances
+   * ignore and waits until this bus's own subscription hears it back (subscribing first if it was
+   * not). Nothing is invalidated anywhere.
+   * @throws {TierUnavailableError} when Redis refuses or does not answer, or the probe does not
+   * come back within `probeTimeout`
+   * @throws {ClosedError} once closed
+   */
+  async ping(): Promise<void> {
+    if (this.#closed) throw new ClosedError('invalidation bus')
+    await this.start()
+    const nonce = randomUUID()
+    const heard = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pings.delete(nonce)
+        reject(
+          new TierUnavailableError(
+            `redis bus ping not heard back within ${this.#probeTimeout} ms (Redis or the subscription is down)`,
+            { tier: TIER },
+          ),
+        )
+      }, this.#probeTimeout)
+      timer.unref()
+      const settle = (then: () => void) => {
+        clearTimeout(timer)
+        this.#pings.delete(nonce)
+        then()
+      }
+      this.#pings.set(nonce, {
+        heard: () => settle(resolve),
+        fail: (error) => settle(() => reject(error)),
+      })
+    })
+    const wire: Wire = { v: 1, s: this.instanceId, q: 0, t: Date.now(), p: nonce }
+    const published = this.#commander
+      .send(['PUBLISH', this.#channel, JSON.stringify(wire)], this.#channel)
+      .then(
+        () => undefined,
+        (error: unknown) => this.#pings.get(nonce)?.fail(error as Error),
+      )
+    // whichever ends first: the probe heard back, or not heard within probeTimeout
+    await Promise.all([published, heard])
+  }
+
   subscribe(listener: InvalidationListener): () => void {
     if (this.#closed) return () => false
     this.#listeners.add(listener)
@@ -181,6 +228,7 @@ export class RedisBus implements InvalidationBus {
     this.#closed = true
     this.#listeners.clear()
     if (this.#probe) clearTimeout(this.#probe.timer)
+    for (const ping of [...this.#pings.values()]) ping.fail(new ClosedError('invalidation bus'))
     const sub = this.#subscriber
     if (!sub) return
     sub.off('ready', this.#onReadyEvent)
@@ -242,6 +290,7 @@ export class RedisBus implements InvalidationBus {
       return
     }
     if (wire.s === this.instanceId) {
+      if (wire.p !== undefined) this.#pings.get(wire.p)?.heard()
       if (wire.p !== undefined && this.#probe?.nonce === wire.p) {
         clearTimeout(this.#probe.timer)
         this.#probe = undefined

@@ -135,4 +135,31 @@ describe('redis invalidation bus', () => {
       'delivery after resubscribe',
     )
   })
+
+  it('ping: hears its own probe back, invalidates nothing, and fails while Redis does not answer', async () => {
+    const a = await bus('ping-a', 'busp')
+    const b = await bus('ping-b', 'busp')
+    await a.bus.ping()
+    await b.bus.ping()
+    expect(a.got).toEqual([])
+    expect(b.got).toEqual([])
+    // Redis answers nothing (paused for 3 s): the probe is not heard back within probeTimeout
+    await server.cli('CLIENT', 'PAUSE', '3000', 'ALL')
+    try {
+      await expect(a.bus.ping()).rejects.toMatchObject({ code: 'E_TIER_UNAVAILABLE' })
+    } finally {
+      await server.cli('CLIENT', 'UNPAUSE')
+    }
+    await eventually(
+      async () =>
+        a.bus.ping().then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+      'ping after unpause',
+    )
+    await a.bus.close()
+    await expect(a.bus.ping()).rejects.toMatchObject({ code: 'E_CLOSED' })
+  })
 })
