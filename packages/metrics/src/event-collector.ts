@@ -51,13 +51,23 @@ export interface HitCounters {
   readonly recordHits: number
 }
 
-/** What the collector keeps per namespace name for the read path (no lookups beyond this). */
+/**
+ * What the collector keeps per namespace label for the read path. The hit handler only bumps the
+ * plain fields (no lookup, no allocation); {@link EventCollector.flushHits} moves them into the
+ * tables when someone reads them.
+ */
 interface NamespaceState {
   readonly label: string
   readonly reads: Series
   readonly misses: Series
-  /** Hits by the level that answered (`l1`, `l2`, `l3`, `record`, `unflushed`). */
-  readonly hits: Map<string, Series>
+  /** Hits by level since the last flush. */
+  l1: number
+  l2: number
+  l3: number
+  record: number
+  unflushed: number
+  /** Hits of levels this version does not know, since the last flush. */
+  other: Map<string, number> | undefined
 }
 
 /**
@@ -84,7 +94,12 @@ export class EventCollector {
   readonly operationDurations: BucketTable
 
   readonly #options: CollectorOptions
+  /** Namespace name to its state (a bounded memo); states themselves are kept per label. */
   readonly #state = new Map<string, NamespaceState>()
+  readonly #byLabel = new Map<string, NamespaceState>()
+  /** The namespace of the previous hit: consecutive hits of one namespace skip every lookup. */
+  #lastName: string | undefined
+  #last: NamespaceState | undefined
   #lastHits: Map<string, HitCounters> | undefined
   readonly #subscriptions: [string, (message: unknown) => void][] = []
   #closed = false
@@ -147,6 +162,32 @@ export class EventCollector {
     }
   }
 
+  /**
+   * Moves the hits counted since the last call into {@link hits} and {@link reads}. Everything
+   * that reads those tables calls it first (the metrics' `collect`, the alerts).
+   */
+  flushHits(): void {
+    for (const s of this.#byLabel.values()) {
+      const total = s.l1 + s.l2 + s.l3 + s.record + s.unflushed
+      if (total > 0) {
+        if (s.l1 > 0) this.hits.inc([s.label, 'l1'], s.l1)
+        if (s.l2 > 0) this.hits.inc([s.label, 'l2'], s.l2)
+        if (s.l3 > 0) this.hits.inc([s.label, 'l3'], s.l3)
+        if (s.record > 0) this.hits.inc([s.label, 'record'], s.record)
+        if (s.unflushed > 0) this.hits.inc([s.label, 'unflushed'], s.unflushed)
+        s.reads.value += total
+        s.l1 = s.l2 = s.l3 = s.record = s.unflushed = 0
+      }
+      if (s.other !== undefined) {
+        for (const [level, n] of s.other) {
+          this.hits.inc([s.label, level], n)
+          s.reads.value += n
+        }
+        s.other = undefined
+      }
+    }
+  }
+
   /** The tier label of a store name. */
   tier(store: string): string {
     return this.#options.tiers[store] ?? store
@@ -167,29 +208,58 @@ export class EventCollector {
     let s = this.#state.get(name)
     if (s === undefined) {
       const label = this.#ns(name)
-      s = {
-        label,
-        reads: this.reads.series([label]),
-        misses: this.misses.series([label]),
-        hits: new Map(),
+      s = this.#byLabel.get(label)
+      if (s === undefined) {
+        s = {
+          label,
+          reads: this.reads.series([label]),
+          misses: this.misses.series([label]),
+          l1: 0,
+          l2: 0,
+          l3: 0,
+          record: 0,
+          unflushed: 0,
+          other: undefined,
+        }
+        // labels are bounded (configured namespaces, or the first maxNamespaces, and _other)
+        this.#byLabel.set(label, s)
       }
-      // states are remembered for a bounded number of names (series stay bounded by the labels)
+      // names are remembered up to a bound; past it each new name takes the label lookup again
       if (this.#state.size < 10_000) this.#state.set(name, s)
     }
     return s
   }
 
   #hit(e: TieredHitEvent): void {
-    const s = this.#namespace(e.namespace)
-    s.reads.value++
+    let s = this.#last
+    if (s === undefined || e.namespace !== this.#lastName) {
+      s = this.#namespace(e.namespace)
+      this.#lastName = e.namespace
+      this.#last = s
+    }
     // the level the cache reports (l1, l2, l3, record, unflushed), not the store's name: two
     // tiers may be the same kind of store
-    let hits = s.hits.get(e.level)
-    if (hits === undefined) {
-      hits = this.hits.series([s.label, e.level])
-      s.hits.set(e.level, hits)
+    switch (e.level) {
+      case 'l1':
+        s.l1++
+        break
+      case 'l2':
+        s.l2++
+        break
+      case 'l3':
+        s.l3++
+        break
+      case 'record':
+        s.record++
+        break
+      case 'unflushed':
+        s.unflushed++
+        break
+      default: {
+        s.other ??= new Map()
+        s.other.set(e.level, (s.other.get(e.level) ?? 0) + 1)
+      }
     }
-    hits.value++
   }
 
   #miss(e: TieredKeyEvent): void {

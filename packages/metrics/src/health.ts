@@ -9,7 +9,9 @@ import {
   validateNamespace,
   type WriteStrategy,
 } from '@actor-cache/core'
+import { type BusReset, type BusSource, BusWatch } from './bus-health.js'
 import { errorCode } from './labels.js'
+import { message, type RedisDetails, type RedisInfoSource, redisDetails } from './redis-info.js'
 import type { QueueSource } from './sources.js'
 
 /** State of a component or of the whole cache. */
@@ -41,25 +43,8 @@ export interface ComponentHealth {
   probeMs: number | undefined
   /** For L2 with `redisInfo`: figures from Redis `INFO` (memory, clients, evictions). */
   details?: RedisDetails
-}
-
-/** What a health check reads from Redis `INFO`. */
-export interface RedisDetails {
-  usedMemory: number | undefined
-  /** 0 when Redis has no memory limit. */
-  maxMemory: number | undefined
-  maxMemoryPolicy: string | undefined
-  connectedClients: number | undefined
-  blockedClients: number | undefined
-  evictedKeys: number | undefined
-  rejectedConnections: number | undefined
-  /** Why `INFO` could not be read (an ACL may forbid it); the L2 status does not depend on it. */
-  infoError?: string
-}
-
-/** A client that answers Redis `INFO` as text: a node-redis client fits. */
-export interface RedisInfoSource {
-  info(section?: string): Promise<string>
+  /** For the bus: the last time it told its listeners that messages may have been lost. */
+  lastReset?: BusReset
 }
 
 /** A health report. See the README for what each field means to a load balancer. */
@@ -87,10 +72,11 @@ export interface HealthCheckOptions {
   /** The store of record (L3): probed with an `exists` call. */
   record?: CacheTier
   /**
-   * The invalidation bus. The port has no probe: its health comes from its errors (`tier: 'bus'`,
-   * or an operation starting with `bus`) within the error window.
+   * The invalidation bus. The health check listens to it (as a cache does) to hear its resets,
+   * pings it when it has a `ping()` (`RedisBus` does), and counts its errors (`tier: 'bus'`, or an
+   * operation starting with `bus`). Down or degraded, it never makes the cache unready.
    */
-  bus?: unknown
+  bus?: BusSource
   /** The write-behind queue: probed with `stats()`. */
   queue?: QueueSource
   /**
@@ -140,6 +126,7 @@ export class HealthCheck {
   readonly #errors = new Map<HealthComponent, ErrorLog>()
   readonly #tierOf = new Map<string, HealthComponent[]>()
   #flushRetrying: { at: number } | undefined
+  readonly #bus: BusWatch | undefined
   readonly #onError = (m: unknown) => this.#error(m as CacheEvent)
   readonly #onFlush = (m: unknown) => {
     const e = m as TieredFlushEvent
@@ -172,6 +159,12 @@ export class HealthCheck {
     const rhw = options.redisMemoryHighWater
     if (rhw !== undefined && !(typeof rhw === 'number' && rhw > 0 && rhw <= 1)) {
       throw new InvalidOptionError('redisMemoryHighWater', `must be in (0, 1], got ${String(rhw)}`)
+    }
+    if (options.bus !== undefined && typeof options.bus?.subscribe !== 'function') {
+      throw new InvalidOptionError(
+        'bus',
+        'must be an invalidation bus (an object with a subscribe method)',
+      )
     }
     if (options.queue !== undefined && typeof options.queue?.stats !== 'function') {
       throw new InvalidOptionError('queue', 'must be a write queue (an object with a stats method)')
@@ -210,6 +203,7 @@ export class HealthCheck {
     }
     subscribe(CHANNELS.error, this.#onError)
     subscribe(TIERED_CHANNELS.flush, this.#onFlush)
+    this.#bus = options.bus === undefined ? undefined : new BusWatch(options.bus, this.#o.now)
   }
 
   /** Probes every component (in parallel, each within `probeTimeout`) and reports. */
@@ -217,84 +211,88 @@ export class HealthCheck {
     const o = this.#o
     const components: Partial<Record<HealthComponent, ComponentHealth>> = {}
     const jobs: Promise<void>[] = []
-    for (const name of ['l1', 'l2', 'record'] as const) {
-      const tier = o[name]
-      if (tier === undefined) continue
-      let details: RedisDetails | undefined
-      const probe = async () => {
-        await tier.namespace(o.probeNamespace).exists('probe')
-        if (name !== 'l2' || o.redisInfo === undefined) return undefined
-        details = await redisDetails(o.redisInfo)
-        const { usedMemory: used, maxMemory: max } = details
-        const hw = o.redisMemoryHighWater ?? 0.9
-        if (used !== undefined && max !== undefined && max > 0 && used >= hw * max) {
-          return `Redis memory at ${Math.round((used / max) * 100)}% of maxmemory (${used} of ${max} bytes)`
-        }
-        return undefined
-      }
+    const add = (name: HealthComponent, job: Promise<ComponentHealth>) => {
       jobs.push(
-        this.#probe(name, probe).then((c) => {
-          if (details !== undefined) c.details = details
+        job.then((c) => {
           components[name] = c
         }),
       )
     }
-    if (o.queue !== undefined) {
-      const queue = o.queue
-      jobs.push(
-        this.#probe('queue', async () => {
-          const s = await queue.stats()
-          const used = s.ready + s.inFlight
-          if (s.capacity > 0 && used >= s.capacity) return `full (${used} of ${s.capacity})`
-          if (s.capacity > 0 && used >= o.queueHighWater * s.capacity) {
-            return `nearly full (${used} of ${s.capacity})`
-          }
-          return undefined
-        }).then((c) => {
-          const retry = this.#flushRetrying
-          if (retry !== undefined && c.status === 'ok') c.status = 'degraded'
-          if (retry !== undefined)
-            c.reasons.push('the store of record refused the last flush; writes stay queued')
-          components.queue = c
-        }),
-      )
+    for (const name of ['l1', 'l2', 'record'] as const) {
+      const tier = o[name]
+      if (tier !== undefined) add(name, this.#tierHealth(name, tier))
     }
+    if (o.queue !== undefined) add('queue', this.#queueHealth(o.queue))
+    if (this.#bus !== undefined) add('bus', this.#busHealth(this.#bus))
     await Promise.all(jobs)
-    if (o.bus !== undefined) components.bus = this.#fromErrors('bus', undefined, [])
-
-    const isDown = (c: ComponentHealth | undefined) => c?.status === 'down'
-    const live = !isDown(components.l1)
-    const readTiers = [components.l1, components.l2, components.record].filter(
-      (c) => c !== undefined,
-    )
-    const ready =
-      live &&
-      (components.l1 !== undefined
-        ? !isDown(components.l1)
-        : readTiers.length === 0 || readTiers.some((c) => !isDown(c)))
-    const strategies = o.strategies ?? ['write_through']
-    const queueFull = components.queue?.reasons.some((r) => r.startsWith('full')) ?? false
-    const readyForWrites =
-      ready &&
-      !(strategies.includes('write_through') && isDown(components.record)) &&
-      !(strategies.includes('write_behind') && (isDown(components.queue) || queueFull))
-    const anyUnhealthy = Object.values(components).some((c) => c.status !== 'ok')
     return {
-      status: !ready ? 'down' : anyUnhealthy || !readyForWrites ? 'degraded' : 'ok',
-      live,
-      ready,
-      readyForWrites,
+      ...verdict(components, o.strategies ?? ['write_through']),
       components,
       checkedAt: o.now(),
     }
   }
 
-  /** Unsubscribes from the error and flush events. Idempotent. */
+  /** A tier: an `exists` probe (and Redis `INFO` for L2 with `redisInfo`). */
+  async #tierHealth(name: 'l1' | 'l2' | 'record', tier: CacheTier): Promise<ComponentHealth> {
+    const o = this.#o
+    let details: RedisDetails | undefined
+    const c = await this.#probe(name, async () => {
+      await tier.namespace(o.probeNamespace).exists('probe')
+      if (name !== 'l2' || o.redisInfo === undefined) return undefined
+      details = await redisDetails(o.redisInfo)
+      const { usedMemory: used, maxMemory: max } = details
+      const hw = o.redisMemoryHighWater ?? 0.9
+      if (used !== undefined && max !== undefined && max > 0 && used >= hw * max) {
+        return `Redis memory at ${Math.round((used / max) * 100)}% of maxmemory (${used} of ${max} bytes)`
+      }
+      return undefined
+    })
+    if (details !== undefined) c.details = details
+    return c
+  }
+
+  /** The queue: `stats()` against its capacity, and whether the last flush was refused. */
+  async #queueHealth(queue: QueueSource): Promise<ComponentHealth> {
+    const highWater = this.#o.queueHighWater
+    const c = await this.#probe('queue', async () => {
+      const s = await queue.stats()
+      const used = s.ready + s.inFlight
+      if (s.capacity > 0 && used >= s.capacity) return `full (${used} of ${s.capacity})`
+      if (s.capacity > 0 && used >= highWater * s.capacity) {
+        return `nearly full (${used} of ${s.capacity})`
+      }
+      return undefined
+    })
+    if (this.#flushRetrying !== undefined) {
+      if (c.status === 'ok') c.status = 'degraded'
+      c.reasons.push('the store of record refused the last flush; writes stay queued')
+    }
+    return c
+  }
+
+  /** Unsubscribes from the error and flush events and removes its bus listener. Idempotent. */
   close(): void {
     if (this.#closed) return
     this.#closed = true
     unsubscribe(CHANNELS.error, this.#onError)
     unsubscribe(TIERED_CHANNELS.flush, this.#onFlush)
+    this.#bus?.close()
+  }
+
+  /** The bus: pinged when it can be (a failed ping is its last error), its recent resets. */
+  async #busHealth(bus: BusWatch): Promise<ComponentHealth> {
+    const c = await this.#probe('bus', async () => {
+      try {
+        return await bus.check(this.#o.errorWindow)
+      } catch (error) {
+        this.#record(['bus'], error, 'ping')
+        throw error
+      }
+    })
+    if (!bus.probed) c.probeMs = undefined
+    const reset = bus.lastReset
+    if (reset !== undefined) c.lastReset = reset
+    return c
   }
 
   /** Runs `probe` within the timeout: down when it throws or is late; its result is a reason to degrade. */
@@ -357,6 +355,10 @@ export class HealthCheck {
     if (e.tier === 'bus' || operation?.startsWith('bus')) targets = ['bus']
     else if (e.tier === 'write-behind') targets = ['queue']
     else targets = this.#tierOf.get(e.tier) ?? []
+    this.#record(targets, e.error, operation)
+  }
+
+  #record(targets: readonly HealthComponent[], error: unknown, operation?: string): void {
     const at = this.#o.now()
     for (const name of targets) {
       let log = this.#errors.get(name)
@@ -366,51 +368,32 @@ export class HealthCheck {
       }
       log.times.push(at)
       if (log.times.length > 10_000) log.times.shift()
-      log.last = { code: errorCode(e.error), message: message(e.error), operation, at }
+      log.last = { code: errorCode(error), message: message(error), operation, at }
     }
   }
 }
 
-/** Reads the figures a health report needs from Redis `INFO`; never throws. */
-async function redisDetails(source: RedisInfoSource): Promise<RedisDetails> {
-  let text: string
-  try {
-    text = await source.info()
-  } catch (error) {
-    return {
-      usedMemory: undefined,
-      maxMemory: undefined,
-      maxMemoryPolicy: undefined,
-      connectedClients: undefined,
-      blockedClients: undefined,
-      evictedKeys: undefined,
-      rejectedConnections: undefined,
-      infoError: message(error),
-    }
-  }
-  const fields = new Map<string, string>()
-  for (const line of String(text).split(/\r?\n/)) {
-    const at = line.indexOf(':')
-    if (at > 0 && !line.startsWith('#')) fields.set(line.slice(0, at), line.slice(at + 1).trim())
-  }
-  const num = (k: string): number | undefined => {
-    const v = fields.get(k)
-    const n = v === undefined ? Number.NaN : Number(v)
-    return Number.isFinite(n) ? n : undefined
-  }
-  return {
-    usedMemory: num('used_memory'),
-    maxMemory: num('maxmemory'),
-    maxMemoryPolicy: fields.get('maxmemory_policy'),
-    connectedClients: num('connected_clients'),
-    blockedClients: num('blocked_clients'),
-    evictedKeys: num('evicted_keys'),
-    rejectedConnections: num('rejected_connections'),
-  }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
+/** The cache's verdict from its components' health. */
+function verdict(
+  components: Partial<Record<HealthComponent, ComponentHealth>>,
+  strategies: readonly WriteStrategy[],
+): Pick<HealthReport, 'status' | 'live' | 'ready' | 'readyForWrites'> {
+  const isDown = (c: ComponentHealth | undefined) => c?.status === 'down'
+  const live = !isDown(components.l1)
+  const readTiers = [components.l1, components.l2, components.record].filter((c) => c !== undefined)
+  const ready =
+    live &&
+    (components.l1 !== undefined
+      ? !isDown(components.l1)
+      : readTiers.length === 0 || readTiers.some((c) => !isDown(c)))
+  const queueFull = components.queue?.reasons.some((r) => r.startsWith('full')) ?? false
+  const readyForWrites =
+    ready &&
+    !(strategies.includes('write_through') && isDown(components.record)) &&
+    !(strategies.includes('write_behind') && (isDown(components.queue) || queueFull))
+  const anyUnhealthy = Object.values(components).some((c) => c.status !== 'ok')
+  const status = !ready ? 'down' : anyUnhealthy || !readyForWrites ? 'degraded' : 'ok'
+  return { status, live, ready, readyForWrites }
 }
 
 /**

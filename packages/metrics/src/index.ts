@@ -8,6 +8,7 @@ export {
   type CacheAlertsOptions,
   createCacheAlerts,
 } from './alerts.js'
+export type { BusReset, BusSource } from './bus-health.js'
 export {
   CacheMetrics,
   type CacheMetricsOptions,
@@ -28,10 +29,10 @@ export {
   type HealthReport,
   type HealthStatus,
   type LastError,
-  type RedisDetails,
-  type RedisInfoSource,
 } from './health.js'
 export { DEFAULT_TIERS, NO_NAMESPACE, OTHER_CODE, OTHER_NAMESPACE } from './labels.js'
+export type { MetricsSourceOptions } from './metric-sources.js'
+export type { RedisDetails, RedisInfoSource } from './redis-info.js'
 export type {
   MemoryTierSource,
   QueueSource,

@@ -1,4 +1,4 @@
-import { createMemoryWriteQueue, type QueuedWrite } from '@actor-cache/core'
+import { createLocalBusHub, createMemoryWriteQueue, type QueuedWrite } from '@actor-cache/core'
 import { createMemCache } from '@actor-cache/memcache'
 import { type AnyRedisClient, createRedisBus, createRedisStore } from '@actor-cache/redis'
 import { createTieredCache } from '@actor-cache/strategies'
@@ -135,7 +135,7 @@ describe('health of a tiered cache over a private redis-server', () => {
     expect(full).toMatchObject({ status: 'degraded', ready: true, readyForWrites: false })
   })
 
-  it('the bus: degraded while publishing invalidations fails', async () => {
+  it('the bus: pinged, down while Redis is gone, degraded by the reset after it comes back', async () => {
     const l1 = createMemCache()
     const bus = createRedisBus({ client, prefix: 'hbus', ...l2Options })
     const cache = createTieredCache({ l1, bus })
@@ -143,26 +143,69 @@ describe('health of a tiered cache over a private redis-server', () => {
     const h = health({ l1, bus })
     const ns = cache.namespace<number>('players')
     await ns.set('k', 1)
-    expect((await h.check()).components.bus?.status).toBe('ok')
+    // an earlier test may have restarted the server: wait until the bus answers and its reset ages
+    await eventually(async () => (await h.check()).components.bus?.status !== 'down', 20_000, 'bus')
+    clock.advance(30_001)
+    const ok = (await h.check()).components.bus
+    expect(ok).toMatchObject({ status: 'ok', reasons: [], recentErrors: 0 })
+    expect(ok?.probeMs).toBeGreaterThanOrEqual(0)
+
     await server.kill()
     try {
       await ns.set('k', 2) // the write is local; its invalidation cannot reach the other instances
-      await eventually(
-        async () => (await h.check()).components.bus?.status === 'degraded',
-        20_000,
-        'bus error',
-      )
-      const report = await h.check()
-      expect(report.components.bus?.lastError?.operation).toBe('publish')
-      expect(report).toMatchObject({
+      const down = await h.check()
+      expect(down.components.bus?.status).toBe('down')
+      expect(down.components.bus?.reasons.join()).toMatch(/probe failed|no answer within 300 ms/)
+      expect(down.components.bus?.lastError?.code).toBe('E_TIER_UNAVAILABLE')
+      expect(['ping', 'publish']).toContain(down.components.bus?.lastError?.operation)
+      // the bus never makes the cache unready: L1 still serves, writes still apply locally
+      expect(down).toMatchObject({
         status: 'degraded',
         live: true,
         ready: true,
         readyForWrites: true,
       })
+      expect(await ns.get('k')).toBe(2)
     } finally {
       await server.start()
     }
+    // back: the subscription returns, the bus resets its listeners (caches drop what it
+    // coordinates), and the health check reports that reset until the error window passes
+    await eventually(
+      async () => (await h.check()).components.bus?.lastReset?.reason === 'resubscribed',
+      20_000,
+      'the bus to resubscribe',
+    )
+    await eventually(
+      async () => (await h.check()).components.bus?.status !== 'down',
+      20_000,
+      'ping',
+    )
+    const back = (await h.check()).components.bus
+    expect(back?.status).toBe('degraded')
+    expect(back?.reasons.join()).toMatch(/reset \d+ ms ago \(resubscribed\)/)
+    clock.advance(30_001)
+    expect((await h.check()).components.bus).toMatchObject({ status: 'ok', reasons: [] })
+    // close() removes the health check's listener from the bus (the bus stays the caller's)
+    h.close()
+    await bus.ping()
+  })
+
+  it('a bus without ping (the in-process hub): health from its resets and errors', async () => {
+    const hub = createLocalBusHub()
+    const bus = hub.connect('solo')
+    open.push(bus)
+    const h = health({ bus })
+    expect((await h.check()).components.bus).toMatchObject({ status: 'ok', probeMs: undefined })
+    hub.simulateReset('solo', 'sequence gap from other')
+    const reset = (await h.check()).components.bus
+    expect(reset?.status).toBe('degraded')
+    expect(reset?.lastReset?.reason).toBe('sequence gap from other')
+    clock.advance(30_001)
+    expect((await h.check()).components.bus?.status).toBe('ok')
+    h.close()
+    hub.simulateReset('solo', 'after close') // no longer heard: its listener is gone
+    expect((await h.check()).components.bus?.lastReset?.reason).toBe('sequence gap from other')
   })
 
   it('L2 with Redis INFO: its figures, and degraded near maxmemory', async () => {
@@ -206,5 +249,8 @@ describe('health of a tiered cache over a private redis-server', () => {
     expect(() => createHealthCheck({ probeTimeout: 0 })).toThrow(/probeTimeout/)
     expect(() => createHealthCheck({ strategies: ['nope' as never] })).toThrow(/strategies/)
     expect(() => createHealthCheck({ l2: {} as never })).toThrow(/l2: must be a cache tier/)
+    expect(() => createHealthCheck({ bus: {} as never })).toThrow(
+      /bus: must be an invalidation bus/,
+    )
   })
 })

@@ -5,10 +5,22 @@
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AnyRedisClient } from '@actor-cache/redis'
-import { createClient } from 'redis'
+import type * as NodeRedis from 'redis'
+
+/**
+ * node-redis as `@actor-cache/redis` resolves it. The tests' clients must come from that copy (a
+ * user has one): the store tells Redis's error replies (NOSCRIPT, ...) by `instanceof ErrorReply`,
+ * and pnpm gives this package a copy of its own, whose optional peer `@opentelemetry/api` resolves
+ * to the version the OpenTelemetry tests need.
+ */
+const require = createRequire(import.meta.url)
+const { createClient } = createRequire(require.resolve('@actor-cache/redis'))(
+  'redis',
+) as typeof NodeRedis
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
