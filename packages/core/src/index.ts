@@ -107,6 +107,16 @@ export {
   validateAcquire,
 } from './ports/lock.js'
 export {
+  type ChangeBuilder,
+  type ChangeRecordingStore,
+  isChangeRecordingStore,
+  type PriorState,
+  type TrackedWrite,
+  type TrackedWriteResult,
+  type WriteToTrack,
+  type WriteTracking,
+} from './ports/tracked-write.js'
+export {
   type ClaimOptions,
   createMemoryWriteQueue,
   MAX_BLOCK_MS,

@@ -1,0 +1,95 @@
+import type { SetOptions } from '../store.js'
+import type { ChangeRecord } from './change-log.js'
+
+/**
+ * An entity's stored state as a tracked write finds it, read under the write's lock: what the
+ * change record is built from.
+ */
+export interface PriorState<V = unknown> {
+  /** Whether the entity exists (a live row; a tombstone or no row is absent). */
+  exists: boolean
+  /** The stored value, when it exists. */
+  value?: V
+  /** The stored version: 0 with no row; a tombstone keeps the version of its delete. */
+  version: number
+  /** Hash of the entity's newest change record as the row recorded it; `null` when none. */
+  headHash: string | null
+  /** Timestamp (epoch ms) of that record; 0 when none. */
+  headTime: number
+  /** The store's clock (the database's), epoch ms. */
+  now: number
+}
+
+/**
+ * Builds the change record of a tracked write from the prior state. It must give the record
+ * `version: prior.version + 1` and `prevHash: prior.headHash`; it may throw (a `ConflictError`
+ * when the prior state is not the one the caller expected), which writes nothing.
+ */
+export type ChangeBuilder = (prior: PriorState) => ChangeRecord
+
+/** The write half of a tracked write: a value to store, or a delete. */
+export type TrackedWrite<V = unknown> =
+  | { kind: 'set'; value: V; options?: Pick<SetOptions, 'ttl' | 'expiresAt' | 'tags'> }
+  | { kind: 'delete' }
+
+/** Outcome of a tracked write. */
+export interface TrackedWriteResult {
+  /** The entity's version after the write (the change record's version). */
+  version: number
+  /** The change record, as logged. */
+  change: ChangeRecord
+}
+
+/**
+ * A store of record that writes an entity and logs its change record in one transaction: both
+ * land or neither does. prisma-store's `PrismaStore` is one.
+ */
+export interface ChangeRecordingStore<V = unknown> {
+  /**
+   * Locks the entity, reads its prior state, calls `build`, then writes the entity at the
+   * record's version and appends the record, atomically. A builder that throws writes nothing.
+   * @throws {ConflictError} from the builder, or when another writer took the entity's next
+   *   version (possible only when the entity had no row to lock)
+   */
+  writeWithChange(
+    key: string,
+    write: TrackedWrite<V>,
+    build: ChangeBuilder,
+  ): Promise<TrackedWriteResult>
+}
+
+/** Whether a store can record changes with its writes. */
+export function isChangeRecordingStore(store: unknown): store is ChangeRecordingStore {
+  return (
+    typeof store === 'object' &&
+    store !== null &&
+    typeof (store as Partial<ChangeRecordingStore>).writeWithChange === 'function'
+  )
+}
+
+/** One write of a tracked namespace, as the cache hands it to {@link WriteTracking.prepare}. */
+export interface WriteToTrack<V = unknown> {
+  namespace: string
+  key: string
+  /** `set` logs a create or an update (by the prior state), `delete` a delete. */
+  kind: 'set' | 'delete'
+  /** The value written (for `set`). */
+  value?: V
+  /** The caller's compare-and-set version, checked by the builder against the prior state. */
+  expectedVersion?: number
+  /** Author of the write, when the call names one (else the tracker's async context). */
+  userId?: string
+  systemId?: string
+}
+
+/**
+ * What a cache calls to track its writes: the state tracker's side of the write hook.
+ * `prepare` runs before any I/O and throws a typed error for a write it cannot track (no
+ * author); the builder it returns runs inside the store's transaction.
+ */
+export interface WriteTracking {
+  /** Whether writes of `namespace` are tracked. */
+  tracks(namespace: string): boolean
+  /** Checks the write and returns the builder of its change record. */
+  prepare(write: WriteToTrack): ChangeBuilder
+}
