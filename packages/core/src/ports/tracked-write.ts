@@ -23,9 +23,11 @@ export interface PriorState<V = unknown> {
 /**
  * Builds the change record of a tracked write from the prior state. It must give the record
  * `version: prior.version + 1` and `prevHash: prior.headHash`; it may throw (a `ConflictError`
- * when the prior state is not the one the caller expected), which writes nothing.
+ * when the prior state is not the one the caller expected), which writes nothing. It returns
+ * `undefined` when there is nothing to change (a delete of an absent entity): nothing is
+ * written then either.
  */
-export type ChangeBuilder = (prior: PriorState) => ChangeRecord
+export type ChangeBuilder = (prior: PriorState) => ChangeRecord | undefined
 
 /** The write half of a tracked write: a value to store, or a delete. */
 export type TrackedWrite<V = unknown> =
@@ -34,10 +36,10 @@ export type TrackedWrite<V = unknown> =
 
 /** Outcome of a tracked write. */
 export interface TrackedWriteResult {
-  /** The entity's version after the write (the change record's version). */
+  /** The entity's version after the write (the change record's; the prior one when nothing changed). */
   version: number
-  /** The change record, as logged. */
-  change: ChangeRecord
+  /** The change record, as logged; absent when the builder found nothing to change. */
+  change?: ChangeRecord
 }
 
 /**
