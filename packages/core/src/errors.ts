@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'E_DECRYPT'
   | 'E_FORBIDDEN'
   | 'E_RATE_LIMITED'
+  | 'E_UNDO_CONFLICT'
 
 /** Fields that locate an error: which tier, which namespace, which key. */
 export interface ErrorContext {
@@ -274,6 +275,27 @@ export class RateLimitedError extends ActorCacheError {
   }
 }
 
+/**
+ * An undo cannot revert a change cleanly: fields it changed were changed again since. Names the
+ * fields; nothing was written.
+ */
+export class UndoConflictError extends ActorCacheError {
+  /** Id of the change that was to be undone. */
+  readonly changeId: string
+  /** Fields changed again since that change (`''` for a value without fields). */
+  readonly fields: readonly string[]
+  constructor(changeId: string, fields: readonly string[], context?: ErrorContext) {
+    const names = fields.map((f) => (f === '' ? 'the value' : `"${f}"`)).join(', ')
+    super(
+      'E_UNDO_CONFLICT',
+      `cannot undo change ${JSON.stringify(changeId)}: ${names} changed again since; undo with force to overwrite`,
+      context,
+    )
+    this.changeId = changeId
+    this.fields = fields
+  }
+}
+
 /** Every error class, by name, for `instanceof` checks without deep imports. */
 export const errors = {
   ActorCacheError,
@@ -292,6 +314,7 @@ export const errors = {
   DecryptError,
   ForbiddenError,
   RateLimitedError,
+  UndoConflictError,
 } as const
 
 /**

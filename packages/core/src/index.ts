@@ -44,6 +44,7 @@ export {
   SerializationError,
   TierUnavailableError,
   TimeoutError,
+  UndoConflictError,
   ValueTooLargeError,
   WriteRejectedError,
 } from './errors.js'

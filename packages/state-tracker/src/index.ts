@@ -6,6 +6,12 @@ export type {
 } from './checkpoint.js'
 export { type ChangeAuthor, currentAuthor, trackAs } from './context.js'
 export { MASK, type SensitiveFields } from './masking.js'
+export type {
+  EntityWriter,
+  RollbackOptions,
+  RollbackResult,
+  RollbackTarget,
+} from './rollback.js'
 export type { EntityStateAt, PointInTime } from './state-at.js'
 export {
   createStateTracker,

@@ -9,6 +9,7 @@ import {
   validateKey,
   validateLimit,
   validateNamespace,
+  type WriteTracking,
 } from '@actor-cache/core'
 import { appendChange } from './append-change.js'
 import { exportLines } from './audit-export.js'
@@ -20,9 +21,18 @@ import {
   verifyAgainst,
 } from './checkpoint.js'
 import { checkSensitiveFields, type SensitiveFields } from './masking.js'
+import {
+  checkTarget,
+  type RollbackOptions,
+  type RollbackResult,
+  type RollbackTarget,
+  rollbackState,
+  writeRollback,
+} from './rollback.js'
 import { checkPoint, type EntityStateAt, type PointInTime, replayTo } from './state-at.js'
 import { checkChange, type TrackChangeInput, type TrackChangeOptions } from './track-input.js'
 import { type ChainVerification, type StoredState, verifyChain } from './verify-chain.js'
+import { createWriteTracking } from './write-tracking.js'
 
 /** Options of {@link createStateTracker}. */
 export interface StateTrackerOptions {
@@ -132,6 +142,22 @@ export class StateTracker {
     return (await appendChange(ctx, checked)) as ChangeRecord<T>
   }
 
+  /**
+   * Automatic tracking for a `TieredCache` (pass it as its `tracking` option): every write and
+   * delete of these namespaces is logged with its old and new value, by the store of record in
+   * the same transaction as the write. Each needs an author: the call's `userId`/`systemId`
+   * options, else the enclosing {@link trackAs}, else (system only) this tracker's `systemId`;
+   * a write without one is refused before any I/O. Use the log the record writes to
+   * (`ac_state_changes` of the same database) as this tracker's log.
+   * @throws {InvalidOptionError} for an empty or malformed list
+   */
+  writeTracking(namespaces: readonly string[]): WriteTracking {
+    return createWriteTracking(namespaces, {
+      serializer: this.#serializer,
+      ...(this.#systemId === undefined ? {} : { systemId: this.#systemId }),
+    })
+  }
+
   /** An entity's records in version order. */
   async history(entityType: string, entityId: string): Promise<ChangeRecord[]> {
     const type = validateNamespace(entityType)
@@ -183,6 +209,41 @@ export class StateTracker {
   ): Promise<EntityStateAt<T>> {
     const point = checkPoint(at)
     return replayTo(await this.history(entityType, entityId), point) as EntityStateAt<T>
+  }
+
+  /**
+   * Rolls an entity back to a version, to a time, or undoes one change, as an ordinary new change
+   * written through `options.writer` (the entity type's namespace of a cache that tracks it):
+   * the same compare-and-set against the entity's newest version, the same chain, every tier and
+   * instance. History is never edited. Rolling back to a state where the entity did not exist
+   * deletes it; rolling back a delete re-creates it. An undo reverts only the fields the change
+   * set, where nobody changed them since; otherwise it fails with `UndoConflictError`
+   * (`E_UNDO_CONFLICT`) naming them, unless `force`.
+   * @throws {ConflictError} when another write lands between reading the log and writing
+   */
+  async rollback<V = unknown>(
+    entityType: string,
+    entityId: string,
+    target: RollbackTarget,
+    options: RollbackOptions<V>,
+  ): Promise<RollbackResult> {
+    const checked = checkTarget(target)
+    const writer = options?.writer as Partial<RollbackOptions['writer']> | undefined
+    if (typeof writer?.set !== 'function' || typeof writer.delete !== 'function') {
+      throw new InvalidOptionError(
+        'writer',
+        "must be the entity type's cache namespace (with set and delete)",
+      )
+    }
+    const history = await this.history(entityType, entityId)
+    const state = rollbackState(history, checked, options.force === true, this.#serializer)
+    return writeRollback(
+      entityId,
+      history.at(-1),
+      state,
+      options as RollbackOptions,
+      this.#serializer,
+    )
   }
 
   /** Reads the whole log and digests every entity's head (signed with `checkpointKey` if set). */

@@ -26,7 +26,13 @@ export async function memoryLog(): Promise<TestLog> {
   return { name: 'memory', log: createMemoryChangeLog(), close: async () => {} }
 }
 
-export async function postgresLog(options: { max?: number } = {}): Promise<TestLog> {
+/** A migrated database: PostgreSQL in a schema of its own, or in-memory PGlite. */
+export interface TestDatabase {
+  prisma: PrismaClient
+  close(): Promise<void>
+}
+
+async function postgresDatabase(max: number): Promise<TestDatabase> {
   const schema = `ac_tracker_${randomUUID().replaceAll('-', '').slice(0, 12)}`
   let admin: PrismaClient | undefined
   try {
@@ -38,17 +44,34 @@ export async function postgresLog(options: { max?: number } = {}): Promise<TestL
       `these tests need PostgreSQL at ${DATABASE_URL} (start it, or set DATABASE_URL): ${(error as Error).message}`,
     )
   }
-  const prisma = await connectPostgres(DATABASE_URL, { schema, max: options.max ?? 10 })
+  const prisma = await connectPostgres(DATABASE_URL, { schema, max })
   await migrate(prisma)
   return {
-    name: 'postgres',
-    log: createPrismaChangeLog({ prisma }),
-    sql: (query, ...params) => prisma.$executeRawUnsafe(query, ...params),
+    prisma,
     async close() {
       await prisma.$disconnect()
       await admin?.$executeRawUnsafe(`DROP SCHEMA "${schema}" CASCADE`)
       await admin?.$disconnect()
     },
+  }
+}
+
+export async function openDatabase(
+  engine: 'postgres' | 'pglite',
+  options: { max?: number } = {},
+): Promise<TestDatabase> {
+  if (engine === 'postgres') return postgresDatabase(options.max ?? 10)
+  const embedded = await openEmbeddedStore()
+  return { prisma: embedded.prisma, close: () => embedded.close() }
+}
+
+export async function postgresLog(options: { max?: number } = {}): Promise<TestLog> {
+  const db = await openDatabase('postgres', options)
+  return {
+    name: 'postgres',
+    log: createPrismaChangeLog({ prisma: db.prisma }),
+    sql: (query, ...params) => db.prisma.$executeRawUnsafe(query, ...params),
+    close: () => db.close(),
   }
 }
 

@@ -9,6 +9,7 @@ export {
 export {
   type GetOrSetOptions,
   type NamespaceStats,
+  type TieredDeleteOptions,
   TieredNamespace,
   type TieredSetOptions,
 } from './namespace.js'

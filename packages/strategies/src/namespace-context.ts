@@ -4,6 +4,7 @@ import type {
   LockProvider,
   QueuedWrite,
   WriteQueue,
+  WriteTracking,
 } from '@actor-cache/core'
 import type { FillGuard } from './fill-guard.js'
 import type { Flights } from './flights.js'
@@ -72,6 +73,8 @@ export interface NamespaceContext {
   readonly outcomes: UnknownOutcomes
   /** Sends an invalidation to the other instances (retried while the bus fails). */
   readonly publish: (message: InvalidationMessage) => Promise<void>
+  /** Set for a tracked namespace: builds the change record of each write. */
+  readonly tracking?: WriteTracking | undefined
 }
 
 /**

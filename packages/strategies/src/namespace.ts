@@ -27,10 +27,10 @@ import { TierStack } from './tier-stack.js'
 import { UnflushedWrites } from './unflushed-writes.js'
 import { WriteBehind } from './write-behind.js'
 import { WriteThrough } from './write-through.js'
-import { type TieredSetOptions, Writes } from './writes.js'
+import { type TieredDeleteOptions, type TieredSetOptions, Writes } from './writes.js'
 
 export type { NamespaceStats } from './namespace-context.js'
-export type { TieredSetOptions } from './writes.js'
+export type { TieredDeleteOptions, TieredSetOptions } from './writes.js'
 
 /** Options of one {@link TieredNamespace.getOrSet} call. */
 export interface GetOrSetOptions {
@@ -255,8 +255,8 @@ export class TieredNamespace<V = unknown> {
    * Removes `key`: from the record (write_through, write_around), through the queue
    * (write_behind), and from every cache tier; other instances and dependents follow.
    */
-  delete(key: string): Promise<boolean> {
-    return this.#writes.delete(key)
+  delete(key: string, options?: TieredDeleteOptions): Promise<boolean> {
+    return this.#writes.delete(key, options)
   }
 
   /**

@@ -3,9 +3,11 @@ import {
   type CacheStore,
   InvalidConfigError,
   InvalidOptionError,
+  isChangeRecordingStore,
   type StrategyConfig,
   validateTtl,
   type WriteStrategy,
+  type WriteTracking,
 } from '@actor-cache/core'
 
 /**
@@ -296,4 +298,31 @@ export function checkStrategyNeedsRecord(
       },
     ])
   }
+}
+
+/**
+ * Whether `name` is tracked, checking that it can be: a tracked namespace writes its change
+ * records in the record's transaction, so it needs a record that records changes, and a strategy
+ * that writes the record in the call (write-behind tracking is not supported yet).
+ */
+export function checkTracking(
+  name: string,
+  tracking: WriteTracking | undefined,
+  strategy: WriteStrategy,
+  record: RecordStore<unknown> | undefined,
+): boolean {
+  if (tracking === undefined || !tracking.tracks(name)) return false
+  if (strategy === 'write_behind') {
+    throw new InvalidOptionError(
+      'tracking',
+      `namespace "${name}" is tracked, but its strategy is write_behind: tracked namespaces are write_through or write_around for now`,
+    )
+  }
+  if (!isChangeRecordingStore(record)) {
+    throw new InvalidOptionError(
+      'tracking',
+      `namespace "${name}" is tracked, but its store of record cannot log changes with its writes: use @actor-cache/prisma-store as L3 (or as the namespace's record)`,
+    )
+  }
+  return true
 }

@@ -6,6 +6,7 @@ import type {
   LockProvider,
   QueuedWrite,
   WriteQueue,
+  WriteTracking,
 } from '@actor-cache/core'
 import type { FlushStats } from './flusher.js'
 import type { WriteBehindOptions } from './flusher-options.js'
@@ -54,6 +55,13 @@ export interface TieredCacheOptions<N extends object = NamespaceTypes> {
   deadLetters?: DeadLetterSink
   /** Policies per namespace in code; they override the config file's `strategies` entries. */
   namespaces?: NamespacePolicies<N>
+  /**
+   * State tracking (`tracker.writeTracking(...)` of `@actor-cache/state-tracker`): every write and
+   * delete of a tracked namespace is logged with its change record in the same transaction as
+   * the record's write. Tracked namespaces need a store of record that records changes
+   * (`@actor-cache/prisma-store`) and a write_through or write_around strategy.
+   */
+  tracking?: WriteTracking
   /** The write-behind flusher's batching and retries. */
   writeBehind?: WriteBehindOptions
   /** Clock in epoch ms (tests pass a fake one; give the same to the tiers). @default Date.now */

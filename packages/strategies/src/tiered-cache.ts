@@ -22,6 +22,7 @@ import type { NamespaceContext, NamespaceInternals } from './namespace-context.j
 import {
   type AnyNamespacePolicy,
   checkStrategyNeedsRecord,
+  checkTracking,
   type NamespacePolicy,
   type RecordStore,
   type ResolvedPolicy,
@@ -229,6 +230,8 @@ export class TieredCache<N extends object = any> {
       p = { ...p, strategy: 'write_through' }
     }
     checkStrategyNeedsRecord(name, p.strategy, record !== undefined)
+    const tracked =
+      how !== 'adopt' && checkTracking(name, o.tracking, p.strategy, record as RecordStore<unknown>)
     if (p.strategy === 'write_behind' && this.#queue === undefined) {
       this.#ownQueue = true
       this.#startFlusher(createMemoryWriteQueue<QueuedWrite>())
@@ -237,7 +240,7 @@ export class TieredCache<N extends object = any> {
       name,
       p,
       { l1, lower, lowerLevels, record },
-      { ...this.#ctx, queue: this.#queue },
+      { ...this.#ctx, queue: this.#queue, tracking: tracked ? o.tracking : undefined },
     )
     const registered: Registered = {
       namespace: namespace as TieredNamespace<unknown>,

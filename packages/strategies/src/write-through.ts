@@ -1,7 +1,7 @@
 import { type CacheStore, InvalidOptionError, type SetResult } from '@actor-cache/core'
 import type { NamespaceParts } from './namespace-context.js'
 import type { VersionedCopy } from './tier-stack.js'
-import { versionOf, type Write } from './writes.js'
+import { versionOf, type Write, writeTracked } from './writes.js'
 
 /**
  * Write-through: the store of record takes the write (and gives its version; `expectedVersion` is
@@ -21,8 +21,16 @@ export class WriteThrough<V> {
     const versioning = versionOf(w.options)
     const { caches, coord: c, l1sync, record } = this.#tiers
     if (record !== undefined) {
+      const track = w.track
       const r = await this.#tiers.recordWrite(key, () =>
-        record.set(key, value, { ttl: Infinity, tags, ...versioning }),
+        track === undefined
+          ? record.set(key, value, { ttl: Infinity, tags, ...versioning })
+          : writeTracked(
+              record,
+              key,
+              { kind: 'set', value, options: { ttl: Infinity, tags } },
+              track,
+            ),
       )
       if (!r.applied) return r
       await this.#copyRecorded(key, value, { version: r.version, expiresAt, createdAt, tags })

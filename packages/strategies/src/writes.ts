@@ -1,4 +1,6 @@
 import {
+  type ChangeBuilder,
+  type ChangeRecordingStore,
   InvalidOptionError,
   measureValue,
   resolveSetOptions,
@@ -21,6 +23,23 @@ export interface TieredSetOptions {
   version?: number
   /** Compare-and-set against the version of record (`0` = absent): `ConflictError` on mismatch. */
   expectedVersion?: number
+  /** Who the write is for, logged with it in a tracked namespace. @default the tracker's context */
+  userId?: string
+  /** Which system makes the write, logged with it in a tracked namespace. @default the tracker's context */
+  systemId?: string
+}
+
+/** Options of a tiered delete. */
+export interface TieredDeleteOptions {
+  /**
+   * Delete only if the version of record is this one (`0` = absent, a no-op): `ConflictError`
+   * otherwise. Tracked namespaces only (the check runs under the record's lock).
+   */
+  expectedVersion?: number
+  /** Who the delete is for, logged with it in a tracked namespace. @default the tracker's context */
+  userId?: string
+  /** Which system makes the delete, logged with it in a tracked namespace. @default the tracker's context */
+  systemId?: string
 }
 
 /** A write, checked and dated, as a strategy carries it out. */
@@ -33,6 +52,30 @@ export interface Write<V> {
   readonly tags: readonly string[]
   /** Creation time of the cached copies: after every invalidation of their tags seen. */
   readonly createdAt: number
+  /** In a tracked namespace: builds the write's change record inside the record's transaction. */
+  readonly track?: ChangeBuilder | undefined
+}
+
+/** The author a write or delete names, for its change record. */
+function authorOf(options: TieredDeleteOptions): TieredDeleteOptions {
+  return {
+    ...(options.userId === undefined ? {} : { userId: options.userId }),
+    ...(options.systemId === undefined ? {} : { systemId: options.systemId }),
+  }
+}
+
+/**
+ * The record's tracked write: the entity and its change record in one transaction. The result
+ * is the record's version; nothing is written when the builder finds nothing to change.
+ */
+export async function writeTracked<V>(
+  record: unknown,
+  key: string,
+  write: Parameters<ChangeRecordingStore<V>['writeWithChange']>[1],
+  track: ChangeBuilder,
+): Promise<{ applied: boolean; version: number }> {
+  const r = await (record as ChangeRecordingStore<V>).writeWithChange(key, write, track)
+  return { applied: r.change !== undefined, version: r.version }
 }
 
 /** The versioning a write asks the record for (`expectedVersion` wins over `version`). */
@@ -70,9 +113,50 @@ export class Writes<V> {
     return this.#watched('set', key, this.#set(key, value, options))
   }
 
-  delete(key: string): Promise<boolean> {
-    if (!writeWatched()) return this.#delete(key)
-    return this.#watched('delete', key, this.#delete(key))
+  delete(key: string, options: TieredDeleteOptions = {}): Promise<boolean> {
+    if (!writeWatched()) return this.#delete(key, options)
+    return this.#watched('delete', key, this.#delete(key, options))
+  }
+
+  /** The change builder of a write or delete in a tracked namespace (checked before any I/O). */
+  #track(
+    key: string,
+    write:
+      | { kind: 'set'; value: V; options: TieredSetOptions }
+      | { kind: 'delete'; options: TieredDeleteOptions },
+  ): ChangeBuilder | undefined {
+    const tracking = this.#ns.ctx.tracking
+    const set = write.kind === 'set' ? write.options : undefined
+    const expected = write.options.expectedVersion
+    if (tracking === undefined) {
+      if (write.kind === 'delete' && expected !== undefined) {
+        throw new InvalidOptionError(
+          'expectedVersion',
+          `a delete with an expected version needs a tracked namespace ("${this.#ns.name}" is not)`,
+        )
+      }
+      return undefined
+    }
+    if (expected !== undefined && (!Number.isSafeInteger(expected) || expected < 0)) {
+      throw new InvalidOptionError(
+        'expectedVersion',
+        `must be an integer from 0, got ${String(expected)}`,
+      )
+    }
+    if (set?.version !== undefined) {
+      throw new InvalidOptionError(
+        'version',
+        `namespace "${this.#ns.name}" is tracked: its versions come from the store of record (use expectedVersion)`,
+      )
+    }
+    return tracking.prepare({
+      namespace: this.#ns.name,
+      key,
+      kind: write.kind,
+      ...(write.kind === 'set' ? { value: write.value } : {}),
+      ...(expected === undefined ? {} : { expectedVersion: expected }),
+      ...authorOf(write.options),
+    })
   }
 
   /** Publishes how a write or delete of `key` ended (someone listens to write events). */
@@ -109,6 +193,7 @@ export class Writes<V> {
     const clock = this.#ns.ctx.now()
     // validates ttl, version, expectedVersion and tags before any I/O
     const checked = resolveSetOptions({ ...options }, this.#ns.policy.ttl, clock)
+    const track = this.#track(key, { kind: 'set', value, options })
     const expiresAt = this.#ns.freshness.expiry(clock, options.ttl)
     if (options.ttl !== undefined) this.#ns.ctx.lifeUsed(options.ttl + this.#ns.policy.grace)
     const tags = checked.tags
@@ -119,7 +204,7 @@ export class Writes<V> {
         .catch((error) => this.#ns.tiers.report('tags', 'get', error, key))
     }
     const createdAt = this.#ns.ctx.tags.created(clock, tags) // after every invalidation of its tags seen
-    const w: Write<V> = { key, value, options, expiresAt, tags, createdAt }
+    const w: Write<V> = { key, value, options, expiresAt, tags, createdAt, track }
     this.#ns.guard.written(key)
     this.#ns.negative.forget(key)
     let result: SetResult
@@ -137,13 +222,17 @@ export class Writes<V> {
     return result
   }
 
-  async #delete(key: string): Promise<boolean> {
+  async #delete(key: string, options: TieredDeleteOptions): Promise<boolean> {
     this.#ns.ctx.assertOpen()
     validateKey(key, this.#ns.name)
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', `must be an object, got ${String(options)}`)
+    }
+    const track = this.#track(key, { kind: 'delete', options })
     this.#ns.guard.removed(key)
     this.#ns.guard.hold([key])
     try {
-      return await this.#deleteHeld(key)
+      return await this.#deleteHeld(key, track)
     } finally {
       this.#ns.guard.release([key])
       // what a read copied into L1 while the tiers were being cleared goes too
@@ -154,10 +243,17 @@ export class Writes<V> {
 
   /** Write-around: the record takes the write; the key then leaves every cache tier. */
   async #writeAround(w: Write<V>): Promise<SetResult> {
-    const { key, value, tags } = w
+    const { key, value, tags, track } = w
     const record = this.#ns.tiers.record as RecordStore<V>
     const result = await this.#ns.tiers.recordWrite(key, () =>
-      record.set(key, value, { ttl: Infinity, tags, ...versionOf(w.options) }),
+      track === undefined
+        ? record.set(key, value, { ttl: Infinity, tags, ...versionOf(w.options) })
+        : writeTracked(
+            record,
+            key,
+            { kind: 'set', value, options: { ttl: Infinity, tags } },
+            track,
+          ),
     )
     this.#ns.guard.written(key)
     await this.#ns.ctx.invalidateKey(this.#ns.name, key)
@@ -165,14 +261,18 @@ export class Writes<V> {
   }
 
   /** The delete while `key` is held; true when the record (or, without one, a cache) had it. */
-  async #deleteHeld(key: string): Promise<boolean> {
+  async #deleteHeld(key: string, track: ChangeBuilder | undefined): Promise<boolean> {
     let existed = false
     const { caches, l1sync, record } = this.#ns.tiers
     const queue = this.#ns.ctx.queue
     if (this.#ns.policy.strategy === 'write_behind' && queue !== undefined) {
       existed = await this.#behind.delete(key, queue)
     } else if (record !== undefined) {
-      existed = await this.#ns.tiers.recordWrite(key, () => record.delete(key))
+      existed = await this.#ns.tiers.recordWrite(key, async () =>
+        track === undefined
+          ? record.delete(key)
+          : (await writeTracked(record, key, { kind: 'delete' }, track)).applied,
+      )
     }
     for (const tier of caches) {
       try {
