@@ -93,6 +93,21 @@ export function prepareChanges(
 }
 
 /**
+ * The INSERT of prepared change records (the columns of {@link prepareChanges} as `$1` to `$12`),
+ * idempotent by id, returning the `seq` of each record inserted. `when`, an SQL condition, gates
+ * it: nothing is inserted unless it holds.
+ */
+export function changeInsert(when?: string): string {
+  return `INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
+         timestamp, user_id, system_id, version, hash, prev_hash)
+       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+         $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
+       ${when === undefined ? '' : `WHERE ${when}`}
+       ON CONFLICT (id) DO NOTHING
+       RETURNING seq`
+}
+
+/**
  * Inserts prepared change records in one statement (idempotent by id). Runs on a client or inside
  * a transaction. A taken entity version fails with the database's error: see
  * `isVersionTaken` and `versionConflict`, which need a client outside the failed transaction.
@@ -103,13 +118,7 @@ export async function insertChanges(
   columns: unknown[][],
 ): Promise<AppendResult> {
   const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(
-    `WITH ins AS (
-       INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
-         timestamp, user_id, system_id, version, hash, prev_hash)
-       SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-         $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
-       ON CONFLICT (id) DO NOTHING
-       RETURNING 1)
+    `WITH ins AS (${changeInsert()})
      SELECT count(*) AS n FROM ins`,
     ...columns,
   )
