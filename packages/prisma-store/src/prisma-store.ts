@@ -2,7 +2,9 @@ import {
   type AppendResult,
   type CacheEntry,
   type CacheStore,
+  type ChangeBuilder,
   type ChangeRecord,
+  type ChangeRecordingStore,
   type Codec,
   globTokensToRegExpSource,
   parseGlob,
@@ -10,6 +12,8 @@ import {
   type SetManyItem,
   type SetOptions,
   type SetResult,
+  type TrackedWrite,
+  type TrackedWriteResult,
   type VersionedDelete,
   type VersionedDeleteStore,
   validateKey,
@@ -21,12 +25,15 @@ import { deleteOlderVersions, deleteWhere } from './store-deletes.js'
 import { hasLive, readMany, readOne } from './store-reads.js'
 import { type StoreScope, TIER } from './store-scope.js'
 import { readTtl, writeTtl } from './store-ttl.js'
+import { writeWithChange } from './tracked-write.js'
 import { upsert } from './upsert.js'
 
 // Its reads, writes, deletes and TTL operations live in modules of their own, over the scope the
 // store holds.
 /** The Postgres store of one namespace. */
-export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteStore {
+export class PrismaStore<V = unknown>
+  implements CacheStore<V>, VersionedDeleteStore, ChangeRecordingStore<V>
+{
   readonly tier = TIER
   readonly namespace: string
   readonly #scope: StoreScope
@@ -70,6 +77,26 @@ export class PrismaStore<V = unknown> implements CacheStore<V>, VersionedDeleteS
     options: { serializer?: Serializer } = {},
   ): Promise<{ results: SetResult[]; changes: AppendResult }> {
     return writeManyWithChanges(this.#scope, items, changes, options.serializer)
+  }
+
+  /**
+   * A tracked write: locks the entity's row, reads its prior state with the database clock, calls
+   * `build` for the change record, then writes the row at the record's version and appends the
+   * record to `ac_state_changes`, in one transaction: both land or neither does. A delete leaves a
+   * tombstone that keeps the version and the record's hash, so the entity's chain continues when
+   * it is created again.
+   * @throws {ConflictError} from the builder; when another writer created the entity since it was
+   *   read (possible only when it had no row); when the record's version or id is logged already
+   * @throws {InvalidOptionError} when the record is not the entity's next one (`version`,
+   *   `prevHash`, `entityType`, `entityId`, `changeType`, `hash`); nothing is written
+   */
+  writeWithChange(
+    key: string,
+    write: TrackedWrite<V>,
+    build: ChangeBuilder,
+    options: { serializer?: Serializer } = {},
+  ): Promise<TrackedWriteResult> {
+    return writeWithChange(this.#scope, key, write, build, options.serializer)
   }
 
   async delete(key: string): Promise<boolean> {
