@@ -38,6 +38,10 @@ type PriorRow = { now: Date } & { [K in keyof Row]: Row[K] | null } & {
   deleted: boolean | null
   change_hash: string | null
   change_at: Date | null
+  /** The entity's newest change record, read only when it has no row. */
+  log_version: bigint | null
+  log_hash: string | null
+  log_at: Date | null
 }
 
 /** What the builder threw: carried through the transaction as it is, not taken for an outage. */
@@ -86,7 +90,8 @@ function prepareRowWrite(scope: StoreScope, key: string, write: TrackedWrite): R
 /**
  * Locks the entity's row (when there is one) and reads it with the database clock, taken after
  * the lock: one statement. A tombstone and an expired row are absent but keep their version, so
- * the entity's versions never restart.
+ * the entity's versions never restart; with no row at all (removed by a plain delete or by
+ * pruning), the entity's newest change record gives them.
  */
 async function readPrior(
   scope: StoreScope,
@@ -94,10 +99,16 @@ async function readPrior(
   key: string,
 ): Promise<PriorState> {
   const rows = await tx.$queryRawUnsafe<PriorRow[]>(
-    `SELECT clock_timestamp() AS now, r.* FROM (VALUES (1)) AS one(x)
+    `SELECT clock_timestamp() AS now, r.*, h.version AS log_version, h.hash AS log_hash,
+            h.timestamp AS log_at
+       FROM (VALUES (1)) AS one(x)
        LEFT JOIN LATERAL (
          SELECT ${COLUMNS}, deleted, change_hash, change_at FROM ac_cache_entries
-          WHERE namespace = $1 AND key = $2 FOR UPDATE) AS r ON true`,
+          WHERE namespace = $1 AND key = $2 FOR UPDATE) AS r ON true
+       LEFT JOIN LATERAL (
+         SELECT version, hash, timestamp FROM ac_state_changes
+          WHERE r.key IS NULL AND entity_type = $1 AND entity_id = $2
+          ORDER BY version DESC LIMIT 1) AS h ON true`,
     scope.namespace,
     key,
   )
@@ -108,13 +119,22 @@ async function readPrior(
     row.version !== null &&
     row.deleted === false &&
     (row.expires_at === null || row.expires_at.getTime() > now)
-  const prior: PriorState = {
-    exists,
-    version: row.version === null ? 0 : Number(row.version),
-    headHash: row.change_hash,
-    headTime: row.change_at === null ? 0 : row.change_at.getTime(),
-    now,
-  }
+  const logged = row.version === null && row.log_version !== null
+  const prior: PriorState = logged
+    ? {
+        exists,
+        version: Number(row.log_version),
+        headHash: row.log_hash,
+        headTime: row.log_at?.getTime() ?? 0,
+        now,
+      }
+    : {
+        exists,
+        version: row.version === null ? 0 : Number(row.version),
+        headHash: row.change_hash,
+        headTime: row.change_at === null ? 0 : row.change_at.getTime(),
+        now,
+      }
   if (exists) prior.value = decodeRow(scope, row as Row).value
   return prior
 }

@@ -248,6 +248,26 @@ for (const [name, open] of [
       expect((await log.history('gaps', 'e')).map((r) => r.version)).toEqual([1, 2, 4])
     })
 
+    it('continues the chain from the log when the row is gone (a plain delete, pruning)', async () => {
+      const s = tier.namespace<Hp>('gone-row')
+      const seen: Built[] = []
+      const set = { kind: 'set', value: { hp: 1 } } as const
+      await s.writeWithChange('r', set, builder('gone-row', 'r', set, { seen }))
+      await s.writeWithChange('r', set, builder('gone-row', 'r', set, { seen }))
+      await db.prisma.$executeRawUnsafe(
+        `DELETE FROM ac_cache_entries WHERE namespace = 'gone-row' AND key = 'r'`,
+      )
+      await s.writeWithChange('r', set, builder('gone-row', 'r', set, { seen }))
+      expect(seen[2]?.prior).toMatchObject({
+        exists: false,
+        version: 2,
+        headHash: seen[1]?.record?.hash,
+        headTime: seen[1]?.record?.timestamp,
+      })
+      expect(seen[2]?.record?.changeType).toBe('create')
+      await expectInStep('gone-row', 'r', [1, 2, 3])
+    })
+
     it('publishes the events of a set and of a delete', async () => {
       const s = tier.namespace<Hp>('events')
       const events: unknown[] = []

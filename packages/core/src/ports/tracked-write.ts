@@ -10,7 +10,10 @@ export interface PriorState<V = unknown> {
   exists: boolean
   /** The stored value, when it exists. */
   value?: V
-  /** The stored version: 0 with no row; a tombstone keeps the version of its delete. */
+  /**
+   * The stored version: a tombstone keeps the version of its delete; an entity without a row
+   * has its newest change record's version, 0 when it has none.
+   */
   version: number
   /** Hash of the entity's newest change record as the row recorded it; `null` when none. */
   headHash: string | null
