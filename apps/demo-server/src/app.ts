@@ -68,14 +68,14 @@ function bar(fraction: number, width = 24): string {
 async function seed(stack: Stack, count: number, log: (line: string) => void): Promise<void> {
   let lastShown = 0
   const progress = (p: SeedProgress): void => {
-    if (p.done - lastShown < 1000 && p.done < p.total) return
+    if (p.done - lastShown < 500 && p.done < p.total) return
     lastShown = p.done
     log(`  seeding ${bar(p.done / p.total)} ${p.done}/${p.total} actors (${p.created} new)`)
   }
   const done = await step(
     (e) => `seeding the store of record failed: ${(e as Error).message}`,
     'check that the database is reachable and writable; SEED_ACTORS=0 skips seeding',
-    () => seedRecord(stack.record.store, count, progress),
+    () => seedRecord(stack.record.store, stack.tracking, count, progress),
   )
   if (done.created === 0) log(`  ${count} actors were seeded before: nothing to add`)
 }

@@ -1,5 +1,5 @@
-import type { CacheStore } from '@actor-cache/core'
-import type { PrismaTier } from '@actor-cache/prisma-store'
+import type { CacheStore, WriteTracking } from '@actor-cache/core'
+import type { PrismaStore, PrismaTier } from '@actor-cache/prisma-store'
 import {
   actorKey,
   DEFAULT_GAME_CONFIG,
@@ -7,6 +7,7 @@ import {
   GAME_CONFIG_KEY,
   type GameConfig,
   type PrimaryCore,
+  SYSTEM_ID,
 } from './domain/types.js'
 
 /** Progress of a seed run, reported after each batch. */
@@ -45,17 +46,52 @@ export function seedEquipment(n: number): FlexibleStats {
   }
 }
 
+/** The author of every seeded change in the audit trail. */
+export const SEED_AUTHOR = { userId: 'system:seed', systemId: SYSTEM_ID } as const
+
+/** Tracked writes of one batch under way at once (PostgreSQL takes them on several connections). */
+const CONCURRENCY = 8
+
+/**
+ * Writes each value as a tracked create: the row and its change record (version 1, the chain's
+ * first hash) in one transaction, as the cache's tracked writes do, without filling the caches.
+ */
+async function writeTracked<V>(
+  store: PrismaStore<V>,
+  tracking: WriteTracking,
+  entries: readonly { key: string; value: V }[],
+): Promise<void> {
+  for (let i = 0; i < entries.length; i += CONCURRENCY) {
+    await Promise.all(
+      entries.slice(i, i + CONCURRENCY).map(({ key, value }) => {
+        const build = tracking.prepare({
+          namespace: store.namespace,
+          key,
+          kind: 'set',
+          value,
+          expectedVersion: 0,
+          ...SEED_AUTHOR,
+        })
+        return store.writeWithChange(key, { kind: 'set', value }, build)
+      }),
+    )
+  }
+}
+
 /** Where the number of actors seeded so far is kept (in the store of record, not cached). */
 const MARK = { namespace: 'demo_seed', key: 'actors' } as const
 
 /**
  * Writes the actors `actor:1` ... `actor:count` that were never seeded (with their equipment),
- * and the default game config when there is none. A mark in the store of record counts the
+ * and the default game config when there is none. Actors and equipment are tracked namespaces:
+ * each is written with its change record (author {@link SEED_AUTHOR}), so every chain starts at
+ * version 1 and verifies. A mark in the store of record counts the
  * actors seeded, so a restart seeds nothing again (a deleted actor stays deleted); after an
  * interrupted run, actors that exist are kept as they are.
  */
 export async function seedRecord(
   record: PrismaTier,
+  tracking: WriteTracking,
   count: number,
   onProgress: (progress: SeedProgress) => void = () => {},
 ): Promise<SeedProgress> {
@@ -73,9 +109,16 @@ export async function seedRecord(
     const found = await primary.getMany(ids.map((n) => actorKey(String(n))))
     const missing = ids.filter((_, i) => found[i] === undefined)
     if (missing.length > 0) {
-      await primary.setMany(missing.map((n) => ({ key: actorKey(String(n)), value: seedActor(n) })))
-      await flexible.setMany(
-        missing.map((n) => ({ key: actorKey(String(n)), value: seedEquipment(n) })),
+      const key = (n: number) => actorKey(String(n))
+      await writeTracked(
+        primary,
+        tracking,
+        missing.map((n) => ({ key: key(n), value: seedActor(n) })),
+      )
+      await writeTracked(
+        flexible,
+        tracking,
+        missing.map((n) => ({ key: key(n), value: seedEquipment(n) })),
       )
       created += missing.length
     }

@@ -25,6 +25,19 @@ export interface DemoSettings {
   policy: AccessPolicy
   tokens: ReadonlyMap<string, TokenOwner>
   rateLimit: { points: number; duration: number } | undefined
+  audit: AuditSettings
+}
+
+/** Who may use the audit routes, and which fields they mask (`demo.audit`). */
+export interface AuditSettings {
+  /** Roles that may read histories, the audit trail, its export, verifications, past states. */
+  readRoles: readonly string[]
+  /** Roles that may roll an actor back (the write is also checked against the role's grants). */
+  rollbackRoles: readonly string[]
+  /** Roles that may take and verify checkpoints of the whole log. */
+  checkpointRoles: readonly string[]
+  /** Fields masked in audit responses and exports, per tracked namespace (dotted paths). */
+  sensitiveFields: Readonly<Record<string, readonly string[]>>
 }
 
 /** The whole file: the cache's configuration and the app's own section. */
@@ -41,6 +54,20 @@ const grant = z.strictObject({
   operations: z.union([z.literal('*'), z.array(operation).min(1)]),
 })
 const budget = z.strictObject({ points: z.int().min(1), duration: z.int().min(1) })
+const roleList = z.array(z.string().min(1)).min(1)
+const auditSchema = z.strictObject({
+  read_roles: roleList,
+  rollback_roles: roleList,
+  checkpoint_roles: roleList,
+  sensitive_fields: z
+    .partialRecord(
+      z.enum(['primary_core', 'flexible_stats']),
+      z.array(
+        z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'a dotted field path like "account.email"'),
+      ),
+    )
+    .default({}),
+})
 const demoSchema = z
   .strictObject({
     seed_actors: z.int().min(0).max(1_000_000).default(5000),
@@ -50,6 +77,7 @@ const demoSchema = z
       z.strictObject({ id: z.string().min(1).max(128), role: z.string().min(1) }),
     ),
     rate_limit: budget.optional(),
+    audit: auditSchema,
   })
   .superRefine((demo, ctx) => {
     for (const [token, owner] of Object.entries(demo.tokens)) {
@@ -60,6 +88,17 @@ const demoSchema = z
           message: `unknown role "${owner.role}" (roles: ${Object.keys(demo.roles).join(', ')})`,
         })
       }
+    }
+    for (const list of ['read_roles', 'rollback_roles', 'checkpoint_roles'] as const) {
+      demo.audit[list].forEach((role, i) => {
+        if (!Object.hasOwn(demo.roles, role)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['audit', list, i],
+            message: `unknown role "${role}"`,
+          })
+        }
+      })
     }
   })
 
@@ -78,6 +117,12 @@ function parseDemo(value: unknown, source: string): DemoSettings {
     policy: { roles: d.roles },
     tokens: new Map(Object.entries(d.tokens)),
     rateLimit: d.rate_limit,
+    audit: {
+      readRoles: d.audit.read_roles,
+      rollbackRoles: d.audit.rollback_roles,
+      checkpointRoles: d.audit.checkpoint_roles,
+      sensitiveFields: d.audit.sensitive_fields,
+    },
   }
 }
 

@@ -1,4 +1,4 @@
-import type { WriteStrategy } from '@actor-cache/core'
+import type { WriteStrategy, WriteTracking } from '@actor-cache/core'
 import { createMemCache, type MemCache } from '@actor-cache/memcache'
 import {
   type CacheAlerts,
@@ -14,8 +14,9 @@ import {
   guardCache,
   type PrincipalView,
 } from '@actor-cache/security'
+import { createStateTracker, type StateTracker } from '@actor-cache/state-tracker'
 import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
-import type { DemoNamespaces } from './domain/types.js'
+import { type DemoNamespaces, SYSTEM_ID, TRACKED } from './domain/types.js'
 import type { ServerSettings } from './settings.js'
 import {
   openEmbeddedRecord,
@@ -57,6 +58,10 @@ export interface Stack {
   readonly metrics: CacheMetrics
   readonly health: HealthCheck
   readonly alerts: CacheAlerts | undefined
+  /** The state tracker over the record's change log: audit, verification, rollback. */
+  readonly tracker: StateTracker
+  /** The cache's `tracking` option: seeding writes through it too. */
+  readonly tracking: WriteTracking
   /** The tiers in use, for people (`/stats`, the start-up banner). */
   readonly tiers: { l1: string; l2: string; record: string }
   /** Closes everything this stack opened, the cache first. */
@@ -88,6 +93,12 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     throw error
   }
   const l1 = createMemCache(config.memCache)
+  const tracker = createStateTracker({
+    log: record.changeLog,
+    systemId: SYSTEM_ID,
+    sensitiveFields: settings.demo.audit.sensitiveFields,
+  })
+  const tracking = tracker.writeTracking(TRACKED)
   const cache = createTieredCache<DemoNamespaces>({
     config,
     l1,
@@ -97,6 +108,8 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     lock: shared.lock,
     queue: shared.queue,
     deadLetters: record.deadLetters,
+    // every write and delete of these is logged by the record in the write's transaction
+    tracking,
   })
   const limit = settings.demo.rateLimit
   const rateLimiter =
@@ -143,6 +156,8 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     metrics,
     health,
     alerts,
+    tracker,
+    tracking,
     tiers: { l1: 'memory (memcache)', l2: shared.describe, record: record.describe },
     close() {
       closing ??= closeAll([

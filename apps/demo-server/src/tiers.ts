@@ -11,9 +11,11 @@ import {
   type WriteQueue,
 } from '@actor-cache/core'
 import {
+  createPrismaChangeLog,
   createPrismaDeadLetters,
   createPrismaStore,
   migrate,
+  type PrismaChangeLog,
   type PrismaDeadLetters,
   type PrismaTier,
 } from '@actor-cache/prisma-store'
@@ -35,6 +37,8 @@ export interface RecordTier {
   readonly describe: string
   readonly store: PrismaTier
   readonly deadLetters: PrismaDeadLetters
+  /** The change log on the same database: tracked writes append to it in their transaction. */
+  readonly changeLog: PrismaChangeLog
   close(): Promise<void>
 }
 
@@ -65,6 +69,7 @@ export async function openEmbeddedRecord(dataDir: string): Promise<RecordTier> {
     describe: `PGlite (embedded PostgreSQL) in ${dataDir}`,
     store: embedded.store,
     deadLetters: embedded.deadLetters,
+    changeLog: embedded.changeLog,
     close: () => embedded.close(),
   }
 }
@@ -92,6 +97,7 @@ export async function openPostgresRecord(url: string): Promise<RecordTier> {
     describe: `PostgreSQL at ${shown}`,
     store,
     deadLetters: createPrismaDeadLetters({ prisma }),
+    changeLog: createPrismaChangeLog({ prisma }),
     async close() {
       try {
         await store.close()

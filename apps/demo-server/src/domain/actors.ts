@@ -1,6 +1,7 @@
 import { ConflictError } from '@actor-cache/core'
 import type { CacheView } from '../stack.js'
 import { NotFoundError } from './errors.js'
+import type { TrackedWriter } from './tracked-writer.js'
 import { actorKey, type PrimaryCore } from './types.js'
 
 /** A value with the version it is stored under. */
@@ -70,18 +71,22 @@ export async function patchPrimary(
 }
 
 /**
- * Deletes the actor: its primary core, flexible stats and derived stats. `expectedVersion` is
- * checked against the primary core read just before (the namespace has no compare-and-delete).
+ * Deletes the actor: its primary core first, as one compare-and-delete when a version is expected
+ * (the record checks it under the row's lock, in the delete's transaction, so no write can slip
+ * in between), then its flexible and derived stats. A conflict deletes nothing.
  */
 export async function deleteActor(
   view: CacheView,
+  primary: TrackedWriter<PrimaryCore>,
   id: string,
   expectedVersion: number | undefined,
 ): Promise<void> {
-  const current = await getPrimary(view, id)
   const key = actorKey(id)
-  checkExpected(expectedVersion, current.version, { namespace: 'primary_core', key })
+  const deleted = await primary.delete(
+    key,
+    expectedVersion === undefined ? {} : { expectedVersion },
+  )
+  if (!deleted) throw new NotFoundError(`actor "${id}"`)
   await view.namespace('flexible_stats').delete(key)
   await view.namespace('derived_stats').delete(key)
-  await view.namespace('primary_core').delete(key)
 }

@@ -83,6 +83,14 @@ export interface DemoNamespaces {
   config: GameConfig
 }
 
+/** The namespaces whose writes are tracked (logged with author, version and hash chain). */
+export const TRACKED = ['primary_core', 'flexible_stats'] as const
+/** A tracked namespace: an entity type of the audit trail. */
+export type TrackedNamespace = (typeof TRACKED)[number]
+
+/** The system id of every change this server logs. */
+export const SYSTEM_ID = 'demo-server'
+
 /** The cache key of an actor id in every actor namespace. */
 export const actorKey = (id: string): string => `actor:${id}`
 

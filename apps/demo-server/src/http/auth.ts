@@ -1,5 +1,9 @@
 import type { Principal } from '@actor-cache/security'
+import { trackAs } from '@actor-cache/state-tracker'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { createGrantCheck } from '../access.js'
+import { type TrackedWriter, trackedWriter } from '../domain/tracked-writer.js'
+import { type DemoNamespaces, SYSTEM_ID, type TrackedNamespace } from '../domain/types.js'
 import type { TokenOwner } from '../settings.js'
 import type { CacheView, Stack } from '../stack.js'
 import { HttpError } from './errors.js'
@@ -10,6 +14,8 @@ declare module 'fastify' {
     principal: Principal
     /** The cache as this caller may use it: every call checked against its role. */
     cache: CacheView
+    /** This caller's writer of a tracked namespace (deletes with an expected version). */
+    tracked<N extends TrackedNamespace>(namespace: N): TrackedWriter<DemoNamespaces[N]>
   }
 }
 
@@ -31,16 +37,26 @@ export function principalOf(
 }
 
 /**
- * Requires a known bearer token on every route of `app` (an encapsulated scope), and gives each
- * request the guarded view of the cache for its principal.
+ * Requires a known bearer token on every route of `app` (an encapsulated scope), gives each
+ * request the guarded view of the cache for its principal, and makes the principal the author of
+ * every tracked write the request makes (user id: the principal's id; system id: the server's).
  */
 export function requireToken(app: FastifyInstance, stack: Stack): void {
   app.decorateRequest('principal', null as unknown as Principal)
   app.decorateRequest('cache', null as unknown as CacheView)
+  app.decorateRequest('tracked', null as unknown as FastifyRequest['tracked'])
   const tokens = stack.settings.demo.tokens
+  const check = createGrantCheck(stack.settings.demo.policy)
   app.addHook('onRequest', async (request) => {
-    request.principal = principalOf(request, tokens)
-    request.cache = stack.guarded.as(request.principal)
+    const principal = principalOf(request, tokens)
+    request.principal = principal
+    request.cache = stack.guarded.as(principal)
+    request.tracked = (namespace) =>
+      trackedWriter(namespace, { view: request.cache, cache: stack.cache, principal, check })
+  })
+  // the author holds for the rest of the request: the handler and every promise it starts
+  app.addHook('preHandler', (request, _reply, done) => {
+    trackAs({ userId: request.principal.id, systemId: SYSTEM_ID }, done)
   })
 }
 

@@ -1,5 +1,11 @@
 import { STATUS_CODES } from 'node:http'
-import { ActorCacheError, ConflictError, type ErrorCode, RateLimitedError } from '@actor-cache/core'
+import {
+  ActorCacheError,
+  ConflictError,
+  type ErrorCode,
+  RateLimitedError,
+  UndoConflictError,
+} from '@actor-cache/core'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { NotFoundError } from '../domain/errors.js'
 
@@ -24,6 +30,10 @@ export interface ErrorBody {
   expectedVersion?: number
   actualVersion?: number
   retryAfterMs?: number
+  /** E_UNDO_CONFLICT: the change that was to be undone. */
+  changeId?: string
+  /** E_UNDO_CONFLICT: its fields changed again since (`""`: the whole value). */
+  fields?: string[]
   issues?: { path: string; message: string }[]
 }
 
@@ -36,6 +46,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   E_VALUE_TOO_LARGE: 400,
   E_FORBIDDEN: 403,
   E_CONFLICT: 409,
+  E_UNDO_CONFLICT: 409,
   E_RATE_LIMITED: 429,
   E_QUEUE_FULL: 503,
   E_TIER_UNAVAILABLE: 503,
@@ -63,6 +74,10 @@ export function toResponse(error: unknown): {
     if (error instanceof ConflictError) {
       body.expectedVersion = error.expectedVersion
       body.actualVersion = error.actualVersion
+    }
+    if (error instanceof UndoConflictError) {
+      body.changeId = error.changeId
+      body.fields = [...error.fields]
     }
     if (error instanceof RateLimitedError) {
       body.retryAfterMs = error.retryAfterMs
@@ -116,6 +131,12 @@ export const errorSchema = {
     expectedVersion: { type: 'integer', description: '409: the version the request expected' },
     actualVersion: { type: 'integer', description: '409: the version stored' },
     retryAfterMs: { type: 'integer', description: '429: when to retry' },
+    changeId: { type: 'string', description: 'E_UNDO_CONFLICT: the change to undo' },
+    fields: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'E_UNDO_CONFLICT: fields changed again since ("": the whole value)',
+    },
     issues: {
       type: 'array',
       items: {

@@ -108,7 +108,8 @@ export async function actorRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         tags,
-        summary: 'Deletes an actor (primary core, flexible and derived stats)',
+        summary:
+          'Deletes an actor (primary core, flexible and derived stats); with If-Match, only at that version',
         security: bearer,
         params: idParams,
         headers: ifMatch,
@@ -116,7 +117,8 @@ export async function actorRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      await deleteActor(request.cache, request.params.id, expectedVersion(request, undefined))
+      const expected = expectedVersion(request, undefined)
+      await deleteActor(request.cache, request.tracked('primary_core'), request.params.id, expected)
       return reply.code(204).send()
     },
   )
