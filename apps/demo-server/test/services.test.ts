@@ -113,6 +113,10 @@ describe('with Redis and PostgreSQL', () => {
       payload: { primaryCore: { strength: 1 } },
     })
     expect(conflict.json()).toMatchObject({ expectedVersion: version, actualVersion: version + 1 })
+    const verify = await s.app.inject({ url: '/actors/12/verify', headers: as('gm') })
+    expect(verify.json()).toMatchObject({ ok: true, head: { version: version + 1 } })
+    const history = await s.app.inject({ url: '/actors/12/history', headers: as('gm') })
+    expect(history.json().records.at(-1)).toMatchObject({ userId: 'gm-1', changeType: 'update' })
 
     const derived = () => s.app.inject({ url: '/actors/12/derived', headers: as('player') })
     const before = (await derived()).json()

@@ -5,9 +5,11 @@ import type { Stack } from '../stack.js'
 import { requireToken } from './auth.js'
 import { errorHandler, toResponse } from './errors.js'
 import { actorRoutes } from './routes/actors.js'
+import { auditRoutes } from './routes/audit.js'
 import { configRoutes } from './routes/config.js'
 import { derivedRoutes } from './routes/derived.js'
 import { equipmentRoutes } from './routes/equipment.js'
+import { historyRoutes } from './routes/history.js'
 import { invalidationRoutes } from './routes/invalidation.js'
 import { publicOpsRoutes, statsRoutes } from './routes/ops.js'
 
@@ -54,6 +56,8 @@ export async function buildHttp(stack: Stack, options: HttpOptions): Promise<Fas
     await api.register(configRoutes, { cache: stack.cache })
     await api.register(invalidationRoutes)
     await api.register(statsRoutes, { stack })
+    await api.register(historyRoutes, { stack })
+    await api.register(auditRoutes, { stack })
   })
   return app
 }
