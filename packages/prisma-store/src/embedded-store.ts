@@ -25,7 +25,7 @@ export interface EmbeddedStore {
   readonly store: PrismaTier
   /** Where write-behind writes the database refuses for good go (`deadLetters` of the cache). */
   readonly deadLetters: PrismaDeadLetters
-  /** A change log on the same database. */
+  /** A change log on the same database; it reads values with `store.changeSerializer`. */
   readonly changeLog: PrismaChangeLog
   /** Closes the store and the client, which closes PGlite. Close the cache using it first. */
   close(): Promise<void>
@@ -68,7 +68,11 @@ export async function openEmbeddedStore(
     throw error
   }
   const deadLetters = createPrismaDeadLetters({ prisma })
-  const changeLog = createPrismaChangeLog({ prisma })
+  // the log reads back the change values the store writes
+  const changeSerializer = storeOptions.changeSerializer
+  const changeLog = createPrismaChangeLog(
+    changeSerializer === undefined ? { prisma } : { prisma, serializer: changeSerializer },
+  )
   let closing: Promise<void> | undefined
   return {
     prisma,

@@ -69,14 +69,20 @@ export class PrismaStore<V = unknown>
   /**
    * Writes a batch and the state changes that belong to it in one transaction: both land or
    * neither does (a change for an entity version already logged rolls the writes back with
-   * `ConflictError`).
+   * `ConflictError`). Values of the changes are written with `options.serializer`, else the
+   * store's `changeSerializer`.
    */
   async setManyWithChanges(
     items: readonly SetManyItem<V>[],
     changes: readonly ChangeRecord[],
     options: { serializer?: Serializer } = {},
   ): Promise<{ results: SetResult[]; changes: AppendResult }> {
-    return writeManyWithChanges(this.#scope, items, changes, options.serializer)
+    return writeManyWithChanges(
+      this.#scope,
+      items,
+      changes,
+      options.serializer ?? this.#scope.owner._changeSerializer,
+    )
   }
 
   /**
@@ -84,7 +90,8 @@ export class PrismaStore<V = unknown>
    * `build` for the change record, then writes the row at the record's version and appends the
    * record to `ac_state_changes`, in one transaction: both land or neither does. A delete leaves a
    * tombstone that keeps the version and the record's hash, so the entity's chain continues when
-   * it is created again.
+   * it is created again. The record's values are written with `options.serializer`, else the
+   * store's `changeSerializer`.
    * @throws {ConflictError} from the builder; when another writer created the entity since it was
    *   read (possible only when it had no row); when the record's version or id is logged already
    * @throws {InvalidOptionError} when the record is not the entity's next one (`version`,
@@ -96,7 +103,13 @@ export class PrismaStore<V = unknown>
     build: ChangeBuilder,
     options: { serializer?: Serializer } = {},
   ): Promise<TrackedWriteResult> {
-    return writeWithChange(this.#scope, key, write, build, options.serializer)
+    return writeWithChange(
+      this.#scope,
+      key,
+      write,
+      build,
+      options.serializer ?? this.#scope.owner._changeSerializer,
+    )
   }
 
   async delete(key: string): Promise<boolean> {

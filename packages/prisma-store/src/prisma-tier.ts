@@ -3,8 +3,10 @@ import {
   type Codec,
   defaultCodec,
   InvalidOptionError,
+  jsonSerializer,
   type NamespaceOptions,
   resolveNamespace,
+  type Serializer,
   validateTtl,
 } from '@actor-cache/core'
 import { PrismaStore } from './prisma-store.js'
@@ -27,6 +29,14 @@ export interface PrismaStoreOptions {
    * queue. @default 604_800_000 (7 days)
    */
   tombstoneTtl?: number
+  /**
+   * Writes the old and new values of the change records that tracked writes
+   * (`writeWithChange`) and `setManyWithChanges` append to `ac_state_changes`. Give it the
+   * serializer of the change log that reads them back (`createPrismaChangeLog({ serializer })`),
+   * e.g. `encryptedSerializer` of `@actor-cache/security` to keep values out of the log in clear.
+   * @default jsonSerializer
+   */
+  changeSerializer?: Serializer
 }
 
 /**
@@ -43,6 +53,8 @@ export class PrismaTier implements CacheTier {
   readonly #timeout: number
   /** @internal */
   readonly _tombstoneTtl: number
+  /** @internal The serializer of change records' values. */
+  readonly _changeSerializer: Serializer
 
   constructor(options: PrismaStoreOptions) {
     if (typeof options !== 'object' || options === null)
@@ -65,6 +77,14 @@ export class PrismaTier implements CacheTier {
       throw new InvalidOptionError(
         'tombstoneTtl',
         `must be a positive integer number of ms, got ${String(options.tombstoneTtl)}`,
+      )
+    }
+    this._changeSerializer = options.changeSerializer ?? jsonSerializer
+    const cs = this._changeSerializer as Partial<Serializer> | null
+    if (typeof cs?.serialize !== 'function' || typeof cs.deserialize !== 'function') {
+      throw new InvalidOptionError(
+        'changeSerializer',
+        'must be a Serializer with serialize and deserialize functions',
       )
     }
   }

@@ -2,6 +2,7 @@ import {
   ConflictError,
   channels,
   InvalidOptionError,
+  type Serializer,
   TierUnavailableError,
 } from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -266,6 +267,55 @@ for (const [name, open] of [
       })
       expect(seen[2]?.record?.changeType).toBe('create')
       await expectInStep('gone-row', 'r', [1, 2, 3])
+    })
+
+    it("writes the record's values with the store's changeSerializer, for a log reading them with it", async () => {
+      // a serializer whose text is not JSON: what the columns hold shows which one wrote them
+      const wrapped: Serializer = {
+        name: 'base64-json',
+        serialize: (v) => `b64:${Buffer.from(JSON.stringify(v)).toString('base64')}`,
+        deserialize: (t) => JSON.parse(Buffer.from(t.replace(/^b64:/, ''), 'base64').toString()),
+      }
+      const s = createPrismaStore({ prisma: db.prisma, changeSerializer: wrapped }).namespace<Hp>(
+        'wrapped',
+      )
+      const steps = [
+        { kind: 'set', value: { hp: 1 } },
+        { kind: 'set', value: { hp: 2 } },
+      ] as const
+      for (const write of steps) await s.writeWithChange('w', write, builder('wrapped', 'w', write))
+      const items = [{ key: 'm', value: { hp: 3 }, version: 1 }]
+      await s.setManyWithChanges(items, [
+        {
+          id: `m-${Date.now()}`,
+          entityType: 'wrapped',
+          entityId: 'm',
+          changeType: 'create',
+          oldValue: null,
+          newValue: { hp: 3 },
+          timestamp: Date.now(),
+          userId: 'u',
+          systemId: 's',
+          version: 1,
+        },
+      ])
+      const columns = await db.prisma.$queryRawUnsafe<{ old: string | null; new: string }[]>(
+        `SELECT old_value AS old, new_value AS new FROM ac_state_changes
+          WHERE entity_type = 'wrapped' ORDER BY seq`,
+      )
+      expect(columns).toEqual([
+        { old: null, new: wrapped.serialize({ hp: 1 }) },
+        { old: wrapped.serialize({ hp: 1 }), new: wrapped.serialize({ hp: 2 }) },
+        { old: null, new: wrapped.serialize({ hp: 3 }) },
+      ])
+      const reader = createPrismaChangeLog({ prisma: db.prisma, serializer: wrapped })
+      expect((await reader.history('wrapped', 'w')).map((r) => [r.oldValue, r.newValue])).toEqual([
+        [null, { hp: 1 }],
+        [{ hp: 1 }, { hp: 2 }],
+      ])
+      expect(() =>
+        createPrismaStore({ prisma: db.prisma, changeSerializer: {} as Serializer }),
+      ).toThrow(/changeSerializer/)
     })
 
     it('publishes the events of a set and of a delete', async () => {
