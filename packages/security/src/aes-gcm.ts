@@ -22,12 +22,23 @@ export interface Binding {
   field: string
 }
 
-function aad(header: Uint8Array, b: Binding): Buffer {
-  return Buffer.concat([header, encoder.encode(JSON.stringify([b.namespace, b.key, b.field]))])
+/** What a ciphertext that belongs to no cache entry is bound to: a label naming its use. */
+export interface LabelBinding {
+  label: string
+}
+
+function aad(header: Uint8Array, b: Binding | LabelBinding): Buffer {
+  // two elements for a label, three for an entry: one can never authenticate as the other
+  const context = 'label' in b ? ['label', b.label] : [b.namespace, b.key, b.field]
+  return Buffer.concat([header, encoder.encode(JSON.stringify(context))])
 }
 
 /** Encrypts `plaintext` with the keyring's primary key, bound to `binding`. */
-export function seal(keyring: Keyring, plaintext: Uint8Array, binding: Binding): Buffer {
+export function seal(
+  keyring: Keyring,
+  plaintext: Uint8Array,
+  binding: Binding | LabelBinding,
+): Buffer {
   const kid = keyring.primary
   const secret = secretOf(keyring, kid)
   if (secret === undefined) throw new DecryptError(`primary key "${kid}" is missing`)
@@ -58,7 +69,7 @@ export function keyIdOf(data: Uint8Array): string | undefined {
 export function open(
   keyring: Keyring,
   data: Uint8Array,
-  binding: Binding,
+  binding: Binding | LabelBinding,
   context: ErrorContext,
 ): Buffer {
   const kid = keyIdOf(data)

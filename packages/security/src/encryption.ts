@@ -1,24 +1,17 @@
 import {
   type ByteTransform,
-  type CacheEntry,
   type CacheStore,
   type CacheTier,
   DecryptError,
   type ErrorContext,
-  hasVersionedDeletes,
   InvalidOptionError,
   jsonSerializer,
   type NamespaceOptions,
-  type SerializationError,
   type Serializer,
-  type SetManyItem,
-  type SetOptions,
-  type SetResult,
-  type VersionedDelete,
-  type VersionedDeleteStore,
   validateNamespace,
 } from '@actor-cache/core'
 import { type Binding, keyIdOf, open, seal } from './aes-gcm.js'
+import { encryptStore } from './encrypted-store.js'
 import { type FieldPath, parseFieldPaths, plainObject, sealFields } from './fields.js'
 import { type Keyring, secretOf } from './keyring.js'
 
@@ -115,85 +108,6 @@ export function storedKeyId(stored: unknown): string | undefined {
   return keyIdOf(Buffer.from(stored.slice(ENCRYPTED_PREFIX.length), 'base64'))
 }
 
-/** A store whose values are encrypted on the way down and decrypted on the way up. */
-class EncryptedStore<V> implements CacheStore<V> {
-  readonly tier: string
-  readonly namespace: string
-  protected readonly inner: CacheStore<unknown>
-  readonly #cipher: ValueCipher
-
-  constructor(inner: CacheStore<unknown>, cipher: ValueCipher) {
-    this.inner = inner
-    this.tier = inner.tier
-    this.namespace = inner.namespace
-    this.#cipher = cipher
-  }
-
-  #up(key: string, e: CacheEntry<unknown> | undefined): CacheEntry<V> | undefined {
-    if (e === undefined) return undefined
-    return { ...e, value: this.#cipher.decrypt(key, e.value, this.tier) as V }
-  }
-
-  async get(key: string): Promise<CacheEntry<V> | undefined> {
-    return this.#up(key, await this.inner.get(key))
-  }
-  async getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
-    const entries = await this.inner.getMany(keys)
-    return entries.map((e, i) => this.#up(keys[i] as string, e))
-  }
-  set(key: string, value: V, options?: SetOptions | number): Promise<SetResult> {
-    let stored: unknown
-    try {
-      stored = this.#cipher.encrypt(key, value)
-    } catch (error) {
-      return Promise.reject(error as SerializationError)
-    }
-    return this.inner.set(key, stored, options)
-  }
-  setMany(items: readonly SetManyItem<V>[]): Promise<SetResult[]> {
-    let sealed: SetManyItem<unknown>[]
-    try {
-      if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
-      sealed = items.map((item) =>
-        typeof item === 'object' && item !== null
-          ? { ...item, value: this.#cipher.encrypt(item.key, item.value) }
-          : item,
-      )
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    return this.inner.setMany(sealed)
-  }
-  delete(key: string): Promise<boolean> {
-    return this.inner.delete(key)
-  }
-  deleteMany(keys: readonly string[]): Promise<number> {
-    return this.inner.deleteMany(keys)
-  }
-  deletePattern(pattern: string): Promise<number> {
-    return this.inner.deletePattern(pattern)
-  }
-  clear(): Promise<number> {
-    return this.inner.clear()
-  }
-  exists(key: string): Promise<boolean> {
-    return this.inner.exists(key)
-  }
-  getTTL(key: string): Promise<number | undefined> {
-    return this.inner.getTTL(key)
-  }
-  setTTL(key: string, ttl: number): Promise<boolean> {
-    return this.inner.setTTL(key, ttl)
-  }
-}
-
-/** The same, for a store of record with versioned deletes (tombstones). */
-class EncryptedVersionedStore<V> extends EncryptedStore<V> implements VersionedDeleteStore {
-  deleteVersions(items: readonly VersionedDelete[]): Promise<number> {
-    return (this.inner as CacheStore<unknown> & VersionedDeleteStore).deleteVersions(items)
-  }
-}
-
 /** A tier whose listed namespaces are encrypted; see {@link encryptTier}. */
 class EncryptedTier implements CacheTier {
   readonly tier: string
@@ -210,9 +124,7 @@ class EncryptedTier implements CacheTier {
     const store = this.#inner.namespace<unknown>(name, options)
     const cipher = this.#ciphers.get(name)
     if (cipher === undefined) return store as CacheStore<V>
-    return hasVersionedDeletes(store)
-      ? new EncryptedVersionedStore<V>(store, cipher)
-      : new EncryptedStore<V>(store, cipher)
+    return encryptStore<V>(store, cipher)
   }
 
   close(): Promise<void> {
@@ -220,7 +132,11 @@ class EncryptedTier implements CacheTier {
   }
 }
 
-function checkKeyring(keyring: unknown): Keyring {
+/**
+ * Checks that `keyring` is one this package made.
+ * @throws {InvalidOptionError} naming the option `keyring`
+ */
+export function checkKeyring(keyring: unknown): Keyring {
   if (typeof keyring !== 'object' || keyring === null || secretOf === undefined) {
     throw new InvalidOptionError(
       'keyring',

@@ -1,10 +1,14 @@
-export type { Binding } from './aes-gcm.js'
+export type { Binding, LabelBinding } from './aes-gcm.js'
 export type {
   AuditEvent,
   AuditLogger,
   AuditOptions,
   AuditOutcome,
 } from './audit.js'
+export {
+  type EncryptedSerializerOptions,
+  encryptedSerializer,
+} from './change-serializer.js'
 export { currentPrincipal, runAs } from './context.js'
 export {
   ENCRYPTED_PREFIX,
