@@ -94,16 +94,20 @@ export function prepareChanges(
 
 /**
  * The INSERT of prepared change records (the columns of {@link prepareChanges} as `$1` to `$12`),
- * idempotent by id, returning the `seq` of each record inserted. `when`, an SQL condition, gates
- * it: nothing is inserted unless it holds.
+ * returning the `seq` of each record inserted. `when`, an SQL condition, gates it: nothing is
+ * inserted unless it holds. A change id logged already is skipped (idempotent retries), or, with
+ * `duplicates: 'fail'`, fails the statement like a taken version does.
  */
-export function changeInsert(when?: string): string {
+export function changeInsert(
+  when?: string,
+  options: { duplicates?: 'skip' | 'fail' } = {},
+): string {
   return `INSERT INTO ac_state_changes (id, entity_type, entity_id, change_type, old_value, new_value,
          timestamp, user_id, system_id, version, hash, prev_hash)
        SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
          $7::timestamptz[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::text[])
        ${when === undefined ? '' : `WHERE ${when}`}
-       ON CONFLICT (id) DO NOTHING
+       ${options.duplicates === 'fail' ? '' : 'ON CONFLICT (id) DO NOTHING'}
        RETURNING seq`
 }
 

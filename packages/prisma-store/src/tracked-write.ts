@@ -22,6 +22,8 @@ import { changeInsert, prepareChanges } from './change-log.js'
 import { COLUMNS, decodeRow, prepareWrite, type Row } from './row-codec.js'
 import type { PrismaTransaction } from './sql.js'
 import { publishDeleted, publishSet, type StoreScope, TIER } from './store-scope.js'
+import { remember, sawClock, tryFastPath } from './tracked-fast-path.js'
+import { checkChain } from './tracked-record-check.js'
 
 /** The row half of a tracked write, validated and encoded before any I/O. */
 interface RowWrite {
@@ -115,6 +117,7 @@ async function readPrior(
   const row = rows[0]
   if (row === undefined) throw new Error('writeWithChange: the database returned no row')
   const now = row.now.getTime()
+  sawClock(scope, now)
   const exists =
     row.version !== null &&
     row.deleted === false &&
@@ -145,47 +148,6 @@ function runBuilder(build: ChangeBuilder, prior: PriorState): ChangeRecord | und
     return build(prior)
   } catch (error) {
     throw new BuilderFailure(error)
-  }
-}
-
-/**
- * Checks that the record is the next one of this entity's chain and describes this write: a
- * record that is not is a programming error of the builder.
- */
-function checkChain(
-  scope: StoreScope,
-  key: string,
-  kind: RowWrite['kind'],
-  prior: PriorState,
-  r: ChangeRecord,
-): void {
-  const fail = (field: string, what: string): never => {
-    throw new InvalidOptionError(
-      field,
-      `${what} (change ${JSON.stringify(r.id)} of ${scope.namespace} ${JSON.stringify(key)}); nothing was written`,
-      { tier: TIER, namespace: scope.namespace, key },
-    )
-  }
-  const show = JSON.stringify
-  if (r.entityType !== scope.namespace)
-    fail('entityType', `must be the namespace ${show(scope.namespace)}, got ${show(r.entityType)}`)
-  if (r.entityId !== key) fail('entityId', `must be the key ${show(key)}, got ${show(r.entityId)}`)
-  if (r.version !== prior.version + 1)
-    fail('version', `must be the stored version + 1 (${prior.version + 1}), got ${r.version}`)
-  if ((r.prevHash ?? null) !== prior.headHash)
-    fail(
-      'prevHash',
-      `must be the hash of the entity's newest record (${show(prior.headHash)}), got ${show(r.prevHash)}`,
-    )
-  if (typeof r.hash !== 'string' || r.hash.length === 0)
-    fail('hash', 'must be a non-empty string: the next tracked write links to it')
-  const type = kind === 'delete' ? 'delete' : prior.exists ? 'update' : 'create'
-  if (r.changeType !== type) {
-    const state = prior.exists ? 'an existing' : 'an absent'
-    fail(
-      'changeType',
-      `must be ${type} for a ${kind} of ${state} entity, got ${show(r.changeType)}`,
-    )
   }
 }
 
@@ -305,6 +267,12 @@ export async function writeWithChange(
   serializer: Serializer = jsonSerializer,
 ): Promise<TrackedWriteResult> {
   const w = prepareRowWrite(scope, key, write)
+  const fast = await tryFastPath(scope, key, w, build, serializer)
+  if (fast !== undefined) {
+    if (w.kind === 'set') publishSet(scope, key, true)
+    else publishDeleted(scope, fast.oldValue === null ? 0 : 1)
+    return { version: fast.version, change: fast }
+  }
   let record: ChangeRecord | undefined
   try {
     const result = await scope.owner._transaction(
@@ -318,6 +286,7 @@ export async function writeWithChange(
         checkChain(scope, key, w.kind, prior, built)
         record = built
         const seq = await writeBoth(scope, tx, key, w, built, columns, prior)
+        remember(scope, key, w, built)
         const change: ChangeRecord = { ...built, seq }
         return { version: built.version, change, existed: prior.exists }
       },

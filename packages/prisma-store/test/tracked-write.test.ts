@@ -231,21 +231,26 @@ for (const [name, open] of [
         value: { hp: 1 },
         options: { expiresAt: Date.now() - 60_000 },
       } as const
+      // the builder's last call is the one whose record was written (a remembered state may
+      // be tried first, and turn out stale)
       await s.writeWithChange('e', expired, builder('gaps', 'e', expired, { seen }))
+      const first = seen.at(-1)
       expect(await s.get('e')).toBeUndefined()
       const set = { kind: 'set', value: { hp: 2 } } as const
       await s.writeWithChange('e', set, builder('gaps', 'e', set, { seen }))
-      expect(seen[1]?.prior).toMatchObject({
+      const second = seen.at(-1)
+      expect(second?.prior).toMatchObject({
         exists: false,
         version: 1,
-        headHash: seen[0]?.record?.hash,
+        headHash: first?.record?.hash,
       })
-      expect(seen[1]?.record?.changeType).toBe('create')
+      expect(second?.record?.changeType).toBe('create')
       // an untracked write moves the version and leaves the row's record as it is
       await s.set('e', { hp: 3 })
       await s.writeWithChange('e', set, builder('gaps', 'e', set, { seen }))
-      expect(seen[2]?.prior).toMatchObject({ exists: true, value: { hp: 3 }, version: 3 })
-      expect(seen[2]?.prior.headHash).toBe(seen[1]?.record?.hash)
+      const third = seen.at(-1)
+      expect(third?.prior).toMatchObject({ exists: true, value: { hp: 3 }, version: 3 })
+      expect(third?.prior.headHash).toBe(second?.record?.hash)
       expect((await log.history('gaps', 'e')).map((r) => r.version)).toEqual([1, 2, 4])
     })
 
@@ -255,17 +260,18 @@ for (const [name, open] of [
       const set = { kind: 'set', value: { hp: 1 } } as const
       await s.writeWithChange('r', set, builder('gone-row', 'r', set, { seen }))
       await s.writeWithChange('r', set, builder('gone-row', 'r', set, { seen }))
+      const second = seen.at(-1)
       await db.prisma.$executeRawUnsafe(
         `DELETE FROM ac_cache_entries WHERE namespace = 'gone-row' AND key = 'r'`,
       )
       await s.writeWithChange('r', set, builder('gone-row', 'r', set, { seen }))
-      expect(seen[2]?.prior).toMatchObject({
+      expect(seen.at(-1)?.prior).toMatchObject({
         exists: false,
         version: 2,
-        headHash: seen[1]?.record?.hash,
-        headTime: seen[1]?.record?.timestamp,
+        headHash: second?.record?.hash,
+        headTime: second?.record?.timestamp,
       })
-      expect(seen[2]?.record?.changeType).toBe('create')
+      expect(seen.at(-1)?.record?.changeType).toBe('create')
       await expectInStep('gone-row', 'r', [1, 2, 3])
     })
 
@@ -316,6 +322,35 @@ for (const [name, open] of [
       expect(() =>
         createPrismaStore({ prisma: db.prisma, changeSerializer: {} as Serializer }),
       ).toThrow(/changeSerializer/)
+    })
+
+    it('keeps one chain when two stores (two processes) take turns writing an entity', async () => {
+      // each store remembers the state it left and tries it first: the other's writes make that
+      // state stale, and the write must then take the locking path
+      const other = createPrismaStore({ prisma: db.prisma }).namespace<Hp>('turns')
+      const mine = tier.namespace<Hp>('turns')
+      const seen: Built[] = []
+      for (let i = 0; i < 12; i++) {
+        const s = i % 4 < 2 ? mine : other // two writes each: the second one is fast
+        const write =
+          i === 9 ? ({ kind: 'delete' } as const) : ({ kind: 'set', value: { hp: i } } as const)
+        await s.writeWithChange('k', write, builder('turns', 'k', write, { seen }))
+      }
+      await expectInStep(
+        'turns',
+        'k',
+        Array.from({ length: 12 }, (_, i) => i + 1),
+      )
+      const history = await log.history('turns', 'k')
+      for (const [i, r] of history.entries()) {
+        if (i > 0) expect(r.timestamp).toBeGreaterThanOrEqual(history[i - 1]?.timestamp ?? 0)
+        const before = history[i - 1]
+        expect(r.oldValue).toEqual(
+          before === undefined || before.changeType === 'delete' ? null : before.newValue,
+        )
+      }
+      // stale remembered states were tried and given up: more builder calls than writes
+      expect(seen.length).toBeGreaterThan(12)
     })
 
     it('publishes the events of a set and of a delete', async () => {
