@@ -26,10 +26,13 @@ interface Child {
   waitFor(test: (line: string) => boolean, what: string): Promise<string>
 }
 
+/** The application name of a trial's child: its database sessions carry it. */
+const appOf = (seed: number): string => `ac-crash-${process.pid}-${seed}`
+
 function spawnWriter(schema: string, seed: number): Child {
   const proc = spawn(process.execPath, [WRITER], {
     cwd: resolve(here, '..'),
-    env: { ...process.env, DATABASE_URL, SCHEMA: schema, SEED: String(seed) },
+    env: { ...process.env, DATABASE_URL, SCHEMA: schema, SEED: String(seed), APP: appOf(seed) },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   })
   let stderr = ''
@@ -71,6 +74,20 @@ function spawnWriter(schema: string, seed: number): Child {
   }
 }
 
+/** Waits until the server has no session named `app` (bounded; only a hang reaches the bound). */
+async function sessionsGone(db: TestDatabase, app: string): Promise<void> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const rows = await db.prisma.$queryRawUnsafe<{ n: bigint }[]>(
+      'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
+      app,
+    )
+    if (Number(rows[0]?.n ?? 0) === 0) return
+    if (Date.now() > deadline) throw new Error(`the killed writer's sessions (${app}) never ended`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
 describe('SIGKILL mid-write with state tracking on (postgres)', () => {
   let db: TestDatabase
   let schema: string
@@ -99,6 +116,9 @@ describe('SIGKILL mid-write with state tracking on (postgres)', () => {
       await child.waitFor((l) => l.startsWith('ack ') && ++seen >= acks, `${acks} acks`)
       child.proc.kill('SIGKILL')
       await once(child.proc, 'exit').catch(() => undefined)
+      // A statement (or COMMIT) the child sent may still run on the server after it died: wait
+      // until its sessions are gone, so nothing commits between the reads below.
+      await sessionsGone(db, appOf(t + 1))
       expect(child.lines.filter((l) => l.startsWith('error'))).toEqual([])
       for (const line of child.lines) {
         const m = /^ack (\S+) (\d+)$/.exec(line)
@@ -112,7 +132,10 @@ describe('SIGKILL mid-write with state tracking on (postgres)', () => {
             ? { exists: false as const }
             : { exists: true as const, value: stored.value, version: stored.version }
         const verified = await tracker.verify('primary_core', actor, { stored: state })
-        expect(verified, `trial ${t}, ${actor}`).toMatchObject({ ok: true })
+        const outcome = verified.ok
+          ? 'ok'
+          : `${verified.reason} at version ${verified.version}: ${verified.detail}`
+        expect(outcome, `trial ${t}, ${actor}`).toBe('ok')
         // every acknowledged write is logged
         expect(head?.version ?? 0, `trial ${t}, ${actor}`).toBeGreaterThanOrEqual(
           acked.get(actor) ?? 0,
