@@ -6,6 +6,7 @@ import { runL3Suite } from './l3.js'
 import { runMetricsSuite } from './metrics.js'
 import { runSecuritySuite } from './security.js'
 import { runTieredSuite } from './tiered.js'
+import { runTrackingSuite } from './tracking.js'
 
 const suites: Record<string, () => Promise<unknown>> = {
   l1: () => runL1Suite(),
@@ -15,6 +16,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   tiered: () => runTieredSuite(),
   metrics: () => runMetricsSuite(),
   security: () => runSecuritySuite(),
+  tracking: () => runTrackingSuite(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
