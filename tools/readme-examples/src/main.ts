@@ -73,7 +73,7 @@ async function check(blocks: readonly CodeBlock[], dir: string, runBlocks: boole
   if (!runBlocks) return compiled ? 0 : 1
 
   const reporter = await writeHandleReporter(dir)
-  const timeoutMs = Number(process.env.README_EXAMPLES_TIMEOUT ?? 60_000)
+  const timeoutMs = Number(process.env.README_EXAMPLES_TIMEOUT ?? 180_000)
   if (!(timeoutMs > 0)) {
     throw new Error(
       `README_EXAMPLES_TIMEOUT must be a positive number of ms, got ${process.env.README_EXAMPLES_TIMEOUT}`,
