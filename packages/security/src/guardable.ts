@@ -15,7 +15,7 @@ export interface GuardableNamespace {
   getTTL(key: string): Promise<number | undefined>
   setTTL(key: string, ttl: number): Promise<boolean>
   set(key: string, value: never, options?: never): Promise<SetResult>
-  delete(key: string): Promise<boolean>
+  delete(key: string, options?: never): Promise<boolean>
   invalidate(target: never): Promise<void>
   clear(): Promise<void>
   stats(): object

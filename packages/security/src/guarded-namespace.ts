@@ -143,9 +143,11 @@ export class GuardedNamespace {
     )
   }
 
-  /** `delete`, allowed by `delete`. */
-  delete(key: string): Promise<boolean> {
-    return this.#guard('delete', 'delete', keyList(key), () => this.#inner.delete(key))
+  /** `delete`, allowed by `delete`; its options (an expected version, the author) pass through. */
+  delete(key: string, options?: unknown): Promise<boolean> {
+    return this.#guard('delete', 'delete', keyList(key), () =>
+      this.#inner.delete(key, options as never),
+    )
   }
 
   /** `invalidate` (keys, patterns, tags or all of this namespace), allowed by `invalidate`. */

@@ -148,6 +148,17 @@ describe('the role × operation × namespace matrix', () => {
 })
 
 describe('the guard', () => {
+  it("passes a delete's options on to the cache (an expected version is not dropped)", async () => {
+    const ns = guarded.as(root).namespace('actor_core')
+    // an untracked namespace refuses an expected version on delete: the option reached it
+    await expect(ns.delete('k', { expectedVersion: 1 })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      option: 'expectedVersion',
+    })
+    expect(await ns.get('k')).toEqual({ v: 'actor_core' })
+    expect(await ns.delete('k', {})).toBe(true)
+  })
+
   it('with no principal in the request context, refuses everything', async () => {
     expect(currentPrincipal()).toBeUndefined()
     await expect(guarded.namespace('actor_core').get('k')).rejects.toMatchObject({
