@@ -114,6 +114,7 @@ export {
   type PriorState,
   type TrackedWrite,
   type TrackedWriteResult,
+  type WriteConflict,
   type WriteToTrack,
   type WriteTracking,
 } from './ports/tracked-write.js'

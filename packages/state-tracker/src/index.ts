@@ -6,6 +6,7 @@ export type {
 } from './checkpoint.js'
 export { type ChangeAuthor, currentAuthor, trackAs } from './context.js'
 export { MASK, type SensitiveFields } from './masking.js'
+export type { ConflictPolicy, FieldMerge, MergeFunction, MergeRules } from './merge.js'
 export type {
   EntityWriter,
   RollbackOptions,
@@ -21,3 +22,4 @@ export {
 } from './state-tracker.js'
 export type { ExpectedVersion, TrackChangeInput, TrackChangeOptions } from './track-input.js'
 export type { ChainBreakReason, ChainHead, ChainVerification, StoredState } from './verify-chain.js'
+export type { TrackedNamespaceOptions, TrackedNamespaces } from './write-tracking.js'

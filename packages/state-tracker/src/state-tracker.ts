@@ -32,7 +32,7 @@ import {
 import { checkPoint, type EntityStateAt, type PointInTime, replayTo } from './state-at.js'
 import { checkChange, type TrackChangeInput, type TrackChangeOptions } from './track-input.js'
 import { type ChainVerification, type StoredState, verifyChain } from './verify-chain.js'
-import { createWriteTracking } from './write-tracking.js'
+import { createWriteTracking, type TrackedNamespaces } from './write-tracking.js'
 
 /** Options of {@link createStateTracker}. */
 export interface StateTrackerOptions {
@@ -148,11 +148,14 @@ export class StateTracker {
    * the same transaction as the write. Each needs an author: the call's `userId`/`systemId`
    * options, else the enclosing {@link trackAs}, else (system only) this tracker's `systemId`;
    * a write without one is refused before any I/O. Use the log the record writes to
-   * (`ac_state_changes` of the same database) as this tracker's log.
+   * (`ac_state_changes` of the same database) as this tracker's log. Give options by name
+   * (`{ primary_core: { conflicts: { merge: { gold: 'counter' } } } }`) to resolve conflicting
+   * compare-and-sets by a policy instead of failing them.
    * @throws {InvalidOptionError} for an empty or malformed list
    */
-  writeTracking(namespaces: readonly string[]): WriteTracking {
+  writeTracking(namespaces: TrackedNamespaces): WriteTracking {
     return createWriteTracking(namespaces, {
+      log: this.#log,
       serializer: this.#serializer,
       ...(this.#systemId === undefined ? {} : { systemId: this.#systemId }),
     })

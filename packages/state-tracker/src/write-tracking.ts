@@ -1,20 +1,37 @@
 import { randomUUID } from 'node:crypto'
 import {
   type ChangeBuilder,
+  type ChangeLog,
   type ChangeRecord,
   ConflictError,
   InvalidOptionError,
   type PriorState,
   type Serializer,
   validateNamespace,
+  type WriteConflict,
   type WriteToTrack,
   type WriteTracking,
 } from '@actor-cache/core'
 import { hashableValue, hashChange } from './chain-hash.js'
 import { checkAuthor, currentAuthor } from './context.js'
+import { type ConflictPolicy, checkPolicy, mergeByRules } from './merge.js'
+import { replayTo } from './state-at.js'
+
+/** How one tracked namespace is tracked. */
+export interface TrackedNamespaceOptions {
+  /** What a write whose expected version is not the stored one does. @default 'reject' */
+  conflicts?: ConflictPolicy
+}
+
+/** The namespaces to track: a list, or options by name. */
+export type TrackedNamespaces =
+  | readonly string[]
+  | Readonly<Record<string, TrackedNamespaceOptions>>
 
 /** What the tracking of a cache's writes needs from its tracker. */
 export interface WriteTrackingContext {
+  /** The log the record's tracked writes append to (read to merge conflicts). */
+  log: ChangeLog
   serializer: Serializer
   /** System id of writes that name none. */
   systemId?: string
@@ -73,22 +90,67 @@ function buildRecord(
   return record
 }
 
-/**
- * The tracking a `TieredCache` consults (its `tracking` option): writes and deletes of the named
- * namespaces are logged by the store of record in the write's transaction.
- */
-export function createWriteTracking(
-  namespaces: readonly string[],
-  ctx: WriteTrackingContext,
-): WriteTracking {
-  if (!Array.isArray(namespaces) || namespaces.length === 0) {
+function checkNamespaces(namespaces: unknown): Map<string, ConflictPolicy> {
+  const entries: [string, TrackedNamespaceOptions | undefined][] = Array.isArray(namespaces)
+    ? namespaces.map((n) => [n as string, undefined])
+    : typeof namespaces === 'object' && namespaces !== null
+      ? Object.entries(namespaces as Record<string, TrackedNamespaceOptions>)
+      : []
+  if (entries.length === 0) {
     throw new InvalidOptionError('namespaces', 'must list at least one namespace to track')
   }
-  const tracked = new Set(namespaces.map((n) => validateNamespace(n)))
+  return new Map(
+    entries.map(([name, options]) => [
+      validateNamespace(name),
+      checkPolicy(options?.conflicts, `namespaces.${name}.conflicts`),
+    ]),
+  )
+}
+
+/** The value a conflict resolves to by `policy`, or `undefined` when it stands. */
+async function resolveConflict(
+  c: WriteConflict,
+  policy: ConflictPolicy,
+  ctx: WriteTrackingContext,
+): Promise<{ value: unknown } | undefined> {
+  if (policy === 'reject') return undefined
+  if (policy === 'last_writer_wins') return { value: c.value }
+  const history = await ctx.log.history(c.namespace, c.key)
+  const newest = history.at(-1)?.version ?? 0
+  if (c.actualVersion === 0 || c.actualVersion > newest || c.expectedVersion > newest) {
+    return undefined // deleted since, or versions the log does not hold: nothing to merge with
+  }
+  const base = replayTo(history, { version: c.expectedVersion })
+  const theirs = replayTo(history, { version: c.actualVersion })
+  if (!theirs.exists) return undefined
+  const baseValue = base.exists ? base.value : undefined
+  if (typeof policy.merge === 'function') {
+    return { value: policy.merge(baseValue, c.value, theirs.value) }
+  }
+  const merged = mergeByRules(baseValue, c.value, theirs.value, policy.merge, ctx.serializer)
+  if (merged.ok) return { value: merged.value }
+  const names = merged.fields.map((f) => (f === '' ? 'the value' : `"${f}"`)).join(', ')
+  throw new ConflictError(c.expectedVersion, c.actualVersion, {
+    namespace: c.namespace,
+    key: c.key,
+    message: `conflict: ${c.namespace} ${JSON.stringify(c.key)} is at version ${c.actualVersion}, not ${c.expectedVersion}, and ${names} changed on both sides with no rule to merge them`,
+  })
+}
+
+/**
+ * The tracking a `TieredCache` consults (its `tracking` option): writes and deletes of the named
+ * namespaces are logged by the store of record in the write's transaction, and a conflicting
+ * compare-and-set is resolved by the namespace's policy.
+ */
+export function createWriteTracking(
+  namespaces: TrackedNamespaces,
+  ctx: WriteTrackingContext,
+): WriteTracking {
+  const policies = checkNamespaces(namespaces)
   return {
-    tracks: (namespace) => tracked.has(namespace),
+    tracks: (namespace) => policies.has(namespace),
     prepare(write): ChangeBuilder {
-      if (!tracked.has(write.namespace)) {
+      if (!policies.has(write.namespace)) {
         throw new InvalidOptionError('namespace', `"${write.namespace}" is not tracked`)
       }
       const who = author(write, ctx)
@@ -96,6 +158,10 @@ export function createWriteTracking(
       if (write.kind === 'set') hashableValue(write.value, ctx.serializer)
       const id = randomUUID()
       return (prior) => buildRecord(write, id, who, prior, ctx.serializer)
+    },
+    async resolve(conflict) {
+      const policy = policies.get(conflict.namespace)
+      return policy === undefined ? undefined : resolveConflict(conflict, policy, ctx)
     },
   }
 }

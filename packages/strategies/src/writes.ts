@@ -1,17 +1,22 @@
 import {
   type ChangeBuilder,
   type ChangeRecordingStore,
+  ConflictError,
   InvalidOptionError,
   measureValue,
   resolveSetOptions,
   type SetResult,
   validateKey,
+  type WriteTracking,
 } from '@actor-cache/core'
 import { publishWrite, writeWatched } from './events.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { RecordStore } from './policy.js'
 import type { WriteBehind } from './write-behind.js'
 import type { WriteThrough } from './write-through.js'
+
+/** Conflicts of one tracked write resolved by the tracking's policy, at most. */
+const MAX_RESOLUTIONS = 8
 
 /** Options of a tiered write. */
 export interface TieredSetOptions {
@@ -109,8 +114,37 @@ export class Writes<V> {
   }
 
   set(key: string, value: V, options: TieredSetOptions = {}): Promise<SetResult> {
-    if (!writeWatched()) return this.#set(key, value, options)
-    return this.#watched('set', key, this.#set(key, value, options))
+    const call =
+      this.#ns.ctx.tracking?.resolve !== undefined && options?.expectedVersion !== undefined
+        ? this.#setResolving(key, value, options)
+        : this.#set(key, value, options)
+    if (!writeWatched()) return call
+    return this.#watched('set', key, call)
+  }
+
+  /**
+   * A tracked compare-and-set whose conflicts the tracking resolves by the namespace's policy:
+   * each resolution is written as a new tracked write expecting the version found, at most
+   * {@link MAX_RESOLUTIONS} times; then the last `ConflictError` reaches the caller.
+   */
+  async #setResolving(key: string, value: V, options: TieredSetOptions): Promise<SetResult> {
+    const resolve = this.#ns.ctx.tracking?.resolve as NonNullable<WriteTracking['resolve']>
+    let v = value
+    let o = options
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#set(key, v, o)
+      } catch (error) {
+        const expectedVersion = o.expectedVersion
+        if (!(error instanceof ConflictError) || expectedVersion === undefined) throw error
+        if (attempt > MAX_RESOLUTIONS) throw error
+        const conflict = { namespace: this.#ns.name, key, expectedVersion, value: v, attempt }
+        const resolved = await resolve({ ...conflict, actualVersion: error.actualVersion })
+        if (resolved === undefined) throw error
+        v = resolved.value as V
+        o = { ...o, expectedVersion: error.actualVersion }
+      }
+    }
   }
 
   delete(key: string, options: TieredDeleteOptions = {}): Promise<boolean> {

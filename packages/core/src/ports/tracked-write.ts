@@ -87,6 +87,20 @@ export interface WriteToTrack<V = unknown> {
   systemId?: string
 }
 
+/** A tracked write whose expected version was not the stored one. */
+export interface WriteConflict<V = unknown> {
+  namespace: string
+  key: string
+  /** The version the write expected (`0` = absent). */
+  expectedVersion: number
+  /** The version stored (`0` = absent). */
+  actualVersion: number
+  /** The value the write carried. */
+  value: V
+  /** Resolutions tried for this write so far. */
+  attempt: number
+}
+
 /**
  * What a cache calls to track its writes: the state tracker's side of the write hook.
  * `prepare` runs before any I/O and throws a typed error for a write it cannot track (no
@@ -97,4 +111,10 @@ export interface WriteTracking {
   tracks(namespace: string): boolean
   /** Checks the write and returns the builder of its change record. */
   prepare(write: WriteToTrack): ChangeBuilder
+  /**
+   * Resolves a conflict by the namespace's policy: the value to write instead, expecting the
+   * stored version (the cache writes it as a new tracked write, and may call again if another
+   * write lands first), or `undefined` to let the `ConflictError` reach the caller.
+   */
+  resolve?(conflict: WriteConflict): Promise<{ value: unknown } | undefined>
 }
