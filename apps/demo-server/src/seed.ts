@@ -79,7 +79,7 @@ async function writeTracked<V>(
 }
 
 /** Where the number of actors seeded so far is kept (in the store of record, not cached). */
-const MARK = { namespace: 'demo_seed', key: 'actors' } as const
+export const SEED_MARK = { namespace: 'demo_seed', key: 'actors' } as const
 
 /**
  * Writes the actors `actor:1` ... `actor:count` that were never seeded (with their equipment),
@@ -101,8 +101,8 @@ export async function seedRecord(
   }
   const primary = record.namespace<PrimaryCore>('primary_core')
   const flexible = record.namespace<FlexibleStats>('flexible_stats')
-  const mark = record.namespace<number>(MARK.namespace)
-  const seeded = (await mark.get(MARK.key))?.value ?? 0
+  const mark = record.namespace<number>(SEED_MARK.namespace)
+  const seeded = (await mark.get(SEED_MARK.key))?.value ?? 0
   let created = 0
   for (let from = seeded + 1; from <= count; from += BATCH) {
     const ids = Array.from({ length: Math.min(BATCH, count - from + 1) }, (_, i) => from + i)
@@ -122,7 +122,7 @@ export async function seedRecord(
       )
       created += missing.length
     }
-    await mark.set(MARK.key, from + ids.length - 1)
+    await mark.set(SEED_MARK.key, from + ids.length - 1)
     onProgress({ done: from + ids.length - 1, total: count, created })
   }
   return { done: count, total: count, created }

@@ -17,6 +17,7 @@ import {
 import { createStateTracker, type StateTracker } from '@actor-cache/state-tracker'
 import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
 import { type DemoNamespaces, SYSTEM_ID, TRACKED } from './domain/types.js'
+import { type CachingSwitch, createCachingSwitch } from './load/caching-switch.js'
 import type { ServerSettings } from './settings.js'
 import {
   openEmbeddedRecord,
@@ -52,6 +53,8 @@ export interface Stack {
   readonly cache: DemoCache
   /** The cache behind the access guard: requests use `guarded.as(principal)`. */
   readonly guarded: GuardedCache<DemoCache>
+  /** The load generator's switch: off, the guarded cache's reads go to the store of record. */
+  readonly caching: CachingSwitch
   readonly l1: MemCache
   readonly record: RecordTier
   readonly shared: SharedParts
@@ -121,7 +124,8 @@ export async function openStack(options: StackOptions): Promise<Stack> {
             ? {}
             : { redis: shared.redis, keyPrefix: `${shared.prefix}:rl` }),
         })
-  const guarded = guardCache(cache, {
+  const caching = createCachingSwitch(cache, record.store)
+  const guarded = guardCache(caching.cache, {
     policy: settings.demo.policy,
     config,
     ...(rateLimiter === undefined ? {} : { rateLimiter }),
@@ -150,6 +154,7 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     settings,
     cache,
     guarded,
+    caching,
     l1,
     record,
     shared,

@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { NotFoundError } from '../domain/errors.js'
+import { loadRoutes } from '../load/admin-routes.js'
 import type { Stack } from '../stack.js'
 import { requireToken } from './auth.js'
 import { errorHandler, toResponse } from './errors.js'
@@ -58,6 +59,7 @@ export async function buildHttp(stack: Stack, options: HttpOptions): Promise<Fas
     await api.register(statsRoutes, { stack })
     await api.register(historyRoutes, { stack })
     await api.register(auditRoutes, { stack })
+    await api.register(loadRoutes, { stack })
   })
   return app
 }
