@@ -20,7 +20,7 @@ import {
   takeCheckpoint,
   verifyAgainst,
 } from './checkpoint.js'
-import { checkSensitiveFields, type SensitiveFields } from './masking.js'
+import { checkSensitiveFields, maskRecord, type SensitiveFields } from './masking.js'
 import {
   checkTarget,
   type RollbackOptions,
@@ -162,18 +162,30 @@ export class StateTracker {
   }
 
   /** An entity's records in version order. */
-  async history(entityType: string, entityId: string): Promise<ChangeRecord[]> {
+  /**
+   * An entity's records in version order; with `masked`, the `sensitiveFields` of their values
+   * read `[REDACTED]` (for showing them; verify and roll back on unmasked records).
+   */
+  async history(
+    entityType: string,
+    entityId: string,
+    options: { masked?: boolean } = {},
+  ): Promise<ChangeRecord[]> {
     const type = validateNamespace(entityType)
-    return this.#log.history(type, validateKey(entityId, type))
+    const records = await this.#log.history(type, validateKey(entityId, type))
+    return options.masked === true ? records.map((r) => maskRecord(r, this.#sensitive)) : records
   }
 
   /**
    * Records matching `query` (entity, user, system, change type, time range), oldest first, one
-   * page at a time: pass `nextCursor` back as `cursor`.
+   * page at a time: pass `nextCursor` back as `cursor`. With `masked`, sensitive fields read
+   * `[REDACTED]`.
    */
-  async query(query: ChangeQuery): Promise<ChangePage> {
+  async query(query: ChangeQuery, options: { masked?: boolean } = {}): Promise<ChangePage> {
     validateLimit(query?.limit)
-    return this.#log.query(query)
+    const page = await this.#log.query(query)
+    if (options.masked !== true) return page
+    return { ...page, records: page.records.map((r) => maskRecord(r, this.#sensitive)) }
   }
 
   /**

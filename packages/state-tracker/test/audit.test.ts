@@ -61,7 +61,14 @@ for (const [name, open] of LOGS) {
         newValue: { hp: 2, email: MASK },
       })
       expect(other.newValue).toEqual({ email: 'kept' })
-      // the log keeps the values, and the chain verifies
+      // masked reads for display; the log keeps the values, and the chain verifies
+      const shown = await tracker.history('primary_core', 'actor:m', { masked: true })
+      expect(shown[1]?.newValue).toMatchObject({
+        email: MASK,
+        account: { card: MASK, tier: 'gold' },
+      })
+      const page = await tracker.query({ entityId: 'actor:m' }, { masked: true })
+      expect(JSON.stringify(page.records)).not.toContain('ann@example.com')
       expect((await tracker.history('primary_core', 'actor:m'))[1]?.newValue).toMatchObject({
         email: 'ann@example.com',
       })
