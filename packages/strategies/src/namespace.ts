@@ -194,14 +194,19 @@ export class TieredNamespace<V = unknown> {
     return this.getOrSet(key, loader)
   }
 
-  /** The cached entry with its metadata (no loader call), or `undefined`. */
-  getEntry(key: string): Promise<CacheEntry<V> | undefined> {
+  /**
+   * The entry under `key` with its metadata (version, expiry, tags), or `undefined`: read like
+   * {@link get} (a copy from a lower tier or the record is kept in L1 for the next read), without
+   * calling a loader.
+   */
+  async getEntry(key: string): Promise<CacheEntry<V> | undefined> {
+    if (this.#l1sync !== undefined) await this.#reads.read(key, undefined)
     return this.#reads.entry(key)
   }
 
-  /** True when a value is cached or recorded under `key` (no loader call). */
+  /** True when a value is cached or recorded under `key` (no loader call, nothing copied). */
   async has(key: string): Promise<boolean> {
-    return (await this.getEntry(key)) !== undefined
+    return (await this.#reads.entry(key)) !== undefined
   }
 
   /**
@@ -209,7 +214,7 @@ export class TieredNamespace<V = unknown> {
    * expires, `undefined` when nothing is cached or recorded.
    */
   async getTTL(key: string): Promise<number | undefined> {
-    const e = await this.getEntry(key)
+    const e = await this.#reads.entry(key)
     if (e === undefined) return undefined
     if (e.expiresAt === null) return Infinity
     return Math.max(0, e.expiresAt - this.#p.grace - this.#ctx.now())

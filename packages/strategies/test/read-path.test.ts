@@ -22,6 +22,22 @@ afterEach(async () => {
   for (const c of caches.splice(0)) await c.close()
 })
 
+describe('getEntry', () => {
+  it('reads through like get: a copy of the record is kept in L1 for the next read', async () => {
+    const records = createMemCache()
+    const record = records.namespace<{ hp: number }>('primary_core')
+    await record.set('actor:1', { hp: 5 }, { ttl: Infinity })
+    const ns = cache({ l1: createMemCache() }).namespace<{ hp: number }>('primary_core', { record })
+    expect(await ns.getEntry('actor:1')).toMatchObject({ value: { hp: 5 }, version: 1 })
+    expect(ns.stats().recordHits).toBe(1)
+    expect(await ns.getEntry('actor:1')).toMatchObject({ value: { hp: 5 }, version: 1 })
+    expect(await ns.get('actor:1')).toEqual({ hp: 5 })
+    expect(ns.stats()).toMatchObject({ recordHits: 1, l1Hits: 2, loads: 0 })
+    expect(await ns.getEntry('actor:none')).toBeUndefined()
+    await records.close()
+  })
+})
+
 describe('read-through with L1 only', () => {
   it('loads once, then serves from L1', async () => {
     let calls = 0
