@@ -166,17 +166,7 @@ export async function tryFastPath(
       db.$queryRawUnsafe(
         FAST_WRITE,
         ...columns,
-        scope.namespace,
-        key,
-        w.value,
-        w.encoding,
-        String(r.version),
-        new Date(w.createdAt),
-        w.expiresAt === null ? null : new Date(w.expiresAt),
-        [...w.tags],
-        w.kind === 'delete',
-        r.hash,
-        new Date(r.timestamp),
+        ...rowParams(scope, key, w, r),
         String(head.version),
         head.hash,
         !head.exists,
@@ -195,6 +185,27 @@ export async function tryFastPath(
   }
   remember(scope, key, w, r)
   return { ...r, seq: Number(row.seq) }
+}
+
+/**
+ * The row's parameters of a tracked write statement, after the record's `$1`-`$12`: `$13`
+ * namespace, `$14` key, `$15` value, `$16` encoding, `$17` version, `$18` created, `$19`
+ * expires, `$20` tags, `$21` deleted, `$22` the record's hash, `$23` its time.
+ */
+export function rowParams(scope: StoreScope, key: string, w: FastRow, r: ChangeRecord): unknown[] {
+  return [
+    scope.namespace,
+    key,
+    w.value,
+    w.encoding,
+    String(r.version),
+    new Date(w.createdAt),
+    w.expiresAt === null ? null : new Date(w.expiresAt),
+    [...w.tags],
+    w.kind === 'delete',
+    r.hash,
+    new Date(r.timestamp),
+  ]
 }
 
 /** Remembers the state a tracked write left an entity in. */

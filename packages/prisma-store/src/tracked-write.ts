@@ -22,7 +22,7 @@ import { changeInsert, prepareChanges } from './change-log.js'
 import { COLUMNS, decodeRow, prepareWrite, type Row } from './row-codec.js'
 import type { PrismaTransaction } from './sql.js'
 import { publishDeleted, publishSet, type StoreScope, TIER } from './store-scope.js'
-import { remember, sawClock, tryFastPath } from './tracked-fast-path.js'
+import { remember, rowParams, sawClock, tryFastPath } from './tracked-fast-path.js'
 import { checkChain } from './tracked-record-check.js'
 
 /** The row half of a tracked write, validated and encoded before any I/O. */
@@ -189,17 +189,7 @@ async function writeBoth(
   const rows = await tx.$queryRawUnsafe<Written[]>(
     WRITE,
     ...columns,
-    scope.namespace,
-    key,
-    w.value,
-    w.encoding,
-    String(record.version),
-    new Date(w.createdAt),
-    w.expiresAt === null ? null : new Date(w.expiresAt),
-    [...w.tags],
-    w.kind === 'delete',
-    record.hash,
-    new Date(record.timestamp),
+    ...rowParams(scope, key, w, record),
     String(prior.version),
   )
   const row = rows[0]

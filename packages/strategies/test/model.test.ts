@@ -31,6 +31,7 @@ import { type CacheStore, glob } from '@actor-cache/core'
 import { createMemCache, type MemCache } from '@actor-cache/memcache'
 import { createPrismaStore, type PrismaTier } from '@actor-cache/prisma-store'
 import { type AnyRedisClient, createRedisStore } from '@actor-cache/redis'
+import { assertReplayable, longTimeout as timeout } from '@actor-cache/test-utils/property'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, it } from 'vitest'
 import {
@@ -41,7 +42,6 @@ import {
   type TieredNamespace,
 } from '../src/index.js'
 import { dropPrefix, fakeClock, postgres, redis, type TestDb, uid } from './helpers.js'
-import { assertReplayable, longTimeout as timeout } from './property.js'
 
 // ---------------------------------------------------------------------------------------------
 // Vocabulary: few keys (some with glob metacharacters) so that commands collide

@@ -21,11 +21,11 @@ import {
   type RedisTier,
   type RedisWriteQueue,
 } from '@actor-cache/redis'
+import { assertReplayable, longTimeout } from '@actor-cache/test-utils/property'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTieredCache, type TieredCache } from '../src/index.js'
 import { dropPrefix, postgres, redis, type TestDb, uid } from './helpers.js'
-import { assertReplayable, longTimeout } from './property.js'
 
 const KEYS = ['k1', 'k2', 'k3'] as const
 const CLAIM_TIMEOUT = 100
