@@ -134,6 +134,36 @@ describe('with Redis and PostgreSQL', () => {
     expect((await keysWithPrefix(redis!)).some((k) => k.includes('primary_core'))).toBe(true)
   })
 
+  it("inspects an actor in L1, Redis and PostgreSQL, and streams L2's circuit state", async () => {
+    const s = server!
+    // a write-through write puts the value in every tier
+    await s.app.inject({
+      method: 'PATCH',
+      url: '/actors/15',
+      headers: as('gm'),
+      payload: { primaryCore: { hp: 99 } },
+    })
+    const body = (await s.app.inject({ url: '/actors/15/inspect', headers: as('gm') })).json()
+    const tiers = body.namespaces.primary_core.tiers
+    expect(Object.keys(tiers)).toEqual(['l1', 'l2', 'record'])
+    for (const tier of ['l1', 'l2', 'record']) {
+      expect(tiers[tier], tier).toMatchObject({ state: 'present', version: 2 })
+    }
+    expect(tiers.l2.ttlMs).toBeGreaterThan(0)
+    expect(tiers.l2.ttlMs).toBeLessThanOrEqual(300_000)
+    const stream = await fetch(`${s.url}/dashboard/events?token=demo-admin-token`)
+    const reader = stream.body!.getReader()
+    let text = ''
+    for (let i = 0; i < 100 && !/data: .*\n\n/.test(text); i++) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += new TextDecoder().decode(value)
+    }
+    await reader.cancel()
+    const snapshot = JSON.parse(/data: (.*)\n\n/.exec(text)![1]!)
+    expect(snapshot.circuit).toEqual({ l2: 'closed' })
+  })
+
   it('reports every component ready', async () => {
     const ready = (await server!.app.inject({ url: '/health/ready' })).json()
     expect(ready).toMatchObject({ status: 'ok', ready: true, readyForWrites: true })

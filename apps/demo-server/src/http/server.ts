@@ -8,9 +8,11 @@ import { errorHandler, toResponse } from './errors.js'
 import { actorRoutes } from './routes/actors.js'
 import { auditRoutes } from './routes/audit.js'
 import { configRoutes } from './routes/config.js'
+import { dashboardRoutes } from './routes/dashboard.js'
 import { derivedRoutes } from './routes/derived.js'
 import { equipmentRoutes } from './routes/equipment.js'
 import { historyRoutes } from './routes/history.js'
+import { inspectRoutes } from './routes/inspect.js'
 import { invalidationRoutes } from './routes/invalidation.js'
 import { publicOpsRoutes, statsRoutes } from './routes/ops.js'
 
@@ -49,6 +51,8 @@ export async function buildHttp(stack: Stack, options: HttpOptions): Promise<Fas
   })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   await app.register(publicOpsRoutes, { stack })
+  // the page asks for a token itself; its event stream takes one in ?token=
+  await app.register(dashboardRoutes, { stack })
   await app.register(async (api) => {
     requireToken(api, stack)
     await api.register(actorRoutes)
@@ -59,6 +63,7 @@ export async function buildHttp(stack: Stack, options: HttpOptions): Promise<Fas
     await api.register(statsRoutes, { stack })
     await api.register(historyRoutes, { stack })
     await api.register(auditRoutes, { stack })
+    await api.register(inspectRoutes, { stack })
     await api.register(loadRoutes, { stack })
   })
   return app
