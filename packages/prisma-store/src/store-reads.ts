@@ -22,7 +22,7 @@ export async function readOne<V>(
   return row === undefined ? undefined : decodeRow<V>(scope, row)
 }
 
-/** The live entries of `keys` in one statement, in the order of `keys`. */
+/** The live entries of `keys` in one statement, in the order of `keys`; publishes each hit or miss. */
 export async function readMany<V>(
   scope: StoreScope,
   keys: readonly string[],
@@ -40,6 +40,7 @@ export async function readMany<V>(
   const byKey = new Map(rows.map((r) => [r.key, r]))
   return keys.map((key) => {
     const row = byKey.get(key)
+    publishRead(scope, row === undefined ? 'miss' : 'hit', key)
     return row === undefined ? undefined : decodeRow<V>(scope, row)
   })
 }

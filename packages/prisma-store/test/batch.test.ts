@@ -1,4 +1,11 @@
-import { compression, createCodec, glob, type WriteRejectedError } from '@actor-cache/core'
+import {
+  type CacheEvent,
+  channels,
+  compression,
+  createCodec,
+  glob,
+  type WriteRejectedError,
+} from '@actor-cache/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrismaChangeLog, createPrismaStore, migrate, type PrismaTier } from '../src/index.js'
 import { pglite, postgres, type TestDb } from './db.js'
@@ -17,6 +24,29 @@ for (const [name, open] of [
     })
     afterAll(async () => {
       await db?.drop()
+    })
+
+    it('getMany publishes a hit or a miss per key, as get does', async () => {
+      const s = tier.namespace('batch-events')
+      await s.set('here', 1)
+      const seen: string[] = []
+      const onHit = (e: unknown) => {
+        const ev = e as CacheEvent
+        if (ev.namespace === 'batch-events') seen.push(`hit ${ev.key}`)
+      }
+      const onMiss = (e: unknown) => {
+        const ev = e as CacheEvent
+        if (ev.namespace === 'batch-events') seen.push(`miss ${ev.key}`)
+      }
+      channels.hit.subscribe(onHit)
+      channels.miss.subscribe(onMiss)
+      try {
+        await s.getMany(['here', 'gone'])
+      } finally {
+        channels.hit.unsubscribe(onHit)
+        channels.miss.unsubscribe(onMiss)
+      }
+      expect(seen).toEqual(['hit here', 'miss gone'])
     })
 
     it('apply newer versions, keep newer stored ones, and keep envelopes exact', async () => {
