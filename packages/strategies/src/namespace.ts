@@ -200,7 +200,17 @@ export class TieredNamespace<V = unknown> {
    * calling a loader.
    */
   async getEntry(key: string): Promise<CacheEntry<V> | undefined> {
-    if (this.#l1sync !== undefined) await this.#reads.read(key, undefined)
+    const l1 = this.#l1sync
+    if (l1 === undefined) return this.#reads.entry(key)
+    const e = l1.getSync(key)
+    if (e !== undefined && this.#freshness.usable(key, e, undefined)) {
+      this.#stats.l1Hits++
+      if (hitChannel.hasSubscribers) publishHit(this.name, key, l1.tier, 'l1')
+      return e
+    }
+    await this.#reads.read(key, undefined) // copies what a lower tier or the record has into L1
+    const filled = l1.getSync(key)
+    if (filled !== undefined && this.#freshness.usable(key, filled, undefined)) return filled
     return this.#reads.entry(key)
   }
 
