@@ -22,7 +22,7 @@ for (const [name, open] of LOGS) {
       const value = {
         hp: 1,
         email: 'ann@example.com',
-        account: { card: '4111', tier: 'gold' },
+        account: { card: 'card-4111-secret', tier: 'gold' },
         at: new Date(5),
       }
       await tracker.trackChange({
@@ -52,7 +52,7 @@ for (const [name, open] of LOGS) {
       expect(lines).toHaveLength(3)
       const text = lines.join('\n')
       expect(text).not.toContain('ann@example.com')
-      expect(text).not.toContain('4111')
+      expect(text).not.toContain('card-4111-secret')
       const [, update, other] = lines.map((l) => JSON.parse(l))
       expect(update).toMatchObject({
         version: 2,
