@@ -47,3 +47,20 @@ export function trackAs<T>(author: ChangeAuthor, fn: () => T): T {
 export function currentAuthor(): ChangeAuthor | undefined {
   return storage.getStore()
 }
+
+/**
+ * The author of a change: each id from the first of `given` that has it, else the enclosing
+ * {@link trackAs}, else (system only) `defaultSystemId`; or which id nobody gave.
+ */
+export function resolveAuthor(
+  given: readonly ChangeAuthor[],
+  defaultSystemId: string | undefined,
+): { userId: string; systemId: string } | { missing: 'userId' | 'systemId' } {
+  const context = currentAuthor()
+  const userId = given.find((a) => a.userId !== undefined)?.userId ?? context?.userId
+  const systemId =
+    given.find((a) => a.systemId !== undefined)?.systemId ?? context?.systemId ?? defaultSystemId
+  if (userId === undefined) return { missing: 'userId' }
+  if (systemId === undefined) return { missing: 'systemId' }
+  return { userId, systemId }
+}

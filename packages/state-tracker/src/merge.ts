@@ -97,7 +97,8 @@ function mergeField(
   }
 }
 
-const fieldsOf = (v: unknown): Record<string, unknown> | undefined =>
+/** The fields of a plain object value; `undefined` for anything else (arrays included). */
+export const fieldsOf = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === 'object' && v !== null && !Array.isArray(v)
     ? (v as Record<string, unknown>)
     : undefined

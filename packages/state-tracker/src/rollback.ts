@@ -6,6 +6,7 @@ import {
 } from '@actor-cache/core'
 import { sameValue } from './chain-hash.js'
 import type { ChangeAuthor } from './context.js'
+import { fieldsOf } from './merge.js'
 import { checkPoint, type EntityStateAt, replayTo } from './state-at.js'
 
 /**
@@ -69,11 +70,6 @@ export function checkTarget(target: unknown): RollbackTarget {
   )
   return 'version' in point ? { toVersion: point.version } : { toTime: point.time }
 }
-
-const fieldsOf = (v: unknown): Record<string, unknown> | undefined =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined
 
 /**
  * The state without change `r`: each field `r` changed goes back to its old value, where the

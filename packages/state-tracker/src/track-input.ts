@@ -7,7 +7,7 @@ import {
   validateNamespace,
 } from '@actor-cache/core'
 import { hashableValue } from './chain-hash.js'
-import { type ChangeAuthor, checkAuthor, currentAuthor } from './context.js'
+import { type ChangeAuthor, checkAuthor, resolveAuthor } from './context.js'
 
 /**
  * A change to track, as the design document writes it: entity type, entity id, change type, old
@@ -134,13 +134,10 @@ export function checkChange(
   checkValues(input, defaults.serializer)
   const given = checkAuthor({ userId: input.userId, systemId: input.systemId }, 'change')
   const opts = checkAuthor({ userId: options?.userId, systemId: options?.systemId }, 'options')
-  const context = currentAuthor()
-  const userId = given.userId ?? opts.userId ?? context?.userId
-  const systemId = given.systemId ?? opts.systemId ?? context?.systemId ?? defaults.systemId
-  if (userId === undefined || systemId === undefined) {
-    const missing = userId === undefined ? 'userId' : 'systemId'
+  const who = resolveAuthor([given, opts], defaults.systemId)
+  if ('missing' in who) {
     throw new InvalidOptionError(
-      missing,
+      who.missing,
       'a tracked change needs a user id and a system id: pass them in the change or its options, or set them once per request with trackAs()',
     )
   }
@@ -151,8 +148,8 @@ export function checkChange(
     changeType: input.changeType,
     oldValue: input.oldValue,
     newValue: input.changeType === 'delete' ? null : input.newValue,
-    userId,
-    systemId,
+    userId: who.userId,
+    systemId: who.systemId,
     expected: checkExpected(options?.expectedVersion),
   }
 }

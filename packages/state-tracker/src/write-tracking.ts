@@ -13,7 +13,7 @@ import {
   type WriteTracking,
 } from '@actor-cache/core'
 import { hashableValue, hashChange } from './chain-hash.js'
-import { checkAuthor, currentAuthor } from './context.js'
+import { checkAuthor, resolveAuthor } from './context.js'
 import { type ConflictPolicy, checkPolicy, mergeByRules } from './merge.js'
 import { replayTo } from './state-at.js'
 
@@ -42,16 +42,14 @@ function author(
   ctx: WriteTrackingContext,
 ): { userId: string; systemId: string } {
   const given = checkAuthor({ userId: write.userId, systemId: write.systemId }, 'options')
-  const context = currentAuthor()
-  const userId = given.userId ?? context?.userId
-  const systemId = given.systemId ?? context?.systemId ?? ctx.systemId
-  if (userId === undefined || systemId === undefined) {
+  const who = resolveAuthor([given], ctx.systemId)
+  if ('missing' in who) {
     throw new InvalidOptionError(
-      userId === undefined ? 'userId' : 'systemId',
+      who.missing,
       `namespace "${write.namespace}" is tracked: a write needs a user id and a system id (pass them in its options, or set them once per request with trackAs())`,
     )
   }
-  return { userId, systemId }
+  return who
 }
 
 /** Refuses a prior state that is not the one a compare-and-set expected. */
