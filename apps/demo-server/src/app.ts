@@ -1,5 +1,6 @@
 import { InvalidConfigError } from '@actor-cache/core'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { PurgeHook } from './http/response-purge.js'
 import { buildHttp } from './http/server.js'
 import { type SeedProgress, seedRecord } from './seed.js'
 import { DEFAULT_CONFIG_PATH, loadSettings, type ServerSettings } from './settings.js'
@@ -29,6 +30,11 @@ export interface DemoServerOptions {
   seedActors?: number
   /** Fastify's pino logger. @default false */
   logger?: FastifyServerOptions['logger']
+  /**
+   * Called with the tags of every purge of the response cache: where a CDN purge call goes.
+   * @default none: purges are logged (debug)
+   */
+  onPurge?: PurgeHook
   /** Start-up progress lines (seeding, tiers). @default none */
   log?: (line: string) => void
 }
@@ -114,12 +120,14 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     redisUrl: options.redisUrl,
     databaseUrl: options.databaseUrl,
     onAlert: log,
+    env: options.env ?? process.env,
   })
   let app: FastifyInstance | undefined
   try {
     log(`tiers: L1 ${stack.tiers.l1}; L2 ${stack.tiers.l2}; record ${stack.tiers.record}`)
+    if (stack.encryption !== undefined) log(`encryption keys: ${stack.encryption.keySource}`)
     await seed(stack, options.seedActors ?? settings.demo.seedActors, log)
-    app = await buildHttp(stack, { logger: options.logger ?? false })
+    app = await buildHttp(stack, { logger: options.logger ?? false, onPurge: options.onPurge })
     const url = await listen(app, options.host ?? '127.0.0.1', options.port ?? 3000)
     const running = app
     let closing: Promise<void> | undefined

@@ -1,5 +1,11 @@
-import type { CacheStore, WriteTracking } from '@actor-cache/core'
-import type { PrismaStore, PrismaTier } from '@actor-cache/prisma-store'
+import {
+  type CacheStore,
+  type CacheTier,
+  type ChangeRecordingStore,
+  InvalidOptionError,
+  isChangeRecordingStore,
+  type WriteTracking,
+} from '@actor-cache/core'
 import {
   actorKey,
   DEFAULT_GAME_CONFIG,
@@ -31,6 +37,7 @@ export function seedActor(n: number): PrimaryCore {
     strength: 5 + (n % 20),
     agility: 5 + ((n * 7) % 20),
     intelligence: 5 + ((n * 13) % 20),
+    email: `hero-${n}@example.com`,
   }
 }
 
@@ -57,10 +64,14 @@ const CONCURRENCY = 8
  * first hash) in one transaction, as the cache's tracked writes do, without filling the caches.
  */
 async function writeTracked<V>(
-  store: PrismaStore<V>,
+  store: CacheStore<V>,
   tracking: WriteTracking,
   entries: readonly { key: string; value: V }[],
 ): Promise<void> {
+  if (!isChangeRecordingStore(store)) {
+    throw new InvalidOptionError('record', 'must log changes with its writes (a Prisma store)')
+  }
+  const recording: ChangeRecordingStore = store
   for (let i = 0; i < entries.length; i += CONCURRENCY) {
     await Promise.all(
       entries.slice(i, i + CONCURRENCY).map(({ key, value }) => {
@@ -72,7 +83,7 @@ async function writeTracked<V>(
           expectedVersion: 0,
           ...SEED_AUTHOR,
         })
-        return store.writeWithChange(key, { kind: 'set', value }, build)
+        return recording.writeWithChange(key, { kind: 'set', value }, build)
       }),
     )
   }
@@ -90,7 +101,7 @@ export const SEED_MARK = { namespace: 'demo_seed', key: 'actors' } as const
  * interrupted run, actors that exist are kept as they are.
  */
 export async function seedRecord(
-  record: PrismaTier,
+  record: CacheTier,
   tracking: WriteTracking,
   count: number,
   onProgress: (progress: SeedProgress) => void = () => {},

@@ -5,7 +5,12 @@ import {
   InvalidConfigError,
   parseCacheConfig,
 } from '@actor-cache/core'
-import { type AccessPolicy, OPERATIONS, type Operation } from '@actor-cache/security'
+import {
+  type AccessPolicy,
+  type EncryptedNamespaces,
+  OPERATIONS,
+  type Operation,
+} from '@actor-cache/security'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { z } from 'zod'
 
@@ -26,6 +31,27 @@ export interface DemoSettings {
   tokens: ReadonlyMap<string, TokenOwner>
   rateLimit: { points: number; duration: number } | undefined
   audit: AuditSettings
+  /** Fields stored encrypted (`demo.encryption`); none when the section is absent. */
+  encryption: EncryptionSettings | undefined
+}
+
+/** What is encrypted in Redis and PostgreSQL, with which keys, and who sees it in clear. */
+export interface EncryptionSettings {
+  /** Encrypted fields per namespace (dotted paths), as `encryptTier` takes them. */
+  fields: EncryptedNamespaces
+  /** Roles that get these fields in clear from the API; others get `[REDACTED]`. */
+  revealRoles: readonly string[]
+  keys: KeySettings
+}
+
+/** The keys of {@link EncryptionSettings}, from the environment or the file's demo key. */
+export interface KeySettings {
+  /** Variables `<envPrefix><ID>` hold base64 keys (`ACTOR_CACHE_KEY_`). */
+  envPrefix: string
+  /** Variable naming the primary key id (`ACTOR_CACHE_PRIMARY_KEY`). */
+  primaryEnv: string
+  /** The key used when no variable holds one: public, for the demo only. */
+  demoKey: string | undefined
 }
 
 /** Who may use the audit routes, and which fields they mask (`demo.audit`). */
@@ -55,18 +81,32 @@ const grant = z.strictObject({
 })
 const budget = z.strictObject({ points: z.int().min(1), duration: z.int().min(1) })
 const roleList = z.array(z.string().min(1)).min(1)
+const fieldPath = z
+  .string()
+  .regex(/^[^.\s]+(\.[^.\s]+)*$/, 'a dotted field path like "account.email"')
+const actorNamespace = z.enum(['primary_core', 'flexible_stats'])
+const encryptionSchema = z.strictObject({
+  fields: z.partialRecord(actorNamespace, z.array(fieldPath).min(1)),
+  reveal_roles: z.array(z.string().min(1)).default([]),
+  keyring: z
+    .strictObject({
+      env_prefix: z
+        .string()
+        .regex(/^[A-Z][A-Z0-9_]*_$/, 'an environment variable prefix like "ACTOR_CACHE_KEY_"')
+        .default('ACTOR_CACHE_KEY_'),
+      primary_env: z
+        .string()
+        .regex(/^[A-Z][A-Z0-9_]*$/, 'an environment variable name')
+        .default('ACTOR_CACHE_PRIMARY_KEY'),
+      demo_key: z.string().min(1).optional(),
+    })
+    .prefault({}),
+})
 const auditSchema = z.strictObject({
   read_roles: roleList,
   rollback_roles: roleList,
   checkpoint_roles: roleList,
-  sensitive_fields: z
-    .partialRecord(
-      z.enum(['primary_core', 'flexible_stats']),
-      z.array(
-        z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, 'a dotted field path like "account.email"'),
-      ),
-    )
-    .default({}),
+  sensitive_fields: z.partialRecord(actorNamespace, z.array(fieldPath)).default({}),
 })
 const demoSchema = z
   .strictObject({
@@ -78,6 +118,7 @@ const demoSchema = z
     ),
     rate_limit: budget.optional(),
     audit: auditSchema,
+    encryption: encryptionSchema.optional(),
   })
   .superRefine((demo, ctx) => {
     for (const [token, owner] of Object.entries(demo.tokens)) {
@@ -100,6 +141,15 @@ const demoSchema = z
         }
       })
     }
+    demo.encryption?.reveal_roles.forEach((role, i) => {
+      if (!Object.hasOwn(demo.roles, role)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['encryption', 'reveal_roles', i],
+          message: `unknown role "${role}"`,
+        })
+      }
+    })
   })
 
 function parseDemo(value: unknown, source: string): DemoSettings {
@@ -112,6 +162,7 @@ function parseDemo(value: unknown, source: string): DemoSettings {
     throw new InvalidConfigError(issues, { source })
   }
   const d = result.data
+  const encryption = d.encryption
   return {
     seedActors: d.seed_actors,
     policy: { roles: d.roles },
@@ -123,6 +174,18 @@ function parseDemo(value: unknown, source: string): DemoSettings {
       checkpointRoles: d.audit.checkpoint_roles,
       sensitiveFields: d.audit.sensitive_fields,
     },
+    encryption:
+      encryption === undefined
+        ? undefined
+        : {
+            fields: encryption.fields as EncryptedNamespaces,
+            revealRoles: encryption.reveal_roles,
+            keys: {
+              envPrefix: encryption.keyring.env_prefix,
+              primaryEnv: encryption.keyring.primary_env,
+              demoKey: encryption.keyring.demo_key,
+            },
+          },
   }
 }
 
@@ -166,6 +229,25 @@ export function parseSettings(
     ...(options.env === undefined ? {} : { env: options.env }),
   })
   return { source: options.source, cache, demo: parseDemo(demo, options.source) }
+}
+
+/**
+ * The settings with every encrypted field of `demo.encryption` also among the audit's sensitive
+ * fields: a field secret enough to encrypt is masked wherever the audit trail shows values.
+ */
+export function withEncryptedFieldsMasked(settings: ServerSettings): ServerSettings {
+  const encrypted = settings.demo.encryption?.fields
+  if (encrypted === undefined) return settings
+  const sensitiveFields: Record<string, readonly string[]> = {
+    ...settings.demo.audit.sensitiveFields,
+  }
+  for (const [namespace, fields] of Object.entries(encrypted)) {
+    if (fields === 'value') continue // never configured: the schema lists field paths only
+    const listed = sensitiveFields[namespace] ?? []
+    sensitiveFields[namespace] = [...new Set([...listed, ...fields])]
+  }
+  const audit = { ...settings.demo.audit, sensitiveFields }
+  return { ...settings, demo: { ...settings.demo, audit } }
 }
 
 /** Reads and parses the file at `path` (the shipped one by default). */

@@ -15,10 +15,15 @@ import {
   type PrincipalView,
 } from '@actor-cache/security'
 import { createStateTracker, type StateTracker } from '@actor-cache/state-tracker'
-import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
-import { type DemoNamespaces, SYSTEM_ID, TRACKED } from './domain/types.js'
+import {
+  createTieredCache,
+  type NamespacePolicies,
+  type TieredCache,
+} from '@actor-cache/strategies'
+import { type DemoNamespaces, type RESPONSE_NAMESPACE, SYSTEM_ID, TRACKED } from './domain/types.js'
+import { type FieldEncryption, openEncryption } from './encryption.js'
 import { type CachingSwitch, createCachingSwitch } from './load/caching-switch.js'
-import type { ServerSettings } from './settings.js'
+import { type ServerSettings, withEncryptedFieldsMasked } from './settings.js'
 import {
   openEmbeddedRecord,
   openLocalParts,
@@ -44,6 +49,8 @@ export interface StackOptions {
   databaseUrl?: string | undefined
   /** Where alerts are reported. */
   onAlert?: (line: string) => void
+  /** Variables for the encryption keys (`demo.encryption.keyring`). @default process.env */
+  env?: Readonly<Record<string, string | undefined>>
 }
 
 /** Everything the server composes, and the order to close it in. */
@@ -65,32 +72,44 @@ export interface Stack {
   readonly tracker: StateTracker
   /** The cache's `tracking` option: seeding writes through it too. */
   readonly tracking: WriteTracking
+  /** The encryption of `demo.encryption`, when the file has one. */
+  readonly encryption: FieldEncryption | undefined
   /** The tiers in use, for people (`/stats`, the start-up banner). */
   readonly tiers: { l1: string; l2: string; record: string }
   /** Closes everything this stack opened, the cache first. */
   close(): Promise<void>
 }
 
-async function openRecord(options: StackOptions): Promise<RecordTier> {
+async function openRecord(
+  options: StackOptions,
+  encryption: FieldEncryption | undefined,
+): Promise<RecordTier> {
   return options.databaseUrl === undefined
-    ? openEmbeddedRecord(options.dataDir)
-    : openPostgresRecord(options.databaseUrl)
+    ? openEmbeddedRecord(options.dataDir, encryption)
+    : openPostgresRecord(options.databaseUrl, encryption)
 }
 
-async function openShared(options: StackOptions): Promise<SharedParts> {
+async function openShared(
+  options: StackOptions,
+  encryption: FieldEncryption | undefined,
+): Promise<SharedParts> {
   return options.redisUrl === undefined
     ? openLocalParts()
-    : openRedisParts(options.settings.cache, options.redisUrl)
+    : openRedisParts(options.settings.cache, options.redisUrl, encryption)
 }
 
 /** Opens the tiers and ports the environment asks for and composes the cache on them. */
 export async function openStack(options: StackOptions): Promise<Stack> {
-  const { settings } = options
+  const settings = withEncryptedFieldsMasked(options.settings)
   const config = settings.cache
-  const shared = await openShared(options)
+  const encryption =
+    settings.demo.encryption === undefined
+      ? undefined
+      : openEncryption(settings.demo.encryption, options.env ?? process.env)
+  const shared = await openShared(options, encryption)
   let record: RecordTier
   try {
-    record = await openRecord(options)
+    record = await openRecord(options, encryption)
   } catch (error) {
     await shared.close()
     throw error
@@ -106,7 +125,8 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     config,
     l1,
     l2: shared.l2,
-    l3: record.store,
+    // no L3 tier: the record is the store of record of each namespace but the response cache's
+    namespaces: recordPolicies(record),
     bus: shared.bus,
     lock: shared.lock,
     queue: shared.queue,
@@ -163,6 +183,7 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     alerts,
     tracker,
     tracking,
+    encryption,
     tiers: { l1: 'memory (memcache)', l2: shared.describe, record: record.describe },
     close() {
       closing ??= closeAll([
@@ -177,6 +198,25 @@ export async function openStack(options: StackOptions): Promise<Stack> {
       return closing
     },
   }
+}
+
+/**
+ * The record's store as the store of record of every namespace but the response cache's, whose
+ * entries live in L1 (and L2) only: an L3 tier would make the database a cache tier of them.
+ */
+function recordPolicies(record: RecordTier): NamespacePolicies<DemoNamespaces> {
+  const recorded: Exclude<keyof DemoNamespaces, typeof RESPONSE_NAMESPACE>[] = [
+    'primary_core',
+    'flexible_stats',
+    'derived_stats',
+    'config',
+  ]
+  return Object.fromEntries(
+    recorded.map((name) => [
+      name,
+      { record: record.store.namespace(name, { defaultTtl: Infinity }) },
+    ]),
+  )
 }
 
 /** Runs every closer in order, even after one fails; rethrows the first failure. */

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import {
   type CacheConfig,
+  type CacheTier,
   createLocalBusHub,
   createLocalLockProvider,
   createMemoryWriteQueue,
@@ -17,7 +18,6 @@ import {
   migrate,
   type PrismaChangeLog,
   type PrismaDeadLetters,
-  type PrismaTier,
 } from '@actor-cache/prisma-store'
 import { connectPostgres, openEmbeddedStore } from '@actor-cache/prisma-store/client'
 import {
@@ -29,13 +29,15 @@ import {
   type RedisTier,
   type SingleClient,
 } from '@actor-cache/redis'
+import type { FieldEncryption } from './encryption.js'
 import { reason, redactUrl, step } from './startup-error.js'
 
 /** The store of record (L3) and what lives beside it. */
 export interface RecordTier {
   /** `pglite <dir>` or `postgres <url>`, for people. */
   readonly describe: string
-  readonly store: PrismaTier
+  /** The store (a Prisma tier), its encrypted fields decrypted when the settings encrypt some. */
+  readonly store: CacheTier
   readonly deadLetters: PrismaDeadLetters
   /** The change log on the same database: tracked writes append to it in their transaction. */
   readonly changeLog: PrismaChangeLog
@@ -45,7 +47,10 @@ export interface RecordTier {
 /** The cross-instance parts: L2, bus, lock and write queue, from Redis or in-process. */
 export interface SharedParts {
   readonly describe: string
-  readonly l2: RedisTier | undefined
+  /** Redis as L2, its encrypted fields decrypted when the settings encrypt some. */
+  readonly l2: CacheTier | undefined
+  /** The Redis tier itself, unwrapped (its circuit breaker's state). */
+  readonly redisTier: RedisTier | undefined
   readonly bus: InvalidationBus
   readonly lock: LockProvider
   readonly queue: WriteQueue<QueuedWrite>
@@ -55,27 +60,37 @@ export interface SharedParts {
   close(): Promise<void>
 }
 
-/** Embedded PGlite in `dataDir` (created if missing), migrated. */
-export async function openEmbeddedRecord(dataDir: string): Promise<RecordTier> {
+/** Embedded PGlite in `dataDir` (created if missing), migrated; `encryption` seals fields and the log. */
+export async function openEmbeddedRecord(
+  dataDir: string,
+  encryption?: FieldEncryption,
+): Promise<RecordTier> {
   const embedded = await step(
     (e) => `the embedded database in ${dataDir} cannot be opened: ${reason(e)}`,
     `make sure no other demo server uses ${dataDir} (or set DATA_DIR to another directory); delete the directory to start with a new database`,
     async () => {
       await mkdir(dataDir, { recursive: true })
-      return openEmbeddedStore({ dataDir })
+      return openEmbeddedStore(
+        encryption === undefined
+          ? { dataDir }
+          : { dataDir, store: { changeSerializer: encryption.changeSerializer } },
+      )
     },
   )
   return {
     describe: `PGlite (embedded PostgreSQL) in ${dataDir}`,
-    store: embedded.store,
+    store: encryption?.wrap(embedded.store) ?? embedded.store,
     deadLetters: embedded.deadLetters,
     changeLog: embedded.changeLog,
     close: () => embedded.close(),
   }
 }
 
-/** PostgreSQL at `url` (a `?schema=` selects the schema), migrated. */
-export async function openPostgresRecord(url: string): Promise<RecordTier> {
+/** PostgreSQL at `url` (a `?schema=` selects the schema), migrated; `encryption` as above. */
+export async function openPostgresRecord(
+  url: string,
+  encryption?: FieldEncryption,
+): Promise<RecordTier> {
   const shown = redactUrl(url)
   const prisma = await step(
     (e) => `DATABASE_URL is not a usable PostgreSQL connection string (${shown}): ${reason(e)}`,
@@ -92,12 +107,17 @@ export async function openPostgresRecord(url: string): Promise<RecordTier> {
     await prisma.$disconnect()
     throw error
   }
-  const store = createPrismaStore({ prisma })
+  const serializer = encryption?.changeSerializer
+  const store = createPrismaStore(
+    serializer === undefined ? { prisma } : { prisma, changeSerializer: serializer },
+  )
   return {
     describe: `PostgreSQL at ${shown}`,
-    store,
+    store: encryption?.wrap(store) ?? store,
     deadLetters: createPrismaDeadLetters({ prisma }),
-    changeLog: createPrismaChangeLog({ prisma }),
+    changeLog: createPrismaChangeLog(
+      serializer === undefined ? { prisma } : { prisma, serializer },
+    ),
     async close() {
       try {
         await store.close()
@@ -116,6 +136,7 @@ export function openLocalParts(): SharedParts {
   return {
     describe: 'none (in-process invalidation bus, lock and write-behind queue)',
     l2: undefined,
+    redisTier: undefined,
     bus,
     lock,
     queue,
@@ -127,8 +148,12 @@ export function openLocalParts(): SharedParts {
   }
 }
 
-/** Redis at `url` as L2, with its bus, lock and durable write queue. */
-export async function openRedisParts(config: CacheConfig, url: string): Promise<SharedParts> {
+/** Redis at `url` as L2 (`encryption` seals fields), with its bus, lock and durable write queue. */
+export async function openRedisParts(
+  config: CacheConfig,
+  url: string,
+  encryption?: FieldEncryption,
+): Promise<SharedParts> {
   const shown = redactUrl(url)
   const base = config.redis ?? parseCacheConfig({ redis: { url } }).redis
   const redisConfig = { ...base!, url }
@@ -144,7 +169,8 @@ export async function openRedisParts(config: CacheConfig, url: string): Promise<
   const queue = createRedisWriteQueue({ ...options, name: 'demo-server' })
   return {
     describe: `Redis at ${shown} (key prefix "${redisConfig.keyPrefix}")`,
-    l2,
+    l2: encryption?.wrap(l2) ?? l2,
+    redisTier: l2,
     bus,
     lock,
     queue,

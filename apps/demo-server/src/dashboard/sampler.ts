@@ -129,7 +129,7 @@ export class DashboardSampler {
           total: percentiles(now.flushLag),
         },
       },
-      circuit: { l2: stack.shared.l2?.breakerState ?? 'none' },
+      circuit: { l2: stack.shared.redisTier?.breakerState ?? 'none' },
       alerts: stack.alerts?.active() ?? [],
       changes: records.map((r) => maskRecord(r, audit)),
     }

@@ -1,10 +1,10 @@
 import {
+  type CacheTier,
   type ChangeQuery,
   type ChangeRecord,
   type ChangeType,
   InvalidOptionError,
 } from '@actor-cache/core'
-import type { PrismaTier } from '@actor-cache/prisma-store'
 import { maskValue } from '@actor-cache/security'
 import { MASK, type StoredState } from '@actor-cache/state-tracker'
 import type { AuditSettings } from '../settings.js'
@@ -68,7 +68,7 @@ export function toChangeQuery(filters: AuditFilters): ChangeQuery {
 
 /** The entity as the store of record holds it, to verify that no write bypassed the log. */
 export async function storedState(
-  record: PrismaTier,
+  record: CacheTier,
   namespace: TrackedNamespace,
   key: string,
 ): Promise<StoredState> {

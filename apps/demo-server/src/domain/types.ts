@@ -7,6 +7,11 @@ export interface PrimaryCore {
   strength: number
   agility: number
   intelligence: number
+  /**
+   * The account's email: personal data, stored encrypted in Redis, PostgreSQL and the change log
+   * (`demo.encryption`), masked in the audit trail, shown only to `reveal_roles`.
+   */
+  email?: string
 }
 
 /** What equipment and buffs may modify. */
@@ -75,13 +80,24 @@ export interface DerivedStats {
   sources: DerivedSources
 }
 
+/** A GET response as the response cache keeps it: its validator and its serialized JSON body. */
+export interface CachedResponse {
+  etag: string
+  body: string
+}
+
 /** The value type of each namespace of the demo's cache. */
 export interface DemoNamespaces {
   primary_core: PrimaryCore
   flexible_stats: FlexibleStats
   derived_stats: DerivedStats
   config: GameConfig
+  /** GET responses of the API (`src/http/response-cache.ts`): in L1 and L2 only, no record. */
+  api_responses: CachedResponse
 }
+
+/** The namespace of the response cache. */
+export const RESPONSE_NAMESPACE = 'api_responses'
 
 /** The namespaces whose writes are tracked (logged with author, version and hash chain). */
 export const TRACKED = ['primary_core', 'flexible_stats'] as const

@@ -22,12 +22,19 @@ const primaryProperties = {
   strength: stat(10_000),
   agility: stat(10_000),
   intelligence: stat(10_000),
+  email: {
+    type: 'string',
+    maxLength: 254,
+    pattern: '^[^@\\s]+@[^@\\s]+$',
+    description:
+      'the account email: encrypted at rest; "[REDACTED]" to roles not allowed to see it',
+  },
 } as const
 
 export const primaryCoreSchema = {
   type: 'object',
   additionalProperties: false,
-  required: Object.keys(primaryProperties),
+  required: Object.keys(primaryProperties).filter((name) => name !== 'email'),
   properties: primaryProperties,
 } as const
 

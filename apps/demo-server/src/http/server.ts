@@ -13,6 +13,8 @@ import { derivedRoutes } from './routes/derived.js'
 import { equipmentRoutes } from './routes/equipment.js'
 import { historyRoutes } from './routes/history.js'
 import { inspectRoutes } from './routes/inspect.js'
+import { installResponseCache } from './response-cache.js'
+import type { PurgeHook } from './response-purge.js'
 import { invalidationRoutes } from './routes/invalidation.js'
 import { publicOpsRoutes, statsRoutes } from './routes/ops.js'
 
@@ -20,6 +22,8 @@ import { publicOpsRoutes, statsRoutes } from './routes/ops.js'
 export interface HttpOptions {
   /** Fastify's pino logger options, or false for none. */
   logger: FastifyServerOptions['logger']
+  /** Where a CDN purge call goes (see `response-purge.ts`). @default none: purges are logged */
+  onPurge?: PurgeHook | undefined
 }
 
 /**
@@ -55,7 +59,12 @@ export async function buildHttp(stack: Stack, options: HttpOptions): Promise<Fas
   await app.register(dashboardRoutes, { stack })
   await app.register(async (api) => {
     requireToken(api, stack)
-    await api.register(actorRoutes)
+    // before the routes: it wraps the cached GETs and hooks the writes as they are registered
+    installResponseCache(api, {
+      stack,
+      ...(options.onPurge === undefined ? {} : { onPurge: options.onPurge }),
+    })
+    await api.register(actorRoutes, { encryption: stack.settings.demo.encryption })
     await api.register(equipmentRoutes)
     await api.register(derivedRoutes, { cache: stack.cache })
     await api.register(configRoutes, { cache: stack.cache })

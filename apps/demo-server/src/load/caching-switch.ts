@@ -1,5 +1,4 @@
-import type { CacheEntry, CacheStore, SetResult } from '@actor-cache/core'
-import type { PrismaTier } from '@actor-cache/prisma-store'
+import type { CacheEntry, CacheStore, CacheTier, SetResult } from '@actor-cache/core'
 import type { GuardableCache, GuardableNamespace, GuardTarget } from '@actor-cache/security'
 import type { TieredNamespace } from '@actor-cache/strategies'
 import type { DemoCache } from '../stack.js'
@@ -99,11 +98,11 @@ class SwitchedNamespace implements GuardableNamespace {
 /** The demo's cache with {@link SwitchedNamespace}s: what the access guard wraps. */
 class SwitchedCache implements GuardableCache {
   readonly #inner: DemoCache
-  readonly #record: PrismaTier
+  readonly #record: CacheTier
   readonly #state: { enabled: boolean }
   readonly #namespaces = new Map<string, SwitchedNamespace>()
 
-  constructor(inner: DemoCache, record: PrismaTier, state: { enabled: boolean }) {
+  constructor(inner: DemoCache, record: CacheTier, state: { enabled: boolean }) {
     this.#inner = inner
     this.#record = record
     this.#state = state
@@ -143,7 +142,7 @@ class SwitchedCache implements GuardableCache {
  * The switch over `cache`: while enabled, every call goes to the cache unchanged (one flag test
  * more per read); while disabled, reads are answered by `record` (the cache's store of record).
  */
-export function createCachingSwitch(cache: DemoCache, record: PrismaTier): CachingSwitch {
+export function createCachingSwitch(cache: DemoCache, record: CacheTier): CachingSwitch {
   const state = { enabled: true }
   // the guard calls only GuardableCache's methods; it types its views by the cache it is given
   const switched = new SwitchedCache(cache, record, state) as unknown as DemoCache

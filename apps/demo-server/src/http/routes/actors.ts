@@ -1,6 +1,8 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { deleteActor, getPrimary, patchPrimary, putPrimary } from '../../domain/actors.js'
 import type { PrimaryCore } from '../../domain/types.js'
+import { revealTo } from '../../encryption.js'
+import type { EncryptionSettings } from '../../settings.js'
 import { bearer } from '../auth.js'
 import {
   type IdParams,
@@ -20,8 +22,16 @@ const ifMatch = {
   properties: { 'if-match': { type: 'string', description: 'expected version, e.g. "3"' } },
 } as const
 
-/** GET, PUT, PATCH and DELETE of an actor's primary core, with expected versions. */
-export async function actorRoutes(app: FastifyInstance): Promise<void> {
+/**
+ * GET, PUT, PATCH and DELETE of an actor's primary core, with expected versions. Encrypted fields
+ * (the email) are answered in clear only to the roles `encryption` reveals them to.
+ */
+export async function actorRoutes(
+  app: FastifyInstance,
+  options: { encryption: EncryptionSettings | undefined },
+): Promise<void> {
+  const shown = (request: FastifyRequest, value: PrimaryCore): PrimaryCore =>
+    revealTo(request.principal, options.encryption, 'primary_core', value)
   app.get<{ Params: IdParams }>(
     '/actors/:id',
     {
@@ -36,7 +46,7 @@ export async function actorRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { version, value } = await getPrimary(request.cache, request.params.id)
       tagVersion(reply, version)
-      return { id: request.params.id, version, primaryCore: value }
+      return { id: request.params.id, version, primaryCore: shown(request, value) }
     },
   )
 
@@ -64,7 +74,7 @@ export async function actorRoutes(app: FastifyInstance): Promise<void> {
       const expected = expectedVersion(request, request.body.expectedVersion)
       const { version } = await putPrimary(request.cache, id, request.body.primaryCore, expected)
       tagVersion(reply, version)
-      return { id, version, primaryCore: request.body.primaryCore }
+      return { id, version, primaryCore: shown(request, request.body.primaryCore) }
     },
   )
 
@@ -99,7 +109,7 @@ export async function actorRoutes(app: FastifyInstance): Promise<void> {
         expected,
       )
       tagVersion(reply, version)
-      return { id, version, primaryCore: value }
+      return { id, version, primaryCore: shown(request, value) }
     },
   )
 
