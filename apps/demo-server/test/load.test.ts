@@ -170,6 +170,35 @@ describe('runLoad', () => {
   })
 })
 
+describe('the response cache under load', () => {
+  it('counts reads answered 304 and from the response cache; caching off bypasses it', async () => {
+    // reads only, of one actor: every path is read again, unchanged, so players revalidate
+    const argv = ['--duration', '1s', '--concurrency', '2', '--actors', '1']
+    const mix = ['--mix', 'reads=1,updates=0,equipment=0,config=0']
+    const run = await runLoad(options([...argv, ...mix]), quiet())
+    const { cached, uncached } = run
+    for (const r of [cached, uncached]) {
+      const { outcomes, requests } = r.client
+      expect(outcomes.ok + outcomes.notModified).toBe(requests)
+      expect(outcomes.notModified).toBeGreaterThan(0)
+    }
+    const hits = cached.client.responseCache
+    expect(hits.hits).toBeGreaterThan(0)
+    expect(hits.hits + hits.misses).toBe(cached.client.requests)
+    expect(hits.bypassed).toBe(0)
+    expect(uncached.client.responseCache).toEqual({
+      hits: 0,
+      misses: 0,
+      bypassed: uncached.client.requests,
+    })
+    const text = formatReport(run).join('\n')
+    expect(text).toMatch(
+      /\| reads from the response cache +\| \d[\d,]* of [\d,]+ \(\d+\.\d%\) +\| caching off/,
+    )
+    expect(text).toMatch(/\| reads answered 304 +\| \d/)
+  })
+})
+
 describe('setup errors and options', () => {
   it('says to start the server when nothing answers', async () => {
     const run = runLoad(options(['--url', 'http://127.0.0.1:9', '--duration', '1s']), quiet())

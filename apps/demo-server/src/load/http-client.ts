@@ -4,13 +4,23 @@ import { Agent, request } from 'node:http'
 export interface HttpResult {
   status: number
   body: string
+  /** Its `ETag` and `x-cache` (the demo server's response cache: hit, miss or bypass). */
+  etag?: string
+  cache?: string
   /** The network error, when there was no response. */
   error?: Error
 }
 
 /** Keep-alive HTTP/1.1 to one server, at most `sockets` requests in flight. */
 export interface HttpClient {
-  send(method: string, path: string, token: string | undefined, body?: object): Promise<HttpResult>
+  send(
+    method: string,
+    path: string,
+    token: string | undefined,
+    body?: object,
+    /** Extra request headers (`if-none-match`). */
+    extra?: Readonly<Record<string, string>>,
+  ): Promise<HttpResult>
   close(): void
 }
 
@@ -25,9 +35,9 @@ export function createHttpClient(baseUrl: string, sockets: number, timeoutMs = 3
   }
   const agent = new Agent({ keepAlive: true, maxSockets: sockets })
   return {
-    send(method, path, token, body) {
+    send(method, path, token, body, extra) {
       const payload = body === undefined ? undefined : JSON.stringify(body)
-      const headers: Record<string, string> = {}
+      const headers: Record<string, string> = { ...extra }
       if (token !== undefined) headers.authorization = `Bearer ${token}`
       if (payload !== undefined) {
         headers['content-type'] = 'application/json'
@@ -47,12 +57,15 @@ export function createHttpClient(baseUrl: string, sockets: number, timeoutMs = 3
           (res) => {
             const chunks: Buffer[] = []
             res.on('data', (c: Buffer) => chunks.push(c))
-            res.on('end', () =>
+            res.on('end', () => {
+              const { etag, 'x-cache': cache } = res.headers
               resolve({
                 status: res.statusCode ?? 0,
                 body: Buffer.concat(chunks).toString('utf8'),
-              }),
-            )
+                ...(etag === undefined ? {} : { etag }),
+                ...(typeof cache === 'string' ? { cache } : {}),
+              })
+            })
             res.on('error', (error) => resolve({ status: 0, body: '', error }))
           },
         )

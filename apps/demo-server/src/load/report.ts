@@ -19,6 +19,20 @@ export interface LoadReport {
 const hit = (run: RunReport, ratio: number | undefined): string =>
   run.caching ? percent(ratio) : 'caches off'
 
+/** Reads the server answered from its response cache (`x-cache: hit`), of the reads it cached. */
+function fromResponseCache(run: RunReport): string {
+  const { hits, misses } = run.client.responseCache
+  if (!run.caching) return 'caching off'
+  return `${count(hits)} of ${count(hits + misses)} (${percent(hits / (hits + misses))})`
+}
+
+/** Reads answered 304 Not Modified (the player's ETag was current), of all reads. */
+function notModified(run: RunReport): string {
+  const reads = run.client.byKind.reads
+  const n = run.client.outcomes.notModified
+  return `${count(n)} of ${count(reads)} (${percent(n / reads)})`
+}
+
 function runRows(on: RunReport, off: RunReport): string[][] {
   const both = (f: (r: RunReport) => string): string[] => [f(on), f(off)]
   const o = (r: RunReport) => r.client.outcomes
@@ -33,6 +47,8 @@ function runRows(on: RunReport, off: RunReport): string[][] {
     ['L1 hit ratio', ...both((r) => hit(r, r.l1HitRatio))],
     ['L2 hit ratio', ...both((r) => (r.server.hasL2 ? hit(r, r.l2HitRatio) : 'no L2'))],
     ['overall hit ratio', ...both((r) => hit(r, r.overallHitRatio))],
+    ['reads from the response cache', ...both(fromResponseCache)],
+    ['reads answered 304', ...both(notModified)],
     [
       'heap used (mean / peak)',
       ...both(
@@ -53,9 +69,9 @@ function runRows(on: RunReport, off: RunReport): string[][] {
       ),
     ],
     [
-      'ok / 404 / 409 / 429 / errors',
+      'ok / 304 / 404 / 409 / 429 / errors',
       ...both((r) =>
-        [o(r).ok, o(r).notFound, o(r).conflicts, o(r).rateLimited, o(r).errors]
+        [o(r).ok, o(r).notModified, o(r).notFound, o(r).conflicts, o(r).rateLimited, o(r).errors]
           .map(count)
           .join(' / '),
       ),
