@@ -13,6 +13,7 @@ import {
   type GuardedCache,
   guardCache,
   type PrincipalView,
+  type RateLimiter,
 } from '@actor-cache/security'
 import { createStateTracker, type StateTracker } from '@actor-cache/state-tracker'
 import {
@@ -60,6 +61,8 @@ export interface Stack {
   readonly cache: DemoCache
   /** The cache behind the access guard: requests use `guarded.as(principal)`. */
   readonly guarded: GuardedCache<DemoCache>
+  /** The guard's rate limits (`demo.rate_limit`); the response cache charges its answers too. */
+  readonly rateLimiter: RateLimiter | undefined
   /** The load generator's switch: off, the guarded cache's reads go to the store of record. */
   readonly caching: CachingSwitch
   readonly l1: MemCache
@@ -174,6 +177,7 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     settings,
     cache,
     guarded,
+    rateLimiter,
     caching,
     l1,
     record,

@@ -46,6 +46,10 @@ function serialized(reply: FastifyReply, body: unknown): string {
   return typeof text === 'string' ? text : Buffer.from(text as ArrayBuffer).toString('utf8')
 }
 
+/** The cache key of a response: the caller's roles, then the path (`player /actors/42`). */
+const keyOf = (roles: readonly string[], path: string): string =>
+  `${[...roles].sort().join(',')} ${path}`
+
 /** Runs the route's own handler and keeps its answer serialized, with its ETag. */
 async function produce(
   handler: RouteHandlerMethod,
@@ -83,7 +87,8 @@ function send(
 
 /**
  * The handler of a cached GET route around its own `handler`. The caller's read grants on the
- * route's sources are checked first (a hit calls no guarded namespace). Copies are kept per route,
+ * route's sources are checked first (a hit calls no guarded namespace), and each answer from the
+ * cache is charged to the caller's rate limit of `api_responses`. Copies are kept per route,
  * parameters and the caller's roles (what a response may show depends on the roles), tagged; a
  * load that a purge of one of its tags overtook is answered but not kept.
  */
@@ -104,7 +109,9 @@ function cachedHandler(
       const { first } = await produce(handler, route, call)
       return send(reply, request, { response: first, tags, outcome: 'bypass' })
     }
-    const key = `${[...principal.roles].sort().join(',')} ${pathOf(request.routeOptions.url ?? '', params)}`
+    // a response the cache answers counts against the caller's rate limit like a cache call
+    await stack.rateLimiter?.consume(principal, RESPONSE_NAMESPACE)
+    const key = keyOf(principal.roles, pathOf(request.routeOptions.url ?? '', params))
     let own: Produced | undefined
     const kept = await responses.getOrSet(key, async (_key, context) => {
       context.setTags(tags)
