@@ -37,7 +37,7 @@ export interface DemoSettings {
 
 /** What is encrypted in Redis and PostgreSQL, with which keys, and who sees it in clear. */
 export interface EncryptionSettings {
-  /** Encrypted fields per namespace (dotted paths), as `encryptTier` takes them. */
+  /** Encrypted fields per namespace (dotted paths), or `'value'` (whole), as `encryptTier` takes them. */
   fields: EncryptedNamespaces
   /** Roles that get these fields in clear from the API; others get `[REDACTED]`. */
   revealRoles: readonly string[]
@@ -87,6 +87,9 @@ const fieldPath = z
 const actorNamespace = z.enum(['primary_core', 'flexible_stats'])
 const encryptionSchema = z.strictObject({
   fields: z.partialRecord(actorNamespace, z.array(fieldPath).min(1)),
+  whole_namespaces: z
+    .array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'a namespace name'))
+    .default([]),
   reveal_roles: z.array(z.string().min(1)).default([]),
   keyring: z
     .strictObject({
@@ -178,7 +181,10 @@ function parseDemo(value: unknown, source: string): DemoSettings {
       encryption === undefined
         ? undefined
         : {
-            fields: encryption.fields as EncryptedNamespaces,
+            fields: {
+              ...(encryption.fields as EncryptedNamespaces),
+              ...Object.fromEntries(encryption.whole_namespaces.map((n) => [n, 'value'])),
+            },
             revealRoles: encryption.reveal_roles,
             keys: {
               envPrefix: encryption.keyring.env_prefix,
@@ -242,7 +248,7 @@ export function withEncryptedFieldsMasked(settings: ServerSettings): ServerSetti
     ...settings.demo.audit.sensitiveFields,
   }
   for (const [namespace, fields] of Object.entries(encrypted)) {
-    if (fields === 'value') continue // never configured: the schema lists field paths only
+    if (fields === 'value') continue // a namespace encrypted whole (responses) is not tracked
     const listed = sensitiveFields[namespace] ?? []
     sensitiveFields[namespace] = [...new Set([...listed, ...fields])]
   }

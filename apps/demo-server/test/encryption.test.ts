@@ -124,11 +124,14 @@ describe('the account email, encrypted at rest', () => {
       headers: as('gm'),
       payload: { primaryCore: { email: `x.${EMAIL}` } },
     })
-    // a read through another actor puts its seeded row's copy in Redis as well
+    // a read through another actor puts its seeded row's copy in Redis as well, and the game
+    // master's answers (email in clear) in the response cache
     await fetch(`${s.url}/actors/3`, { headers: as('gm') })
+    expect((await fetch(`${s.url}/actors/1`, { headers: as('gm') })).status).toBe(200)
     const inRedis = await redisDump(redis!.url)
     expect(inRedis).toContain('hero-1') // the scan reads the values: the public fields are there
     expect(inRedis).toContain(ENCRYPTED_PREFIX)
+    expect(inRedis).toContain('api_responses') // the response cache's copies are there too
     expect(inRedis).not.toMatch(SECRET)
 
     const { entries, changes } = await databaseDump(schema!)
@@ -168,7 +171,7 @@ describe('the account email, encrypted at rest', () => {
 
   it('takes the keys from the environment, and says which variable is wrong', async () => {
     const settings = (await loadSettings()).demo.encryption!
-    expect(settings.fields).toEqual({ primary_core: ['email'] })
+    expect(settings.fields).toEqual({ primary_core: ['email'], api_responses: 'value' })
     expect(openEncryption(settings, {}).demoKey).toBe(true)
     expect(openEncryption(settings, {}).keySource).toMatch(/NOT FOR PRODUCTION/)
     const key = Buffer.alloc(32, 7).toString('base64')
