@@ -164,3 +164,13 @@ export {
   type WriteOutcome,
 } from './tiered-events.js'
 export { type FrozenValue, freezeValue, measureValue } from './values.js'
+export {
+  type ClaimDeleteOptions,
+  type ClaimResult,
+  type ClaimSetOptions,
+  hasVersionFloors,
+  hasVersionHeads,
+  type VersionFloor,
+  type VersionFloorStore,
+  type VersionHeadStore,
+} from './version-heads.js'

@@ -16,13 +16,15 @@ import {
   type TrackedWriteResult,
   type VersionedDelete,
   type VersionedDeleteStore,
+  type VersionFloor,
+  type VersionFloorStore,
   validateKey,
 } from '@actor-cache/core'
 import { writeMany, writeManyWithChanges } from './batch-writes.js'
 import type { PrismaTier } from './prisma-tier.js'
 import { prepareWrite } from './row-codec.js'
 import { deleteOlderVersions, deleteWhere } from './store-deletes.js'
-import { hasLive, readMany, readOne } from './store-reads.js'
+import { hasLive, readFloors, readMany, readOne } from './store-reads.js'
 import { type StoreScope, TIER } from './store-scope.js'
 import { readTtl, writeTtl } from './store-ttl.js'
 import { writeWithChange } from './tracked-write.js'
@@ -32,7 +34,7 @@ import { upsert } from './upsert.js'
 // store holds.
 /** The Postgres store of one namespace. */
 export class PrismaStore<V = unknown>
-  implements CacheStore<V>, VersionedDeleteStore, ChangeRecordingStore<V>
+  implements CacheStore<V>, VersionedDeleteStore, ChangeRecordingStore<V>, VersionFloorStore
 {
   readonly tier = TIER
   readonly namespace: string
@@ -50,6 +52,14 @@ export class PrismaStore<V = unknown>
 
   getMany(keys: readonly string[]): Promise<(CacheEntry<V> | undefined)[]> {
     return readMany<V>(this.#scope, keys)
+  }
+
+  /**
+   * Where the versions of `keys` stand, tombstones included, in one statement: what write-behind
+   * reads for keys the caches keep no version head for.
+   */
+  versionFloors(keys: readonly string[]): Promise<VersionFloor[]> {
+    return readFloors(this.#scope, keys)
   }
 
   async set(key: string, value: V, options?: SetOptions | number): Promise<SetResult> {

@@ -1,7 +1,7 @@
-import { type CacheEntry, validateKey } from '@actor-cache/core'
+import { type CacheEntry, type VersionFloor, validateKey } from '@actor-cache/core'
 import { COLUMNS, decodeRow, type Row } from './row-codec.js'
 import { publishRead, type StoreScope } from './store-scope.js'
-import { live } from './version-sql.js'
+import { floor, live } from './version-sql.js'
 
 /** The live entry of `key`, or `undefined`; publishes the hit or miss. */
 export async function readOne<V>(
@@ -57,4 +57,32 @@ export async function hasLive(scope: StoreScope, key: string): Promise<boolean> 
     ),
   )
   return rows.length > 0
+}
+
+/**
+ * Where the versions of `keys` stand, in one statement: a live row's version, a tombstone's
+ * (absent, but later writes go above it), `0` when the key has no row or its row expired.
+ */
+export async function readFloors(
+  scope: StoreScope,
+  keys: readonly string[],
+): Promise<VersionFloor[]> {
+  for (const key of keys) validateKey(key, scope.namespace)
+  if (keys.length === 0) return []
+  const rows = await scope.owner._run('getMany', (db) =>
+    db.$queryRawUnsafe<{ key: string; version: bigint; live: boolean }[]>(
+      `SELECT key, ${floor('e', 3)} AS version, ${live(3)} AS live
+         FROM ac_cache_entries e WHERE namespace = $1 AND key = ANY($2::text[])`,
+      scope.namespace,
+      [...keys],
+      new Date(),
+    ),
+  )
+  const byKey = new Map(rows.map((r) => [r.key, r]))
+  return keys.map((key) => {
+    const r = byKey.get(key)
+    return r === undefined
+      ? { version: 0, exists: false }
+      : { version: Number(r.version), exists: r.live }
+  })
 }

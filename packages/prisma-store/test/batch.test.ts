@@ -49,6 +49,22 @@ for (const [name, open] of [
       expect(seen).toEqual(['hit here', 'miss gone'])
     })
 
+    it('versionFloors reads live rows, tombstones and expired rows in one statement', async () => {
+      const s = tier.namespace('floors')
+      await s.set('live', 1, { version: 4 })
+      await s.set('gone', 1, { version: 6 })
+      await s.deleteVersions([{ key: 'gone', version: 7 }])
+      await s.set('old', 1, { version: 3, expiresAt: Date.now() - 1_000 })
+      expect(await s.versionFloors(['live', 'gone', 'old', 'never'])).toEqual([
+        { version: 4, exists: true },
+        { version: 7, exists: false },
+        { version: 0, exists: false },
+        { version: 0, exists: false },
+      ])
+      expect(await s.versionFloors([])).toEqual([])
+      await expect(s.versionFloors([''])).rejects.toThrow(/key/)
+    })
+
     it('apply newer versions, keep newer stored ones, and keep envelopes exact', async () => {
       const s = tier.namespace('batch')
       await s.set('b', 'stored-9', { version: 9 })

@@ -2,6 +2,9 @@ import {
   type CacheEntry,
   type CacheStore,
   type CacheTier,
+  type ClaimDeleteOptions,
+  type ClaimResult,
+  type ClaimSetOptions,
   type Codec,
   ConflictError,
   channels,
@@ -18,6 +21,8 @@ import {
   type SetManyItem,
   type SetOptions,
   type SetResult,
+  type VersionFloor,
+  type VersionHeadStore,
   validateKey,
   validateTtl,
 } from '@actor-cache/core'
@@ -30,6 +35,7 @@ import { EntryReader, ReadBatch } from './entry-reader.js'
 import { encodeTail } from './envelope.js'
 import { SET_SCRIPT, SET_TTL_SCRIPT } from './scripts.js'
 import { groupBySlot } from './slot.js'
+import { checkClaimOptions, VersionHeads } from './version-heads.js'
 
 const TIER = 'redis'
 const SCAN_COUNT = '1000'
@@ -106,6 +112,7 @@ export class RedisTier implements CacheTier {
       this,
       this.#commander,
       `${this.#prefix}:${name}:`,
+      `${this.#prefix}:#head:${name}:`,
       name,
       ttl,
       options.codec ?? this.#codec,
@@ -182,7 +189,7 @@ export class RedisTier implements CacheTier {
 }
 
 /** The Redis store of one namespace. */
-export class RedisStore<V = unknown> implements CacheStore<V> {
+export class RedisStore<V = unknown> implements CacheStore<V>, VersionHeadStore<V> {
   readonly tier = TIER
   readonly namespace: string
   readonly #owner: RedisTier
@@ -191,12 +198,14 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
   readonly #defaultTtl: number
   readonly #codec: Codec
   readonly #reader: EntryReader
+  readonly #heads: VersionHeads
 
   /** @internal Use {@link RedisTier.namespace}. */
   constructor(
     owner: RedisTier,
     commander: Commander,
     prefix: string,
+    headPrefix: string,
     namespace: string,
     defaultTtl: number,
     codec: Codec,
@@ -208,6 +217,7 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
     this.#defaultTtl = defaultTtl
     this.#codec = codec
     this.#reader = new EntryReader(commander, namespace, codec)
+    this.#heads = new VersionHeads(commander, headPrefix, namespace)
   }
 
   #full(key: string): string {
@@ -246,6 +256,48 @@ export class RedisStore<V = unknown> implements CacheStore<V> {
     // Issued in one tick: node-redis writes them as one pipeline, one round trip. Scripts on the
     // same key run in order, so repeated keys get successive versions.
     return Promise.all(prepared.map((p) => this.#write(p)))
+  }
+
+  /**
+   * Claims the next version of `key` after its version head and stores `value` at it, in one
+   * script (see {@link VersionHeadStore}). Heads live under `<prefix>:#head:<namespace>:`.
+   */
+  async claimSet(key: string, value: V, options: ClaimSetOptions): Promise<ClaimResult> {
+    checkClaimOptions(options)
+    const { floor, headTtl } = options
+    const p = this.#prepare(key, value, {
+      expiresAt: options.expiresAt,
+      createdAt: options.createdAt,
+      tags: options.tags,
+      ...(options.expectedVersion === undefined
+        ? {}
+        : { expectedVersion: options.expectedVersion }),
+      ...(options.version === undefined ? {} : { version: options.version }),
+    })
+    const r = await this.#heads.set({ ...p, floor, headTtl })
+    if (r.needsFloor !== true && channels.set.hasSubscribers) {
+      channels.set.publish({
+        tier: TIER,
+        namespace: this.namespace,
+        key,
+        durationMs: 0,
+        applied: r.applied,
+      })
+    }
+    return r
+  }
+
+  /** Claims the next version of `key` for a delete: the value goes, the head stays. */
+  async claimDelete(key: string, options: ClaimDeleteOptions): Promise<ClaimResult> {
+    const full = this.#full(key)
+    const r = await this.#heads.delete(key, full, options)
+    if (r.needsFloor !== true) this.#recordDelete(key, r.previous?.exists === true ? 1 : 0)
+    return r
+  }
+
+  /** Takes back a claim whose write was refused, if no later claim moved the head. */
+  releaseClaim(key: string, version: number, previous: VersionFloor): Promise<boolean> {
+    return this.#heads.release(key, this.#full(key), version, previous)
   }
 
   #prepare(key: string, value: V, options: SetOptions | number | undefined): PreparedWrite {

@@ -1,14 +1,19 @@
 /**
  * The stores an encrypted tier hands out: values of one namespace encrypted on the way down and
  * decrypted on the way up, with the capabilities of the store they wrap (versioned deletes,
- * tracked writes) and no others.
+ * tracked writes, version heads and floors) and no others.
  */
 import {
   type CacheEntry,
   type CacheStore,
   type ChangeBuilder,
   type ChangeRecordingStore,
+  type ClaimDeleteOptions,
+  type ClaimResult,
+  type ClaimSetOptions,
   hasVersionedDeletes,
+  hasVersionFloors,
+  hasVersionHeads,
   InvalidOptionError,
   isChangeRecordingStore,
   type PriorState,
@@ -20,6 +25,9 @@ import {
   type TrackedWriteResult,
   type VersionedDelete,
   type VersionedDeleteStore,
+  type VersionFloor,
+  type VersionFloorStore,
+  type VersionHeadStore,
 } from '@actor-cache/core'
 import type { ValueCipher } from './encryption.js'
 
@@ -102,6 +110,26 @@ class EncryptedVersionedStore<V> extends EncryptedStore<V> implements VersionedD
   }
 }
 
+/** The same, for a cache tier that keeps version heads (`RedisStore`): claimed writes are encrypted. */
+class EncryptedHeadStore<V> extends EncryptedStore<V> implements VersionHeadStore<V> {
+  claimSet(key: string, value: V, options: ClaimSetOptions): Promise<ClaimResult> {
+    let stored: unknown
+    try {
+      stored = this.cipher.encrypt(key, value)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return (this.inner as CacheStore<unknown> & VersionHeadStore).claimSet(key, stored, options)
+  }
+  claimDelete(key: string, options: ClaimDeleteOptions): Promise<ClaimResult> {
+    return (this.inner as CacheStore<unknown> & VersionHeadStore).claimDelete(key, options)
+  }
+  releaseClaim(key: string, version: number, previous: VersionFloor): Promise<boolean> {
+    const inner = this.inner as CacheStore<unknown> & VersionHeadStore
+    return inner.releaseClaim(key, version, previous)
+  }
+}
+
 /**
  * A tracked write through the cipher: the value is encrypted for the row as `set` encrypts it, and
  * the builder sees the prior value decrypted, so the change record (and the hash the state tracker
@@ -156,12 +184,23 @@ class EncryptedVersionedRecordingStore<V>
 
 /** Wraps a namespace's store with its cipher, keeping what the store can do beyond `CacheStore`. */
 export function encryptStore<V>(store: CacheStore<unknown>, cipher: ValueCipher): CacheStore<V> {
+  const wrapped = wrap<V>(store, cipher)
+  if (hasVersionFloors(store)) {
+    // versions only: nothing to encrypt
+    const floors: VersionFloorStore = { versionFloors: (keys) => store.versionFloors(keys) }
+    return Object.assign(wrapped, floors)
+  }
+  return wrapped
+}
+
+function wrap<V>(store: CacheStore<unknown>, cipher: ValueCipher): CacheStore<V> {
   const versioned = hasVersionedDeletes(store)
   if (isChangeRecordingStore(store)) {
     return versioned
       ? new EncryptedVersionedRecordingStore<V>(store, cipher)
       : new EncryptedRecordingStore<V>(store, cipher)
   }
+  if (hasVersionHeads(store)) return new EncryptedHeadStore<V>(store, cipher)
   return versioned
     ? new EncryptedVersionedStore<V>(store, cipher)
     : new EncryptedStore<V>(store, cipher)

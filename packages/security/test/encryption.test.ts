@@ -368,6 +368,35 @@ describe('through a TieredCache with Redis and PostgreSQL', () => {
     await Promise.all([l1.close(), l1b.close()])
   })
 
+  it('write-behind through encrypted tiers: versions count 1, 2, 3 and nothing lands in plaintext', async () => {
+    const prefix = `ac-sec-${uid()}`
+    const keyring = createKeyring({ keys: [k1] })
+    const namespaces = { secrets: 'value' } as const
+    const l2 = encryptTier(createRedisStore({ client: asStoreClient(client), prefix }), {
+      keyring,
+      namespaces,
+    })
+    const l3 = encryptTier(createPrismaStore({ prisma: db.prisma }), { keyring, namespaces })
+    const cache = createTieredCache({ l1: createMemCache(), l2, l3 })
+    const secrets = cache.namespace<{ token: string }>('secrets', { strategy: 'write_behind' })
+    const versions: number[] = []
+    for (let i = 0; i < 3; i++) {
+      versions.push((await secrets.set('wb', { token: `tok-${i}-BEHINDSECRET` })).version)
+    }
+    await cache.invalidate({ namespace: 'secrets', keys: ['wb'] })
+    versions.push((await secrets.set('wb', { token: 'tok-3-BEHINDSECRET' })).version)
+    expect(versions).toEqual([1, 2, 3, 4])
+    await cache.close()
+    const raw = [...(await scanValues(client, `${prefix}:`)).entries()]
+    expect(raw.some(([k]) => k.includes('#head'))).toBe(true) // the scan sees the heads too
+    expect(raw.map(([k, v]) => `${k}\n${v}`).join('\n')).not.toMatch(/BEHINDSECRET/)
+    const rows = await db.prisma.$queryRawUnsafe<{ row: string }[]>(
+      `SELECT row_to_json(t)::text AS row FROM "${db.schema}".ac_cache_entries t WHERE key = 'wb'`,
+    )
+    expect(rows.map((r) => r.row).join('\n')).not.toMatch(/BEHINDSECRET/)
+    expect(rows.map((r) => JSON.parse(r.row).version)).toEqual([4])
+  })
+
   it('a tampered row in the store of record fails reads with E_DECRYPT, never plaintext', async () => {
     const prefix = `ac-sec-${uid()}`
     const keyring = createKeyring({ keys: [k1] })

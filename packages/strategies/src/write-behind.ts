@@ -9,6 +9,7 @@ import {
 } from '@actor-cache/core'
 import type { NamespaceParts } from './namespace-context.js'
 import { isUnknownOutcome } from './unknown-outcomes.js'
+import { type Claimed, VersionClaims } from './version-claims.js'
 import type { Write } from './writes.js'
 
 /**
@@ -27,8 +28,10 @@ interface Current {
 }
 
 /**
- * Write-behind, in the call: a version is claimed in the coordinating cache tier (L2, else L1)
- * with compare-and-set, or taken from the clock for a key the caches do not hold; the caches get
+ * Write-behind, in the call: a version is claimed in the coordinating cache tier (L2, else L1):
+ * the next after the key's version head where the tier keeps heads ({@link VersionClaims}: 1, 2,
+ * 3, … like the record's); otherwise with compare-and-set, or from the clock for a key the caches
+ * do not hold. The caches get
  * the value, the write queue gets the write, and the unflushed-write overlay keeps it until the
  * flusher ({@link WriteBehindFlusher}) has persisted it. Compare-and-set writes of a key run one
  * at a time (across instances under the lock provider). A delete is queued the same way, and also
@@ -39,14 +42,17 @@ export class WriteBehind<V> {
   readonly #ns: NamespaceParts<V>
   /** Compare-and-set write-behind writes of keys the caches do not hold, one at a time per key. */
   readonly #casChains = new Map<string, Promise<unknown>>()
+  /** Dense versions from version heads, when the coordinating tier keeps them. */
+  readonly #claims: VersionClaims<V> | undefined
   #lastClockVersion = 0
 
   constructor(parts: NamespaceParts<V>) {
     this.#ns = parts
+    this.#claims = VersionClaims.for(parts)
   }
 
   write(w: Write<V>): Promise<SetResult> {
-    if (w.options.expectedVersion !== undefined) {
+    if (w.options.expectedVersion !== undefined && this.#claims === undefined) {
       // the check reads the record when the caches do not hold the key: without this, two
       // compare-and-set writes could both pass it
       return this.#oneAtATime(w.key, () => this.#writeOnce(w))
@@ -60,10 +66,7 @@ export class WriteBehind<V> {
    * not count), or, when the record cannot answer, when the caches had it.
    */
   async delete(key: string, queue: WriteQueue<QueuedWrite>): Promise<boolean> {
-    const current = await this.#currentVersion(key, { readRecord: false })
-    // A clock version even for a cached key: a delete is ordered after the writes before it
-    // without compare-and-set in the caches, and above any version a racing write takes there.
-    const version = this.#nextVersion({ ...current, inCoord: false })
+    const { version, cached } = await this.#deleteVersion(key)
     let existed = this.#ns.unflushed.of(key)?.op === 'set'
     await queue.enqueue([
       {
@@ -94,9 +97,21 @@ export class WriteBehind<V> {
       } else if ((await record?.delete(key)) === true) existed = true
     } catch (error) {
       this.#ns.tiers.report(record?.tier ?? 'record', 'delete', error, key)
-      existed ||= current.inCoord
+      existed ||= cached
     }
     return existed
+  }
+
+  /** The version of a delete of `key`, and whether the caches had the key. */
+  async #deleteVersion(key: string): Promise<{ version: number; cached: boolean }> {
+    if (this.#claims !== undefined) {
+      const c = await this.#claims.delete(key)
+      return { version: c.version, cached: c.previous?.exists === true }
+    }
+    const current = await this.#currentVersion(key, { readRecord: false })
+    // A clock version even for a cached key: a delete is ordered after the writes before it
+    // without compare-and-set in the caches, and above any version a racing write takes there.
+    return { version: this.#nextVersion({ ...current, inCoord: false }), cached: current.inCoord }
   }
 
   /** Claims a version, queues the write (resolving once the queue has it), fills the other tiers. */
@@ -105,7 +120,8 @@ export class WriteBehind<V> {
     const queue = this.#ns.ctx.queue
     if (queue === undefined)
       throw new InvalidOptionError('queue', 'write_behind needs a write queue')
-    const claim = await this.#claim(w)
+    const claim: Claimed =
+      this.#claims === undefined ? await this.#claim(w) : await this.#claims.set(w)
     if (!claim.applied) return claim // an explicit older version: ignored
     const version = claim.version
     try {
@@ -125,15 +141,22 @@ export class WriteBehind<V> {
       // not acknowledged: the caches must not keep a write the record will never see (nor, when
       // the enqueue may still apply, one older than it)
       if (isUnknownOutcome(error)) this.#ns.tiers.uncertain(key)
-      else for (const tier of this.#ns.tiers.caches) await this.#ns.tiers.drop(tier, key)
+      else {
+        for (const tier of this.#ns.tiers.caches) await this.#ns.tiers.drop(tier, key)
+        await this.#claims?.release(key, claim)
+      }
       throw error
     }
     this.#ns.unflushed.add(key, { version, op: 'set', value, tags, createdAt })
     if (version > this.#lastClockVersion) this.#lastClockVersion = version
-    const { caches, coord } = this.#ns.tiers
+    const { caches, coord, l1sync } = this.#ns.tiers
+    const copy = { version, expiresAt, createdAt, tags }
     for (let i = 0; i < caches.length; i++) {
-      if (i !== coord)
-        await this.#ns.tiers.put(i, key, value, { version, expiresAt, createdAt, tags })
+      if (i === coord) continue
+      if (this.#claims !== undefined && l1sync !== undefined && caches[i] === l1sync) {
+        // a newer version there is a loaded copy, or another write this instance will hear of
+        if (!l1sync.setSync(key, value, copy).applied) l1sync.deleteSync(key)
+      } else await this.#ns.tiers.put(i, key, value, copy)
     }
     return { applied: true, version }
   }
