@@ -12,6 +12,9 @@ import {
   type SetManyItem,
   type SetOptions,
   type SetResult,
+  type TrackedBatchItem,
+  type TrackedBatchResult,
+  type TrackedBatchStore,
   type TrackedWrite,
   type TrackedWriteResult,
   type VersionedDelete,
@@ -27,6 +30,7 @@ import { deleteOlderVersions, deleteWhere } from './store-deletes.js'
 import { hasLive, readFloors, readMany, readOne } from './store-reads.js'
 import { type StoreScope, TIER } from './store-scope.js'
 import { readTtl, writeTtl } from './store-ttl.js'
+import { writeTrackedBatch } from './tracked-batch.js'
 import { writeWithChange } from './tracked-write.js'
 import { upsert } from './upsert.js'
 
@@ -34,7 +38,12 @@ import { upsert } from './upsert.js'
 // store holds.
 /** The Postgres store of one namespace. */
 export class PrismaStore<V = unknown>
-  implements CacheStore<V>, VersionedDeleteStore, ChangeRecordingStore<V>, VersionFloorStore
+  implements
+    CacheStore<V>,
+    VersionedDeleteStore,
+    ChangeRecordingStore<V>,
+    TrackedBatchStore<V>,
+    VersionFloorStore
 {
   readonly tier = TIER
   readonly namespace: string
@@ -92,6 +101,25 @@ export class PrismaStore<V = unknown>
       items,
       changes,
       options.serializer ?? this.#scope.owner._changeSerializer,
+    )
+  }
+
+  /**
+   * Queued writes of tracked entities (write-behind) and their change records, in one
+   * transaction: each entity locked and read once, its writes built in version order from the
+   * state the previous one left, one statement per entity for its row and records. Writes at or
+   * below the stored version are skipped (`persisted`: a replayed batch); a write above the next
+   * version waits (`gap`) unless `fillGaps`. See `TrackedBatchStore` in core.
+   */
+  writeTrackedBatch(
+    items: readonly TrackedBatchItem<V>[],
+    options: { fillGaps?: boolean } = {},
+  ): Promise<TrackedBatchResult[]> {
+    return writeTrackedBatch(
+      this.#scope,
+      items as readonly TrackedBatchItem<unknown>[],
+      options,
+      this.#scope.owner._changeSerializer,
     )
   }
 

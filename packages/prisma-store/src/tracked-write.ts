@@ -26,7 +26,7 @@ import { remember, rowParams, sawClock, tryFastPath } from './tracked-fast-path.
 import { checkChain } from './tracked-record-check.js'
 
 /** The row half of a tracked write, validated and encoded before any I/O. */
-interface RowWrite {
+export interface RowWrite {
   kind: 'set' | 'delete'
   value: string
   encoding: 't' | 'b'
@@ -36,7 +36,7 @@ interface RowWrite {
 }
 
 /** The entity's row as the locking read sees it: all null (but `now`) when there is none. */
-type PriorRow = { now: Date } & { [K in keyof Row]: Row[K] | null } & {
+export type PriorRow = { now: Date } & { [K in keyof Row]: Row[K] | null } & {
   deleted: boolean | null
   change_hash: string | null
   change_at: Date | null
@@ -47,7 +47,7 @@ type PriorRow = { now: Date } & { [K in keyof Row]: Row[K] | null } & {
 }
 
 /** What the builder threw: carried through the transaction as it is, not taken for an outage. */
-class BuilderFailure extends Error {
+export class BuilderFailure extends Error {
   readonly thrown: unknown
   constructor(thrown: unknown) {
     super('the change builder threw')
@@ -56,7 +56,7 @@ class BuilderFailure extends Error {
 }
 
 /** Validates the write and encodes its value with the namespace's codec. */
-function prepareRowWrite(scope: StoreScope, key: string, write: TrackedWrite): RowWrite {
+export function prepareRowWrite(scope: StoreScope, key: string, write: TrackedWrite): RowWrite {
   validateKey(key, scope.namespace)
   if (write?.kind === 'delete') {
     return {
@@ -116,6 +116,11 @@ async function readPrior(
   )
   const row = rows[0]
   if (row === undefined) throw new Error('writeWithChange: the database returned no row')
+  return priorOf(scope, row)
+}
+
+/** The prior state of an entity from its locking read's row. */
+export function priorOf(scope: StoreScope, row: PriorRow): PriorState {
   const now = row.now.getTime()
   sawClock(scope, now)
   const exists =
@@ -143,7 +148,7 @@ async function readPrior(
 }
 
 /** Runs the builder; what it throws comes out of the transaction unchanged. */
-function runBuilder(build: ChangeBuilder, prior: PriorState): ChangeRecord | undefined {
+export function runBuilder(build: ChangeBuilder, prior: PriorState): ChangeRecord | undefined {
   try {
     return build(prior)
   } catch (error) {
@@ -157,7 +162,13 @@ function runBuilder(build: ChangeBuilder, prior: PriorState): ChangeRecord | und
  * the prior one (when there was no row, only when none appeared meanwhile: versions start at 1);
  * the record is inserted only when the row was written.
  */
-const WRITE = `WITH up AS (
+/**
+ * {@link WRITE} for several records of one entity: `logged` counts the records appended instead
+ * of returning the one's `seq`.
+ */
+export function writeStatement(records: 'one' | 'many'): string {
+  const logged = records === 'one' ? '(SELECT seq FROM logged)' : '(SELECT count(*) FROM logged)'
+  return `WITH up AS (
     INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at,
       expires_at, tags, deleted, change_hash, change_at)
     VALUES ($13, $14, $15, $16, $17::bigint, $18::timestamptz, $19::timestamptz, $20::text[],
@@ -169,7 +180,10 @@ const WRITE = `WITH up AS (
     WHERE e.version = $24::bigint
     RETURNING e.version
   ), logged AS (${changeInsert('EXISTS (SELECT 1 FROM up)')})
-  SELECT (SELECT count(*) FROM up) AS written, (SELECT seq FROM logged) AS seq`
+  SELECT (SELECT count(*) FROM up) AS written, ${logged} AS seq`
+}
+
+export const WRITE = writeStatement('one')
 
 interface Written {
   written: bigint

@@ -11,6 +11,7 @@ import {
   type ClaimDeleteOptions,
   type ClaimResult,
   type ClaimSetOptions,
+  hasTrackedBatches,
   hasVersionedDeletes,
   hasVersionFloors,
   hasVersionHeads,
@@ -21,6 +22,9 @@ import {
   type SetManyItem,
   type SetOptions,
   type SetResult,
+  type TrackedBatchItem,
+  type TrackedBatchResult,
+  type TrackedBatchStore,
   type TrackedWrite,
   type TrackedWriteResult,
   type VersionedDelete,
@@ -188,9 +192,42 @@ export function encryptStore<V>(store: CacheStore<unknown>, cipher: ValueCipher)
   if (hasVersionFloors(store)) {
     // versions only: nothing to encrypt
     const floors: VersionFloorStore = { versionFloors: (keys) => store.versionFloors(keys) }
-    return Object.assign(wrapped, floors)
+    Object.assign(wrapped, floors)
+  }
+  if (hasTrackedBatches(store)) {
+    const batches: TrackedBatchStore = {
+      writeTrackedBatch: (items, options) =>
+        writeSealedBatch(store, cipher, store.tier, items, options),
+    }
+    Object.assign(wrapped, batches)
   }
   return wrapped
+}
+
+/** A tracked batch through the cipher: values encrypted, the builders see plaintext (see writeSealed). */
+function writeSealedBatch(
+  inner: TrackedBatchStore,
+  cipher: ValueCipher,
+  tier: string,
+  items: readonly TrackedBatchItem[],
+  options: { fillGaps?: boolean } | undefined,
+): Promise<TrackedBatchResult[]> {
+  let sealed: TrackedBatchItem[]
+  try {
+    if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
+    sealed = items.map((item) => {
+      const opened = (prior: PriorState): PriorState =>
+        prior.exists ? { ...prior, value: cipher.decrypt(item.key, prior.value, tier) } : prior
+      const write =
+        item?.write?.kind === 'set'
+          ? { ...item.write, value: cipher.encrypt(item.key, item.write.value) }
+          : item?.write
+      return { ...item, write, build: (prior: PriorState) => item.build(opened(prior)) }
+    })
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return inner.writeTrackedBatch(sealed, options)
 }
 
 function wrap<V>(store: CacheStore<unknown>, cipher: ValueCipher): CacheStore<V> {

@@ -145,17 +145,31 @@ export function createWriteTracking(
   ctx: WriteTrackingContext,
 ): WriteTracking {
   const policies = checkNamespaces(namespaces)
+  /** Checks a write before any I/O: tracked, with an author, a value the log can hash. */
+  const check = (write: WriteToTrack) => {
+    if (!policies.has(write.namespace)) {
+      throw new InvalidOptionError('namespace', `"${write.namespace}" is not tracked`)
+    }
+    const who = author(write, ctx)
+    // a value the log could not store or hash fails here, before any I/O
+    if (write.kind === 'set') hashableValue(write.value, ctx.serializer)
+    if (
+      write.changeId !== undefined &&
+      (typeof write.changeId !== 'string' || write.changeId === '')
+    ) {
+      throw new InvalidOptionError('changeId', 'must be a non-empty string')
+    }
+    return { who, id: write.changeId ?? randomUUID() }
+  }
   return {
     tracks: (namespace) => policies.has(namespace),
     prepare(write): ChangeBuilder {
-      if (!policies.has(write.namespace)) {
-        throw new InvalidOptionError('namespace', `"${write.namespace}" is not tracked`)
-      }
-      const who = author(write, ctx)
-      // a value the log could not store or hash fails here, before any I/O
-      if (write.kind === 'set') hashableValue(write.value, ctx.serializer)
-      const id = randomUUID()
+      const { who, id } = check(write)
       return (prior) => buildRecord(write, id, who, prior, ctx.serializer)
+    },
+    stamp(write) {
+      const { who, id } = check(write)
+      return { changeId: id, ...who }
     },
     async resolve(conflict) {
       const policy = policies.get(conflict.namespace)

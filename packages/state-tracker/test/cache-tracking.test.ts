@@ -53,10 +53,15 @@ for (const engine of ['postgres', 'pglite'] as const) {
     })
     const core = () => cache.namespace('primary_core')
 
-    it('refuses to track a write_behind namespace', () => {
+    it('refuses to track a write_behind namespace whose record cannot write tracked batches', () => {
       const other = createTieredCache({
         l3,
-        namespaces: { derived_stats: { strategy: 'write_behind' } },
+        namespaces: {
+          derived_stats: {
+            strategy: 'write_behind',
+            record: createMemCache().namespace('derived_stats'),
+          },
+        },
         tracking: tracker.writeTracking(['derived_stats']),
       })
       expect(() => other.namespace('derived_stats')).toThrow(/write_behind/)

@@ -1,7 +1,6 @@
 import {
   type DeadLetter,
   type DeadLetterSink,
-  hasVersionedDeletes,
   InvalidOptionError,
   isActorCacheError,
   type QueueDelivery,
@@ -9,8 +8,10 @@ import {
   TierUnavailableError,
   type WriteQueue,
   WriteRejectedError,
+  type WriteTracking,
 } from '@actor-cache/core'
 import { flushWatched, publishFlush } from './events.js'
+import { type Group, writeGroups, writeTrackedGroups } from './flush-writes.js'
 import { checkOptions, type WriteBehindOptions } from './flusher-options.js'
 import type { RecordStore } from './policy.js'
 import { reportError } from './util.js'
@@ -22,6 +23,8 @@ export interface FlushTarget {
   flushed(key: string, version: number): Promise<void> | undefined
   /** The write of `key` at `version` was dead-lettered: drop it from the caches. */
   rejected(key: string, version: number): Promise<void>
+  /** The namespace's tracking, when its writes are logged with their change records. */
+  tracking?: WriteTracking | undefined
 }
 
 /** Counters of the flusher. */
@@ -55,7 +58,7 @@ type BatchOutcome =
 
 /** What persisting one namespace's part of a batch came to (`count`: deliveries acked). */
 type NamespaceOutcome =
-  | { readonly kind: 'persisted'; readonly count: number }
+  | { readonly kind: 'persisted'; readonly count: number; readonly waiting?: number }
   | { readonly kind: 'failed' }
   | { readonly kind: 'foreign' }
 
@@ -64,14 +67,6 @@ const FAILED: BatchOutcome & NamespaceOutcome = { kind: 'failed' }
 const FOREIGN: NamespaceOutcome = { kind: 'foreign' }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-interface Group {
-  latest: QueuedWrite
-  ids: string[]
-  attempts: number
-  /** When the oldest write of the group was queued. */
-  oldest: number
-}
 
 /**
  * Drains a {@link WriteQueue} into stores of record: batches by size and time, keeps only the
@@ -214,6 +209,7 @@ export class WriteBehindFlusher {
     let ok = true
     let acked = 0
     let foreign = 0
+    let waiting = 0
     for (const [namespace, groups] of byNamespace) {
       const started = this.#now()
       const buried = this.#stats.deadLettered
@@ -224,7 +220,15 @@ export class WriteBehindFlusher {
       }
       if (r.kind === 'foreign') foreign++
       else if (r.kind === 'failed') ok = false
-      else acked += r.count
+      else {
+        acked += r.count
+        waiting += r.waiting ?? 0
+      }
+    }
+    if (ok && waiting > 0 && acked === 0) {
+      // tracked writes waiting for an earlier version of their key: try again after a pause
+      this.#delay = Math.max(this.#o.retryBase, this.#delay)
+      return FAILED
     }
     if (ok && acked === 0 && foreign > 0) {
       // only writes this instance cannot persist: leave them to another, and do not spin on them
@@ -253,10 +257,17 @@ export class WriteBehindFlusher {
     }
     const g = groups.get(w.key)
     if (g === undefined) {
-      groups.set(w.key, { latest: w, ids: [d.id], attempts: d.attempts, oldest: w.enqueuedAt })
+      groups.set(w.key, {
+        latest: w,
+        ids: [d.id],
+        writes: [{ id: d.id, write: w }],
+        attempts: d.attempts,
+        oldest: w.enqueuedAt,
+      })
       return
     }
     g.ids.push(d.id)
+    g.writes.push({ id: d.id, write: w })
     g.oldest = Math.min(g.oldest, w.enqueuedAt)
     g.attempts = Math.max(g.attempts, d.attempts)
     this.#stats.coalesced++
@@ -272,7 +283,13 @@ export class WriteBehindFlusher {
     const count = pending.reduce((n, g) => n + g.ids.length, 0)
     for (let round = 0; round < 4; round++) {
       try {
-        await this.#write(target, pending)
+        if (target.tracking !== undefined) {
+          const r = await writeTrackedGroups(this.#queue, target, pending, this.#now())
+          this.#stats.written += r.count
+          return { kind: 'persisted', ...r }
+        }
+        await writeGroups(this.#queue, target, pending)
+        this.#stats.written += count
         return { kind: 'persisted', count }
       } catch (error) {
         if (!(error instanceof WriteRejectedError)) return this.#failed(namespace, pending, error)
@@ -304,44 +321,6 @@ export class WriteBehindFlusher {
       reportError('write-behind', namespace, 'release', releaseError)
     }
     return FOREIGN
-  }
-
-  /**
-   * Writes the newest write of each group to the record (one `setMany`, one delete), acks the
-   * deliveries and tells the namespace what was flushed.
-   */
-  async #write(target: FlushTarget, pending: Group[]): Promise<void> {
-    const sets = pending.filter((g) => g.latest.op === 'set')
-    const deletes = pending.filter((g) => g.latest.op === 'delete')
-    if (sets.length > 0) {
-      await target.record.setMany(
-        sets.map((g) => ({
-          key: g.latest.key,
-          value: g.latest.value,
-          version: g.latest.version,
-          expiresAt: g.latest.expiresAt,
-          tags: g.latest.tags,
-        })),
-      )
-    }
-    if (deletes.length > 0) {
-      // versioned deletes leave tombstones: a set of the key older than the delete, flushed
-      // later by this or another instance (a redelivery), is then ignored
-      const record = target.record
-      if (hasVersionedDeletes(record)) {
-        await record.deleteVersions(
-          deletes.map((g) => ({ key: g.latest.key, version: g.latest.version })),
-        )
-      } else await record.deleteMany(deletes.map((g) => g.latest.key))
-    }
-    await this.#queue.ack(pending.flatMap((g) => g.ids))
-    const after: Promise<void>[] = []
-    for (const g of pending) {
-      const p = target.flushed(g.latest.key, g.latest.version)
-      if (p !== undefined) after.push(p)
-    }
-    if (after.length > 0) await Promise.all(after)
-    this.#stats.written += pending.reduce((n, g) => n + g.ids.length, 0)
   }
 
   /** A batch failed: release it, or dead-letter writes that exhausted their attempts. */

@@ -1,6 +1,7 @@
 import {
   type CacheConfig,
   type CacheStore,
+  hasTrackedBatches,
   InvalidConfigError,
   InvalidOptionError,
   isChangeRecordingStore,
@@ -302,8 +303,8 @@ export function checkStrategyNeedsRecord(
 
 /**
  * Whether `name` is tracked, checking that it can be: a tracked namespace writes its change
- * records in the record's transaction, so it needs a record that records changes, and a strategy
- * that writes the record in the call (write-behind tracking is not supported yet).
+ * records in the record's transaction, so it needs a record that records changes (and, for
+ * write-behind, writes tracked batches, with a tracking that stamps queued writes).
  */
 export function checkTracking(
   name: string,
@@ -312,10 +313,10 @@ export function checkTracking(
   record: RecordStore<unknown> | undefined,
 ): boolean {
   if (tracking === undefined || !tracking.tracks(name)) return false
-  if (strategy === 'write_behind') {
+  if (strategy === 'write_behind' && (!hasTrackedBatches(record) || tracking.stamp === undefined)) {
     throw new InvalidOptionError(
       'tracking',
-      `namespace "${name}" is tracked, but its strategy is write_behind: tracked namespaces are write_through or write_around for now`,
+      `namespace "${name}" is tracked with write_behind: its store of record must write tracked batches (@actor-cache/prisma-store) and its tracking must stamp queued writes (@actor-cache/state-tracker)`,
     )
   }
   if (!isChangeRecordingStore(record)) {

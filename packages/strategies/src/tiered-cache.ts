@@ -293,6 +293,9 @@ export class TieredCache<N extends object = any> {
               record,
               flushed: (key, version) => ns.internals.flushed(key, version),
               rejected: (key, version) => ns.internals.rejected(key, version),
+              tracking: this.#options.tracking?.tracks(namespace)
+                ? this.#options.tracking
+                : undefined,
             }
       },
       this.#options.deadLetters,

@@ -80,16 +80,19 @@ export class VersionClaims<V> {
     )
   }
 
-  /** Claims the version of a delete of `key` and removes the value from the coordinating tier. */
-  delete(key: string): Promise<Claimed> {
+  /**
+   * Claims the version of a delete of `key` and removes the value from the coordinating tier.
+   * @throws {ConflictError} when `expectedVersion` does not match
+   */
+  delete(key: string, expectedVersion?: number): Promise<Claimed> {
+    const base = {
+      headTtl: HEAD_TTL,
+      ...(expectedVersion === undefined ? {} : { expectedVersion }),
+    }
     return this.#claim(
       key,
-      (floor) =>
-        this.#heads.claimDelete(
-          key,
-          floor === undefined ? { headTtl: HEAD_TTL } : { headTtl: HEAD_TTL, floor },
-        ),
-      false,
+      (floor) => this.#heads.claimDelete(key, floor === undefined ? base : { ...base, floor }),
+      expectedVersion !== undefined,
     )
   }
 

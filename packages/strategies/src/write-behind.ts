@@ -1,4 +1,5 @@
 import {
+  type ChangeStamp,
   ConflictError,
   hasVersionedDeletes,
   InvalidOptionError,
@@ -17,6 +18,14 @@ import type { Write } from './writes.js'
  * below this come from loads and record rows of write-through history.
  */
 const CLOCK_VERSIONS = 1e15
+
+/** A tracked write-behind namespace whose coordinating cache tier keeps no version heads. */
+function untrackable(namespace: string): InvalidOptionError {
+  return new InvalidOptionError(
+    'tracking',
+    `namespace "${namespace}" is tracked with write_behind: its versions must count 1, 2, 3, which needs L2 from @actor-cache/redis or the in-process L1 as the only cache tier`,
+  )
+}
 
 /** The version a key has now, as a write-behind write sees it. */
 interface Current {
@@ -52,6 +61,8 @@ export class WriteBehind<V> {
   }
 
   write(w: Write<V>): Promise<SetResult> {
+    if (w.stamp !== undefined && this.#claims === undefined)
+      return Promise.reject(untrackable(this.#ns.name))
     if (w.options.expectedVersion !== undefined && this.#claims === undefined) {
       // the check reads the record when the caches do not hold the key: without this, two
       // compare-and-set writes could both pass it
@@ -65,8 +76,14 @@ export class WriteBehind<V> {
    * true when the record or an unflushed write of this instance had the key (a loaded value does
    * not count), or, when the record cannot answer, when the caches had it.
    */
-  async delete(key: string, queue: WriteQueue<QueuedWrite>): Promise<boolean> {
-    const { version, cached } = await this.#deleteVersion(key)
+  async delete(
+    key: string,
+    queue: WriteQueue<QueuedWrite>,
+    tracked: { stamp?: ChangeStamp | undefined; expectedVersion?: number | undefined } = {},
+  ): Promise<boolean> {
+    const { stamp, expectedVersion } = tracked
+    if (stamp !== undefined && this.#claims === undefined) throw untrackable(this.#ns.name)
+    const { version, cached } = await this.#deleteVersion(key, expectedVersion)
     let existed = this.#ns.unflushed.of(key)?.op === 'set'
     await queue.enqueue([
       {
@@ -77,6 +94,7 @@ export class WriteBehind<V> {
         expiresAt: null,
         tags: [],
         enqueuedAt: this.#ns.ctx.now(),
+        ...stamp,
       },
     ])
     this.#ns.unflushed.add(key, {
@@ -90,6 +108,8 @@ export class WriteBehind<V> {
     // miss every cache from seeing the old row until the flush; if the record is down, the
     // queue still carries the delete. A record with versioned deletes keeps a tombstone, so
     // older queued writes of the key flushed later cannot bring the row back.
+    // a tracked delete is logged with its change record by the flusher, not deleted here
+    if (stamp !== undefined) return existed || cached
     const record = this.#ns.tiers.record
     try {
       if (record !== undefined && hasVersionedDeletes(record)) {
@@ -103,9 +123,12 @@ export class WriteBehind<V> {
   }
 
   /** The version of a delete of `key`, and whether the caches had the key. */
-  async #deleteVersion(key: string): Promise<{ version: number; cached: boolean }> {
+  async #deleteVersion(
+    key: string,
+    expectedVersion: number | undefined,
+  ): Promise<{ version: number; cached: boolean }> {
     if (this.#claims !== undefined) {
-      const c = await this.#claims.delete(key)
+      const c = await this.#claims.delete(key, expectedVersion)
       return { version: c.version, cached: c.previous?.exists === true }
     }
     const current = await this.#currentVersion(key, { readRecord: false })
@@ -135,6 +158,7 @@ export class WriteBehind<V> {
           expiresAt: null,
           tags,
           enqueuedAt: createdAt,
+          ...w.stamp,
         },
       ])
     } catch (error) {

@@ -1,6 +1,7 @@
 import {
   type ChangeBuilder,
   type ChangeRecordingStore,
+  type ChangeStamp,
   ConflictError,
   InvalidOptionError,
   measureValue,
@@ -59,6 +60,8 @@ export interface Write<V> {
   readonly createdAt: number
   /** In a tracked namespace: builds the write's change record inside the record's transaction. */
   readonly track?: ChangeBuilder | undefined
+  /** In a tracked write-behind namespace: the change id and author the queued write carries. */
+  readonly stamp?: ChangeStamp | undefined
 }
 
 /** The author a write or delete names, for its change record. */
@@ -152,13 +155,16 @@ export class Writes<V> {
     return this.#watched('delete', key, this.#delete(key, options))
   }
 
-  /** The change builder of a write or delete in a tracked namespace (checked before any I/O). */
+  /**
+   * The change builder of a write or delete in a tracked namespace, or under write-behind the
+   * stamp its queued write carries (checked before any I/O).
+   */
   #track(
     key: string,
     write:
       | { kind: 'set'; value: V; options: TieredSetOptions }
       | { kind: 'delete'; options: TieredDeleteOptions },
-  ): ChangeBuilder | undefined {
+  ): { build: ChangeBuilder } | { stamp: ChangeStamp } | undefined {
     const tracking = this.#ns.ctx.tracking
     const set = write.kind === 'set' ? write.options : undefined
     const expected = write.options.expectedVersion
@@ -183,14 +189,19 @@ export class Writes<V> {
         `namespace "${this.#ns.name}" is tracked: its versions come from the store of record (use expectedVersion)`,
       )
     }
-    return tracking.prepare({
+    const toTrack = {
       namespace: this.#ns.name,
       key,
       kind: write.kind,
       ...(write.kind === 'set' ? { value: write.value } : {}),
       ...(expected === undefined ? {} : { expectedVersion: expected }),
       ...authorOf(write.options),
-    })
+    }
+    if (this.#ns.policy.strategy === 'write_behind' && tracking.stamp !== undefined) {
+      // the version is checked when it is claimed; the record is built at the flush
+      return { stamp: tracking.stamp({ ...toTrack, expectedVersion: undefined }) }
+    }
+    return { build: tracking.prepare(toTrack) }
   }
 
   /** Publishes how a write or delete of `key` ended (someone listens to write events). */
@@ -227,7 +238,7 @@ export class Writes<V> {
     const clock = this.#ns.ctx.now()
     // validates ttl, version, expectedVersion and tags before any I/O
     const checked = resolveSetOptions({ ...options }, this.#ns.policy.ttl, clock)
-    const track = this.#track(key, { kind: 'set', value, options })
+    const plan = this.#track(key, { kind: 'set', value, options })
     const expiresAt = this.#ns.freshness.expiry(clock, options.ttl)
     if (options.ttl !== undefined) this.#ns.ctx.lifeUsed(options.ttl + this.#ns.policy.grace)
     const tags = checked.tags
@@ -238,7 +249,19 @@ export class Writes<V> {
         .catch((error) => this.#ns.tiers.report('tags', 'get', error, key))
     }
     const createdAt = this.#ns.ctx.tags.created(clock, tags) // after every invalidation of its tags seen
-    const w: Write<V> = { key, value, options, expiresAt, tags, createdAt, track }
+    const w: Write<V> = {
+      key,
+      value,
+      options,
+      expiresAt,
+      tags,
+      createdAt,
+      ...(plan === undefined
+        ? {}
+        : 'build' in plan
+          ? { track: plan.build }
+          : { stamp: plan.stamp }),
+    }
     this.#ns.guard.written(key)
     this.#ns.negative.forget(key)
     let result: SetResult
@@ -262,11 +285,11 @@ export class Writes<V> {
     if (typeof options !== 'object' || options === null) {
       throw new InvalidOptionError('options', `must be an object, got ${String(options)}`)
     }
-    const track = this.#track(key, { kind: 'delete', options })
+    const plan = this.#track(key, { kind: 'delete', options })
     this.#ns.guard.removed(key)
     this.#ns.guard.hold([key])
     try {
-      return await this.#deleteHeld(key, track)
+      return await this.#deleteHeld(key, plan, options.expectedVersion)
     } finally {
       this.#ns.guard.release([key])
       // what a read copied into L1 while the tiers were being cleared goes too
@@ -295,12 +318,18 @@ export class Writes<V> {
   }
 
   /** The delete while `key` is held; true when the record (or, without one, a cache) had it. */
-  async #deleteHeld(key: string, track: ChangeBuilder | undefined): Promise<boolean> {
+  async #deleteHeld(
+    key: string,
+    plan: { build: ChangeBuilder } | { stamp: ChangeStamp } | undefined,
+    expectedVersion: number | undefined,
+  ): Promise<boolean> {
     let existed = false
     const { caches, l1sync, record } = this.#ns.tiers
     const queue = this.#ns.ctx.queue
+    const track = plan !== undefined && 'build' in plan ? plan.build : undefined
     if (this.#ns.policy.strategy === 'write_behind' && queue !== undefined) {
-      existed = await this.#behind.delete(key, queue)
+      const stamp = plan !== undefined && 'stamp' in plan ? plan.stamp : undefined
+      existed = await this.#behind.delete(key, queue, { stamp, expectedVersion })
     } else if (record !== undefined) {
       existed = await this.#ns.tiers.recordWrite(key, async () =>
         track === undefined

@@ -63,6 +63,59 @@ export interface ChangeRecordingStore<V = unknown> {
   ): Promise<TrackedWriteResult>
 }
 
+/** One write of a batch for {@link TrackedBatchStore.writeTrackedBatch}. */
+export interface TrackedBatchItem<V = unknown> {
+  key: string
+  /** The version the write was given when it was accepted (write-behind's claim). */
+  version: number
+  write: TrackedWrite<V>
+  build: ChangeBuilder
+}
+
+/**
+ * What became of one write of a tracked batch:
+ * - `written`: logged and written (its record's version is the entity's next);
+ * - `persisted`: the entity is at or past the write's version already (a replayed batch);
+ * - `unchanged`: the builder found nothing to change (a delete of an absent entity);
+ * - `gap`: the entity is below the write's version − 1 (an earlier write is not persisted yet):
+ *   nothing of that entity from this write on was written; retry later, or with `fillGaps`.
+ */
+export type TrackedBatchOutcome = 'written' | 'persisted' | 'unchanged' | 'gap'
+
+/** Outcome of one write of a tracked batch, in input order. */
+export interface TrackedBatchResult {
+  outcome: TrackedBatchOutcome
+  /** The entity's version after this write (the stored one when it was not written). */
+  version: number
+  /** The change record, when `written`. */
+  change?: ChangeRecord
+}
+
+/**
+ * A store of record that writes a batch of queued writes with their change records in one
+ * transaction (write-behind of tracked namespaces): each entity's writes in version order, each
+ * record built from the state the previous one left, versions counting on from the stored one.
+ */
+export interface TrackedBatchStore<V = unknown> {
+  /**
+   * Locks the entities, reads their prior state, builds and writes. With `fillGaps`, a write
+   * above the stored version + 1 is logged at the stored version + 1 instead of waiting.
+   */
+  writeTrackedBatch(
+    items: readonly TrackedBatchItem<V>[],
+    options?: { fillGaps?: boolean },
+  ): Promise<TrackedBatchResult[]>
+}
+
+/** Whether a store writes tracked batches. */
+export function hasTrackedBatches(store: unknown): store is TrackedBatchStore {
+  return (
+    typeof store === 'object' &&
+    store !== null &&
+    typeof (store as Partial<TrackedBatchStore>).writeTrackedBatch === 'function'
+  )
+}
+
 /** Whether a store can record changes with its writes. */
 export function isChangeRecordingStore(store: unknown): store is ChangeRecordingStore {
   return (
@@ -85,6 +138,15 @@ export interface WriteToTrack<V = unknown> {
   /** Author of the write, when the call names one (else the tracker's async context). */
   userId?: string
   systemId?: string
+  /** The change record's id, when it was fixed earlier ({@link WriteTracking.stamp}). */
+  changeId?: string
+}
+
+/** What a queued tracked write carries from its call: its change id and author. */
+export interface ChangeStamp {
+  changeId: string
+  userId: string
+  systemId: string
 }
 
 /** A tracked write whose expected version was not the stored one. */
@@ -111,6 +173,12 @@ export interface WriteTracking {
   tracks(namespace: string): boolean
   /** Checks the write and returns the builder of its change record. */
   prepare(write: WriteToTrack): ChangeBuilder
+  /**
+   * For a write persisted later (write-behind): checks it as `prepare` does, in the call, and
+   * fixes its change id and author there (the async context is the call's). The builder is made
+   * where the write is persisted, by `prepare` with the stamp's fields.
+   */
+  stamp?(write: WriteToTrack): ChangeStamp
   /**
    * Resolves a conflict by the namespace's policy: the value to write instead, expecting the
    * stored version (the cache writes it as a new tracked write, and may call again if another

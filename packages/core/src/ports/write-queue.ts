@@ -15,6 +15,9 @@ export interface QueuedWrite {
   tags: readonly string[]
   /** Id of the state change that belongs to this write, if tracked. */
   changeId?: string
+  /** Author of a tracked write (its change record's user and system ids). */
+  userId?: string
+  systemId?: string
   /** When the write was accepted (epoch ms). */
   enqueuedAt: number
 }
