@@ -2,7 +2,7 @@ import { createMemCache } from '@actor-cache/memcache'
 import { createPrismaChangeLog, createPrismaStore, migrate } from '@actor-cache/prisma-store'
 import { connectPostgres, type PrismaClient } from '@actor-cache/prisma-store/client'
 import { createStateTracker } from '@actor-cache/state-tracker'
-import { createTieredCache } from '@actor-cache/strategies'
+import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
 import pg from 'pg'
 import { type BenchResult, compare, table } from './harness.js'
 import { actorState } from './workload.js'
@@ -19,6 +19,9 @@ export interface TrackingReport {
   writes: BenchResult[]
   /** Tracked over untracked write-through rows/s (target ≥ 0.7). */
   trackedOverUntracked: number
+  behind: BenchResult[]
+  /** Tracked over untracked write-behind rows/s, writes and their flush (target ≥ 0.8). */
+  behindTrackedOverUntracked: number
   /** Records per second `verify` checks, on a chain of 1,000 records. */
   verifyRecordsPerSec: number
   /** Median ms of `getStateAt` at version 1,000 of a 1,000-version chain. */
@@ -64,11 +67,18 @@ export async function runTrackingSuite(options: TrackingOptions = {}): Promise<T
     const l3 = createPrismaStore({ prisma })
     const l1 = createMemCache({ maxSize: 64 * 1024 * 1024 })
     const policy = { strategy: 'write_through', ttl: 600_000 } as const
+    const behindPolicy = { strategy: 'write_behind', ttl: 600_000 } as const
     const cache = createTieredCache({
       l1,
       l3,
-      namespaces: { tracked: policy, untracked: policy },
-      tracking: tracker.writeTracking(['tracked']),
+      namespaces: {
+        tracked: policy,
+        untracked: policy,
+        tracked_wb: behindPolicy,
+        untracked_wb: behindPolicy,
+      },
+      writeBehind: { autoStart: false },
+      tracking: tracker.writeTracking(['tracked', 'tracked_wb']),
     })
     const tracked = cache.namespace('tracked')
     const untracked = cache.namespace('untracked')
@@ -111,6 +121,12 @@ export async function runTrackingSuite(options: TrackingOptions = {}): Promise<T
     const trackedOverUntracked =
       rate('TieredCache set, tracked') / rate('TieredCache set, untracked')
 
+    const behind = await writeBehindRounds(cache, author, options, log)
+    const behindRate = (name: string) =>
+      behind.find((w) => w.name === name)?.opsPerSec ?? Number.NaN
+    const behindTrackedOverUntracked =
+      behindRate('write-behind, tracked') / behindRate('write-behind, untracked')
+
     // a chain of 1,000 versions
     const entity = 'actor:long-chain'
     for (let v = 0; v < CHAIN; v++) await tracked.set(entity, actorState(v), author)
@@ -127,16 +143,70 @@ export async function runTrackingSuite(options: TrackingOptions = {}): Promise<T
       `- tracked over untracked write-through: ${trackedOverUntracked.toFixed(2)}x rows/s (target ≥ 0.7x)`,
     )
     log(
+      `- tracked over untracked write-behind (writes and their flush): ${behindTrackedOverUntracked.toFixed(2)}x rows/s (target ≥ 0.8x)`,
+    )
+    log(
       `- verify: ${Math.round(verifyRecordsPerSec).toLocaleString('en-US')} records/s (chain of ${CHAIN}, history read included)`,
     )
     log(`- getStateAt at version ${CHAIN}: ${stateAtMs.toFixed(1)} ms (median)`)
     await cache.close()
     await l1.close()
     await l3.close()
-    return { writes, trackedOverUntracked, verifyRecordsPerSec, stateAtMs }
+    return {
+      writes,
+      trackedOverUntracked,
+      behind,
+      behindTrackedOverUntracked,
+      verifyRecordsPerSec,
+      stateAtMs,
+    }
   } finally {
     await prisma?.$disconnect()
     await admin.query(`DROP SCHEMA ${schema} CASCADE`)
     await admin.end()
   }
+}
+
+/**
+ * Write-behind with and without tracking: each round queues one write to each of 300 actors and
+ * flushes them (the flusher's batches), so rows/s counts rows persisted, their records included.
+ */
+async function writeBehindRounds(
+  cache: TieredCache,
+  author: { userId: string },
+  options: TrackingOptions,
+  log: (line: string) => void,
+): Promise<BenchResult[]> {
+  const tracked = cache.namespace('tracked_wb')
+  const untracked = cache.namespace('untracked_wb')
+  let k = 0
+  const next = () => k++ % ACTORS
+  log('\n## State tracking: write-behind into PostgreSQL, writes and their flush\n')
+  const results = await compare(
+    [
+      {
+        name: 'write-behind, untracked',
+        async run(n: number) {
+          for (let j = 0; j < n; j++) await untracked.set(`actor:${next()}`, actorState(j))
+          await cache.flush()
+        },
+      },
+      {
+        name: 'write-behind, tracked',
+        async run(n: number) {
+          for (let j = 0; j < n; j++) await tracked.set(`actor:${next()}`, actorState(j), author)
+          await cache.flush()
+        },
+      },
+    ],
+    {
+      opsPerRound: 300,
+      rounds: options.rounds ?? 7,
+      warmup: 1,
+      onRound: (r, t) => process.stderr.write(`\r  write-behind: round ${r}/${t}`),
+    },
+  )
+  process.stderr.write('\n')
+  log(table(results, 'write-behind, untracked'))
+  return results
 }

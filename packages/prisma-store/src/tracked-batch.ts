@@ -1,8 +1,8 @@
 /**
  * Tracked batches: the queued writes of tracked entities (write-behind) and their change records
- * in one transaction. Each entity is locked and read once; its writes are built in version order,
- * each from the state the previous one left; one statement per entity writes its final row and
- * appends its records.
+ * in one transaction of two statements. Each entity is locked and read once (the first); its
+ * writes are built in version order, each from the state the previous one left; the second writes
+ * every entity's final row and appends all the records.
  */
 import {
   type ChangeRecord,
@@ -15,11 +15,11 @@ import {
   type TrackedBatchResult,
 } from '@actor-cache/core'
 import { isVersionTaken, versionConflict } from './change-conflict.js'
-import { prepareChanges } from './change-log.js'
+import { changeInsert, prepareChanges } from './change-log.js'
 import { COLUMNS } from './row-codec.js'
 import type { PrismaTransaction } from './sql.js'
 import { publishSet, type StoreScope, TIER } from './store-scope.js'
-import { remember, rowParams } from './tracked-fast-path.js'
+import { remember } from './tracked-fast-path.js'
 import { checkChain } from './tracked-record-check.js'
 import {
   BuilderFailure,
@@ -28,10 +28,7 @@ import {
   priorOf,
   type RowWrite,
   runBuilder,
-  writeStatement,
 } from './tracked-write.js'
-
-const WRITE_MANY = writeStatement('many')
 
 interface Entry {
   index: number
@@ -118,32 +115,77 @@ function planEntity(
   return plan
 }
 
-/** Writes one entity's final row and appends its records (one statement); false if the row moved. */
-async function writeEntity(
+/**
+ * The final rows of a batch's entities and all their records, one statement. Parameters: `$1`-`$12`
+ * the records' columns (see `changeInsert`), `$13` namespace, then one array per row column. A
+ * row is written only above its stored version (the entities are locked; an entity that had no
+ * row to lock is guarded by the log's one record per version); the records are inserted only
+ * when every row was.
+ */
+const WRITE_ROWS = `WITH up AS (
+    INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at,
+      expires_at, tags, deleted, change_hash, change_at)
+    SELECT $13, key, value, encoding, version, created_at, expires_at,
+           ARRAY(SELECT jsonb_array_elements_text(tags_json::jsonb)), deleted, change_hash, change_at
+      FROM UNNEST($14::text[], $15::text[], $16::text[], $17::bigint[], $18::timestamptz[],
+                  $19::timestamptz[], $20::text[], $21::boolean[], $22::text[], $23::timestamptz[])
+        AS t(key, value, encoding, version, created_at, expires_at, tags_json, deleted,
+             change_hash, change_at)
+    ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, encoding = EXCLUDED.encoding,
+      version = EXCLUDED.version, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+      tags = EXCLUDED.tags, deleted = EXCLUDED.deleted, change_hash = EXCLUDED.change_hash,
+      change_at = EXCLUDED.change_at, updated_at = now()
+    WHERE e.version < EXCLUDED.version
+    RETURNING e.version
+  ), logged AS (${changeInsert('(SELECT count(*) FROM up) = $24')})
+  SELECT (SELECT count(*) FROM up) AS written, (SELECT count(*) FROM logged) AS logged`
+
+/** Writes the entities' final rows and appends their records (one statement). */
+async function writeEntities(
   scope: StoreScope,
   tx: PrismaTransaction,
-  plan: EntityPlan,
+  plans: readonly EntityPlan[],
   serializer: Serializer,
-): Promise<boolean> {
-  const last = plan.records.at(-1) as ChangeRecord
-  const rows = await tx.$queryRawUnsafe<{ written: bigint; seq: bigint | null }[]>(
-    WRITE_MANY,
-    ...prepareChanges(plan.records, serializer),
-    ...rowParams(scope, plan.key, plan.last as RowWrite, last),
-    String(plan.prior.version),
+): Promise<void> {
+  const records = plans.flatMap((p) => p.records)
+  const rows = plans.map((p) => ({
+    key: p.key,
+    w: p.last as RowWrite,
+    r: p.records.at(-1) as ChangeRecord,
+  }))
+  const out = await tx.$queryRawUnsafe<{ written: bigint; logged: bigint }[]>(
+    WRITE_ROWS,
+    ...prepareChanges(records, serializer),
+    scope.namespace,
+    rows.map((x) => x.key),
+    rows.map((x) => x.w.value),
+    rows.map((x) => x.w.encoding),
+    rows.map((x) => String(x.r.version)),
+    rows.map((x) => new Date(x.w.createdAt)),
+    rows.map((x) => (x.w.expiresAt === null ? null : new Date(x.w.expiresAt))),
+    rows.map((x) => JSON.stringify(x.w.tags)),
+    rows.map((x) => x.w.kind === 'delete'),
+    rows.map((x) => x.r.hash ?? null),
+    rows.map((x) => new Date(x.r.timestamp)),
+    rows.length,
   )
-  if (Number(rows[0]?.written ?? 0) === 0) return false
-  const logged = Number(rows[0]?.seq ?? 0)
-  if (logged !== plan.records.length) {
-    // a change id logged already (the write of another entity, or a forged one): write nothing
-    throw new ConflictError(plan.prior.version, plan.prior.version, {
+  const written = Number(out[0]?.written ?? 0)
+  const logged = Number(out[0]?.logged ?? 0)
+  if (written !== rows.length) {
+    throw new ConflictError(0, 0, {
       tier: TIER,
       namespace: scope.namespace,
-      key: plan.key,
-      message: `conflict: ${plan.records.length - logged} change id(s) of ${scope.namespace} ${JSON.stringify(plan.key)} are logged already; nothing of the batch was written`,
+      message: `conflict: ${rows.length - written} of the batch's ${scope.namespace} entities moved past their versions under the batch; nothing of it was written`,
     })
   }
-  return true
+  if (logged !== records.length) {
+    // a change id logged already (a forged or reused one): nothing of the batch is kept
+    throw new ConflictError(0, 0, {
+      tier: TIER,
+      namespace: scope.namespace,
+      message: `conflict: ${records.length - logged} change id(s) of the batch are logged already; nothing of it was written`,
+    })
+  }
 }
 
 /** See `TrackedBatchStore.writeTrackedBatch` in core. */
@@ -184,22 +226,13 @@ export async function writeTrackedBatch(
         const priors = await readPriors(scope, tx, keys)
         for (const key of keys) {
           const prior = priors.get(key) as PriorState
-          const plan = planEntity(
-            scope,
-            key,
-            byKey.get(key) as Entry[],
-            prior,
-            options.fillGaps === true,
-            results,
-          )
-          if (plan.records.length === 0) continue
-          if (!(await writeEntity(scope, tx, plan, serializer))) {
-            throw new Error(`${scope.namespace} ${JSON.stringify(key)} changed under its row lock`)
-          }
-          plans.push(plan)
+          const entries = byKey.get(key) as Entry[]
+          const plan = planEntity(scope, key, entries, prior, options.fillGaps === true, results)
+          if (plan.records.length > 0) plans.push(plan)
         }
+        if (plans.length > 0) await writeEntities(scope, tx, plans, serializer)
       },
-      { statements: keys.length + 1 },
+      { statements: 2 },
     )
   } catch (error) {
     if (error instanceof BuilderFailure) throw error.thrown

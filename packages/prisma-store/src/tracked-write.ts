@@ -162,13 +162,7 @@ export function runBuilder(build: ChangeBuilder, prior: PriorState): ChangeRecor
  * the prior one (when there was no row, only when none appeared meanwhile: versions start at 1);
  * the record is inserted only when the row was written.
  */
-/**
- * {@link WRITE} for several records of one entity: `logged` counts the records appended instead
- * of returning the one's `seq`.
- */
-export function writeStatement(records: 'one' | 'many'): string {
-  const logged = records === 'one' ? '(SELECT seq FROM logged)' : '(SELECT count(*) FROM logged)'
-  return `WITH up AS (
+const WRITE = `WITH up AS (
     INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at,
       expires_at, tags, deleted, change_hash, change_at)
     VALUES ($13, $14, $15, $16, $17::bigint, $18::timestamptz, $19::timestamptz, $20::text[],
@@ -180,10 +174,7 @@ export function writeStatement(records: 'one' | 'many'): string {
     WHERE e.version = $24::bigint
     RETURNING e.version
   ), logged AS (${changeInsert('EXISTS (SELECT 1 FROM up)')})
-  SELECT (SELECT count(*) FROM up) AS written, ${logged} AS seq`
-}
-
-export const WRITE = writeStatement('one')
+  SELECT (SELECT count(*) FROM up) AS written, (SELECT seq FROM logged) AS seq`
 
 interface Written {
   written: bigint
