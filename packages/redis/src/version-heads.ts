@@ -49,7 +49,8 @@ export interface PreparedClaim {
 /**
  * The version heads of one namespace's keys in Redis: `<prefix>:#head:<namespace>:<key>` holds
  * the last version written (`12`) or deleted (`12d`), beside the value's key and, in a Cluster, in
- * its slot (a hash tag is added when the names alone would not share one). A head lives as long
+ * its slot (a hash tag is added after `#head:<namespace>:` when the names alone would not share
+ * one). A head lives as long
  * as its value and at least `headTtl`; clears and pattern deletes of the namespace keep heads.
  */
 export class VersionHeads {
@@ -68,7 +69,10 @@ export class VersionHeads {
     const head = this.#prefix + key
     if (!this.#commander.cluster) return head
     const slot = keySlot(full)
-    return keySlot(head) === slot ? head : `{${tagForSlot(slot)}}${head}`
+    if (keySlot(head) === slot) return head
+    const tag = `{${tagForSlot(slot)}}`
+    // after the prefix when ours is the first brace there, so ACL key patterns on the prefix match
+    return this.#prefix.includes('{') ? `${tag}${head}` : `${this.#prefix}${tag}${key}`
   }
 
   async set(p: PreparedClaim): Promise<ClaimResult> {
