@@ -73,8 +73,9 @@ export interface VersionHeadStore<V = unknown> {
    */
   claimSet(key: string, value: V, options: ClaimSetOptions): Promise<ClaimResult>
   /**
-   * Claims the next version of `key` for a delete, removes the value and keeps the head. An
-   * applied result's `previous.exists` says whether the key existed by its head.
+   * Claims the next version of `key` for a delete, removes the value and keeps the head. A key
+   * absent by its head (or floor) takes no version: the result is not applied, and a cached
+   * value under the key is removed all the same.
    * @throws {ConflictError} when `expectedVersion` does not match the head
    */
   claimDelete(key: string, options: ClaimDeleteOptions): Promise<ClaimResult>

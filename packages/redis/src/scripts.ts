@@ -145,7 +145,8 @@ return {1, shown, string.format('%.0f', head), was}
 /**
  * Claimed delete: the next version after the head (KEYS[2]), kept as a deleted head; the value
  * (KEYS[1]) is removed. ARGV: mode ('auto' | 'cas'), number, floor version ('' = none), floor
- * exists, head pxat ('' = none). Returns {1, version, previous head, existed (1 | 0)} deleted, {-1, seen} CAS mismatch, {-2, head}
+ * exists, head pxat ('' = none). Returns {1, version, previous head, 1} deleted, {0, head, head, 0}
+ * absent already (no version taken; the value key is removed all the same), {-1, seen} CAS mismatch, {-2, head}
  * no safe version left, {-3, '0'} no head and no floor.
  */
 export const CLAIM_DELETE_SCRIPT = new Script(`${HEAD_OF}
@@ -154,6 +155,11 @@ if not head then return {-3, '0'} end
 local seen = head
 if not live then seen = 0 end
 if ARGV[1] == 'cas' and tonumber(ARGV[2]) ~= seen then return {-1, string.format('%.0f', seen)} end
+if not live then
+  -- absent already: nothing to version (a loaded copy still goes)
+  redis.call('UNLINK', KEYS[1])
+  return {0, string.format('%.0f', head), string.format('%.0f', head), 0}
+end
 if head >= 9007199254740991 then return {-2, string.format('%.0f', head)} end
 local shown = string.format('%.0f', head + 1)
 redis.call('UNLINK', KEYS[1])

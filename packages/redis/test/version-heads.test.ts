@@ -91,6 +91,25 @@ describe.each(['single', 'cluster'])('version heads (%s)', (which) => {
     })
   })
 
+  it('a delete of a key absent by its head takes no version, and still removes a cached value', async () => {
+    const s = tier().namespace<string>(ns())
+    const floor = { version: 4, exists: false }
+    expect(await s.claimDelete('k', { headTtl: 60_000, floor })).toEqual({
+      applied: false,
+      version: 4,
+    })
+    await s.set('k', 'loaded', { version: 2 })
+    expect(await s.claimDelete('k', { headTtl: 60_000, floor })).toMatchObject({ applied: false })
+    expect(await s.get('k')).toBeUndefined()
+    expect(await s.claimSet('k', 'v', { ...copy, floor })).toMatchObject({ version: 5 })
+    expect(await s.claimDelete('k', { headTtl: 60_000 })).toMatchObject({
+      applied: true,
+      version: 6,
+    })
+    expect(await s.claimDelete('k', { headTtl: 60_000 })).toEqual({ applied: false, version: 6 })
+    expect(await s.claimSet('k', 'w', copy)).toMatchObject({ version: 7 })
+  })
+
   it('a released claim puts the head back, unless a later claim moved it', async () => {
     const s = tier().namespace<string>(ns())
     const floor = { version: 0, exists: false }

@@ -68,8 +68,9 @@ export class LocalVersionHeads<V> implements VersionHeadStore<V> {
     const head = this.#head(key, o.floor)
     if (head === undefined) return { needsFloor: true }
     this.#check(key, head, o.expectedVersion)
-    const version = head.version + 1
     this.#l1.deleteSync(key)
+    if (!head.live) return { applied: false, version: head.version } // absent: nothing to version
+    const version = head.version + 1
     this.#heads.set(key, { version, live: false })
     return { applied: true, version, previous: { version: head.version, exists: head.live } }
   }

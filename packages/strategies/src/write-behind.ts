@@ -83,7 +83,9 @@ export class WriteBehind<V> {
   ): Promise<boolean> {
     const { stamp, expectedVersion } = tracked
     if (stamp !== undefined && this.#claims === undefined) throw untrackable(this.#ns.name)
-    const { version, cached } = await this.#deleteVersion(key, expectedVersion)
+    const claimed = await this.#deleteVersion(key, expectedVersion)
+    if (claimed === undefined) return false // absent by its version head: nothing to delete
+    const { version, cached } = claimed
     let existed = this.#ns.unflushed.of(key)?.op === 'set'
     await queue.enqueue([
       {
@@ -122,14 +124,17 @@ export class WriteBehind<V> {
     return existed
   }
 
-  /** The version of a delete of `key`, and whether the caches had the key. */
+  /**
+   * The version of a delete of `key`, and whether the caches had the key; `undefined` when the
+   * key's version head says it is absent (no version is taken).
+   */
   async #deleteVersion(
     key: string,
     expectedVersion: number | undefined,
-  ): Promise<{ version: number; cached: boolean }> {
+  ): Promise<{ version: number; cached: boolean } | undefined> {
     if (this.#claims !== undefined) {
       const c = await this.#claims.delete(key, expectedVersion)
-      return { version: c.version, cached: c.previous?.exists === true }
+      return c.applied ? { version: c.version, cached: c.previous?.exists === true } : undefined
     }
     const current = await this.#currentVersion(key, { readRecord: false })
     // A clock version even for a cached key: a delete is ordered after the writes before it

@@ -107,6 +107,19 @@ describe.each([
     expect(await l3.namespace(name).get('k')).toMatchObject({ value: 'again', version: 2 })
   })
 
+  it('a delete of an absent key takes no version', async () => {
+    const c = cache({}, withL2)
+    const name = ns()
+    const t = c.namespace<string>(name, behind)
+    expect(await t.delete('k')).toBe(false)
+    expect((await t.set('k', 'a')).version).toBe(1)
+    expect(await t.delete('k')).toBe(true)
+    expect(await t.delete('k')).toBe(false)
+    expect((await t.set('k', 'b')).version).toBe(3)
+    await c.flush()
+    expect(await l3.namespace(name).get('k')).toMatchObject({ value: 'b', version: 3 })
+  })
+
   it('a write the full queue refused leaves the version where it was', async () => {
     const c = cache({ queue: createMemoryWriteQueue({ capacity: 1 }) }, withL2)
     const name = ns()
