@@ -109,16 +109,13 @@ export class PrismaStore<V = unknown>
    * transaction: each entity locked and read once, its writes built in version order from the
    * state the previous one left, one statement per entity for its row and records. Writes at or
    * below the stored version are skipped (`persisted`: a replayed batch); a write above the next
-   * version waits (`gap`) unless `fillGaps`. See `TrackedBatchStore` in core.
+   * version waits (`gap`); a version whose write never came is logged as `unused`, a record that
+   * changes nothing. See `TrackedBatchStore` in core.
    */
-  writeTrackedBatch(
-    items: readonly TrackedBatchItem<V>[],
-    options: { fillGaps?: boolean } = {},
-  ): Promise<TrackedBatchResult[]> {
+  writeTrackedBatch(items: readonly TrackedBatchItem<V>[]): Promise<TrackedBatchResult[]> {
     return writeTrackedBatch(
       this.#scope,
       items as readonly TrackedBatchItem<unknown>[],
-      options,
       this.#scope.owner._changeSerializer,
     )
   }

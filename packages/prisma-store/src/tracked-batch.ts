@@ -70,15 +70,14 @@ async function readPriors(
 
 /**
  * Builds one entity's writes (in version order) from its prior state; fills `results`. A write at
- * or below the stored version is `persisted`; one above the next version is a `gap` (with the
- * rest of the entity's writes) unless `fillGaps`.
+ * or below the stored version is `persisted`; one above the next version is a `gap`, with the rest
+ * of the entity's writes. An `unused` version logs a record that changes nothing.
  */
 function planEntity(
   scope: StoreScope,
   key: string,
   entries: Entry[],
   prior: PriorState,
-  fillGaps: boolean,
   results: TrackedBatchResult[],
 ): EntityPlan {
   const plan: EntityPlan = { key, prior, records: [], last: undefined }
@@ -89,7 +88,7 @@ function planEntity(
       results[e.index] = { outcome: 'persisted', version: state.version }
       continue
     }
-    if (gap || (e.item.version > state.version + 1 && !fillGaps)) {
+    if (gap || e.item.version > state.version + 1) {
       gap = true
       results[e.index] = { outcome: 'gap', version: state.version }
       continue
@@ -99,13 +98,16 @@ function planEntity(
       results[e.index] = { outcome: 'unchanged', version: state.version }
       continue
     }
-    checkChain(scope, key, e.row.kind, state, record)
+    const row = e.item.unused === true ? rowOf(scope, key, state) : e.row
+    checkChain(scope, key, row.kind, state, record)
     plan.records.push(record)
-    plan.last = e.row
+    plan.last = row
     results[e.index] = { outcome: 'written', version: record.version, change: record }
     state = {
-      exists: e.row.kind === 'set',
-      ...(e.row.kind === 'set' ? { value: (e.item.write as { value: unknown }).value } : {}),
+      exists: row.kind === 'set',
+      ...(row.kind === 'set'
+        ? { value: e.item.unused === true ? state.value : writtenValue(e) }
+        : {}),
       version: record.version,
       headHash: record.hash ?? null,
       headTime: record.timestamp,
@@ -113,6 +115,17 @@ function planEntity(
     }
   }
   return plan
+}
+
+const writtenValue = (e: Entry): unknown => (e.item.write as { value: unknown }).value
+
+/** The row an entity keeps through an unused version: its value as it is, or its tombstone. */
+function rowOf(scope: StoreScope, key: string, state: PriorState): RowWrite {
+  return prepareRowWrite(
+    scope,
+    key,
+    state.exists ? { kind: 'set', value: state.value } : { kind: 'delete' },
+  )
 }
 
 /**
@@ -192,7 +205,6 @@ async function writeEntities(
 export async function writeTrackedBatch(
   scope: StoreScope,
   items: readonly TrackedBatchItem<unknown>[],
-  options: { fillGaps?: boolean },
   serializer: Serializer = jsonSerializer,
 ): Promise<TrackedBatchResult[]> {
   if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
@@ -208,7 +220,8 @@ export async function writeTrackedBatch(
         'every item needs { key, version (from 1), write, build }',
       )
     }
-    const entry = { index, item, row: prepareRowWrite(scope, item.key, item.write) }
+    const write = item.unused === true ? ({ kind: 'delete' } as const) : item.write
+    const entry = { index, item, row: prepareRowWrite(scope, item.key, write) }
     const list = byKey.get(item.key)
     if (list === undefined) byKey.set(item.key, [entry])
     else list.push(entry)
@@ -227,7 +240,7 @@ export async function writeTrackedBatch(
         for (const key of keys) {
           const prior = priors.get(key) as PriorState
           const entries = byKey.get(key) as Entry[]
-          const plan = planEntity(scope, key, entries, prior, options.fillGaps === true, results)
+          const plan = planEntity(scope, key, entries, prior, results)
           if (plan.records.length > 0) plans.push(plan)
         }
         if (plans.length > 0) await writeEntities(scope, tx, plans, serializer)

@@ -76,7 +76,7 @@ for (const [name, open] of [
       expect(row).toMatchObject({ version: 2, deleted: true })
     })
 
-    it('a replayed batch is found persisted; a write past a gap waits, or fills it when asked', async () => {
+    it('a replayed batch is found persisted; a write past a gap waits, and an unused version fills it', async () => {
       const s = tier.namespace<Hp>('tb2')
       const first = [set('tb2', 'k', 1, 1), set('tb2', 'k', 2, 2)]
       await s.writeTrackedBatch(first)
@@ -90,12 +90,35 @@ for (const [name, open] of [
         ['gap', 2],
       ])
       expect((await log.history('tb2', 'k')).map((h) => h.version)).toEqual([1, 2])
-      const filled = await s.writeTrackedBatch(late, { fillGaps: true })
+      const unused: TrackedBatchItem<Hp> = {
+        key: 'k',
+        version: 3,
+        write: { kind: 'delete' },
+        unused: true,
+        build: (prior) => {
+          const r = builder('tb2', 'k', { kind: 'set', value: prior.value })(prior)
+          return r && { ...r, changeType: 'update', newValue: prior.value ?? null }
+        },
+      }
+      const filled = await s.writeTrackedBatch([unused, ...late])
       expect(filled.map((x) => [x.outcome, x.version])).toEqual([
         ['written', 3],
         ['written', 4],
+        ['written', 5],
       ])
-      expect((await log.history('tb2', 'k')).map((h) => h.version)).toEqual([1, 2, 3, 4])
+      const history = await log.history('tb2', 'k')
+      expect(history.map((h) => [h.version, h.oldValue, h.newValue])).toEqual([
+        [1, null, { hp: 1 }],
+        [2, { hp: 1 }, { hp: 2 }],
+        [3, { hp: 2 }, { hp: 2 }],
+        [4, { hp: 2 }, { hp: 4 }],
+        [5, { hp: 4 }, { hp: 5 }],
+      ])
+      expect(await s.get('k')).toMatchObject({ value: { hp: 5 }, version: 5 })
+      // an unused version of an entity that ends the batch keeps its row as it is
+      const only: TrackedBatchItem<Hp> = { ...unused, version: 6 }
+      expect((await s.writeTrackedBatch([only])).map((x) => x.outcome)).toEqual(['written'])
+      expect(await s.get('k')).toMatchObject({ value: { hp: 5 }, version: 6 })
     })
 
     it('a builder that throws, or a change id logged already, writes nothing of the batch', async () => {

@@ -110,6 +110,10 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
   readonly #capacity: number
   readonly #claimTimeout: number
   readonly #serializer: Serializer
+  /** How long a claimed entry stays with its consumer before another may take it (ms). */
+  get claimTimeout(): number {
+    return this.#claimTimeout
+  }
   #blocking: Promise<{ client: AnyRedisClient; commander: Commander }> | undefined
   #groupReady: Promise<void> | undefined
   #autoclaimCursor = '0-0'

@@ -196,8 +196,7 @@ export function encryptStore<V>(store: CacheStore<unknown>, cipher: ValueCipher)
   }
   if (hasTrackedBatches(store)) {
     const batches: TrackedBatchStore = {
-      writeTrackedBatch: (items, options) =>
-        writeSealedBatch(store, cipher, store.tier, items, options),
+      writeTrackedBatch: (items) => writeSealedBatch(store, cipher, store.tier, items),
     }
     Object.assign(wrapped, batches)
   }
@@ -210,7 +209,6 @@ function writeSealedBatch(
   cipher: ValueCipher,
   tier: string,
   items: readonly TrackedBatchItem[],
-  options: { fillGaps?: boolean } | undefined,
 ): Promise<TrackedBatchResult[]> {
   let sealed: TrackedBatchItem[]
   try {
@@ -219,7 +217,7 @@ function writeSealedBatch(
       const opened = (prior: PriorState): PriorState =>
         prior.exists ? { ...prior, value: cipher.decrypt(item.key, prior.value, tier) } : prior
       const write =
-        item?.write?.kind === 'set'
+        item?.write?.kind === 'set' && item.unused !== true
           ? { ...item.write, value: cipher.encrypt(item.key, item.write.value) }
           : item?.write
       return { ...item, write, build: (prior: PriorState) => item.build(opened(prior)) }
@@ -227,7 +225,7 @@ function writeSealedBatch(
   } catch (error) {
     return Promise.reject(error)
   }
-  return inner.writeTrackedBatch(sealed, options)
+  return inner.writeTrackedBatch(sealed)
 }
 
 function wrap<V>(store: CacheStore<unknown>, cipher: ValueCipher): CacheStore<V> {

@@ -61,6 +61,12 @@ function checkExpected(write: WriteToTrack, prior: PriorState): void {
   throw new ConflictError(expected, actual, { namespace: write.namespace, key: write.key })
 }
 
+/** A write's change type by the prior state; an unused version changes nothing. */
+function changeTypeOf(write: WriteToTrack, prior: PriorState): ChangeRecord['changeType'] {
+  if (write.unused === true) return prior.exists ? 'update' : 'delete'
+  return write.kind === 'delete' ? 'delete' : prior.exists ? 'update' : 'create'
+}
+
 /** The change record of a tracked write, built from the prior state under the record's lock. */
 function buildRecord(
   write: WriteToTrack,
@@ -70,14 +76,16 @@ function buildRecord(
   serializer: Serializer,
 ): ChangeRecord | undefined {
   checkExpected(write, prior)
-  if (write.kind === 'delete' && !prior.exists) return undefined
+  const before = prior.exists ? (prior.value ?? null) : null
+  if (write.kind === 'delete' && !prior.exists && write.unused !== true) return undefined
   const record: ChangeRecord = {
     id,
     entityType: write.namespace,
     entityId: write.key,
-    changeType: write.kind === 'delete' ? 'delete' : prior.exists ? 'update' : 'create',
-    oldValue: prior.exists ? (prior.value ?? null) : null,
-    newValue: write.kind === 'delete' ? null : (write.value ?? null),
+    changeType: changeTypeOf(write, prior),
+    oldValue: before,
+    newValue:
+      write.unused === true ? before : write.kind === 'delete' ? null : (write.value ?? null),
     timestamp: Math.max(prior.now, prior.headTime),
     userId: who.userId,
     systemId: who.systemId,
@@ -152,7 +160,7 @@ export function createWriteTracking(
     }
     const who = author(write, ctx)
     // a value the log could not store or hash fails here, before any I/O
-    if (write.kind === 'set') hashableValue(write.value, ctx.serializer)
+    if (write.kind === 'set' && write.unused !== true) hashableValue(write.value, ctx.serializer)
     if (
       write.changeId !== undefined &&
       (typeof write.changeId !== 'string' || write.changeId === '')

@@ -5,7 +5,7 @@ import {
   type WriteTracking,
 } from '@actor-cache/core'
 import type { FlushTarget } from './flusher.js'
-import { flushTracked, type QueuedDelivery } from './tracked-flush.js'
+import { flushTracked, gapWait, type QueuedDelivery } from './tracked-flush.js'
 
 /** The queued writes of one key in a batch. */
 export interface Group {
@@ -71,7 +71,7 @@ export async function writeTrackedGroups(
 ): Promise<{ count: number; waiting: number }> {
   const writes = pending.flatMap((g) => g.writes)
   const tracking = target.tracking as WriteTracking
-  const r = await flushTracked(target.record, tracking, writes, now)
+  const r = await flushTracked(target.record, tracking, writes, now, gapWait(queue.claimTimeout))
   if (r.done.length > 0) await queue.ack(r.done)
   if (r.waiting.length > 0) await queue.release(r.waiting)
   await flushed(target, [...r.flushed])

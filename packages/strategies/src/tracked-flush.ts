@@ -9,11 +9,16 @@ import {
 import type { RecordStore } from './policy.js'
 
 /**
- * How long a tracked write waits for an earlier version of its key that is still on its way (in
- * another consumer's batch) before it is logged at the next version anyway (ms): the earlier one
- * was claimed but never queued (its writer died, or its claim's reply was lost).
+ * How long a tracked write waits for an earlier version of its key before that version is logged
+ * as unused (ms): at least 10 s, and longer than twice the queue's claim timeout, so a write a
+ * dead consumer held comes back before its version is given up.
  */
-const GAP_WAIT = 10_000
+export function gapWait(claimTimeout: number | undefined): number {
+  return Math.max(10_000, 2 * (claimTimeout ?? 60_000) + 1_000)
+}
+
+/** The author of the records of unused versions. */
+const UNUSED_AUTHOR = 'actor-cache:unused-version'
 
 /** One queued write of a tracked namespace with the delivery that brought it. */
 export interface QueuedDelivery {
@@ -35,13 +40,16 @@ export interface TrackedFlush {
  * Persists the queued writes of a tracked namespace with their change records, every write (not
  * only each key's newest: each one is a change), in one transaction
  * (`TrackedBatchStore.writeTrackedBatch`). Each builder comes from the tracker, with the change
- * id and author the write was queued with.
+ * id and author the write was queued with. A write whose key misses an earlier version waits for
+ * it ({@link gapWait} from when it was queued); then the missing versions are logged as unused
+ * (records that change nothing), so every write keeps the version it was acknowledged with.
  */
 export async function flushTracked(
   record: RecordStore<unknown>,
   tracking: WriteTracking,
   writes: readonly QueuedDelivery[],
   now: number,
+  wait: number,
 ): Promise<TrackedFlush> {
   if (!hasTrackedBatches(record)) {
     throw new InvalidOptionError(
@@ -52,32 +60,62 @@ export async function flushTracked(
   const items = writes.map((d) => itemOf(tracking, d.write))
   const first = await record.writeTrackedBatch(items)
   const out: TrackedFlush = { done: [], waiting: [], flushed: new Map() }
-  const gaps: number[] = []
+  const gaps = new Map<string, { stored: number; at: number[] }>()
   first.forEach((r, i) => {
-    if (r.outcome === 'gap') gaps.push(i)
-    else settle(out, writes[i] as QueuedDelivery, r)
+    const d = writes[i] as QueuedDelivery
+    if (r.outcome !== 'gap') {
+      settle(out, d, r)
+      return
+    }
+    const g = gaps.get(d.write.key) ?? { stored: r.version, at: [] }
+    g.at.push(i)
+    gaps.set(d.write.key, g)
   })
-  if (gaps.length === 0) return out
-  // a key whose earlier version has not come for GAP_WAIT: that version will not come
-  const stale = new Set(
-    gaps
-      .filter((i) => now - (writes[i] as QueuedDelivery).write.enqueuedAt >= GAP_WAIT)
-      .map((i) => (writes[i] as QueuedDelivery).write.key),
-  )
-  const fill = gaps.filter((i) => stale.has((writes[i] as QueuedDelivery).write.key))
-  for (const i of gaps) {
-    if (!stale.has((writes[i] as QueuedDelivery).write.key))
-      out.waiting.push((writes[i] as QueuedDelivery).id)
+  const retry: number[] = []
+  const fillers: TrackedBatchItem[] = []
+  for (const [key, g] of gaps) {
+    const oldest = Math.min(...g.at.map((i) => (writes[i] as QueuedDelivery).write.enqueuedAt))
+    if (now - oldest < wait) {
+      for (const i of g.at) out.waiting.push((writes[i] as QueuedDelivery).id)
+      continue
+    }
+    retry.push(...g.at)
+    const queued = new Set(g.at.map((i) => (writes[i] as QueuedDelivery).write.version))
+    const top = Math.max(...queued)
+    const first = writes[g.at[0] as number] as QueuedDelivery
+    for (let v = g.stored + 1; v < top; v++) {
+      if (!queued.has(v)) fillers.push(unusedItem(tracking, first.write, key, v))
+    }
   }
-  if (fill.length === 0) return out
-  const second = await record.writeTrackedBatch(
-    fill.map((i) => items[i] as TrackedBatchItem),
-    { fillGaps: true },
-  )
-  second.forEach((r, j) => {
-    settle(out, writes[fill[j] as number] as QueuedDelivery, r)
+  if (retry.length === 0) return out
+  const second = await record.writeTrackedBatch([
+    ...fillers,
+    ...retry.map((i) => items[i] as TrackedBatchItem),
+  ])
+  retry.forEach((i, j) => {
+    settle(out, writes[i] as QueuedDelivery, second[fillers.length + j] as TrackedBatchResult)
   })
   return out
+}
+
+/** The item that logs version `version` of `key` as unused (its write never came). */
+function unusedItem(
+  tracking: WriteTracking,
+  like: QueuedWrite,
+  key: string,
+  version: number,
+): TrackedBatchItem {
+  const build = tracking.prepare({
+    namespace: like.namespace,
+    key,
+    kind: 'delete',
+    unused: true,
+    userId: UNUSED_AUTHOR,
+    systemId: like.systemId ?? UNUSED_AUTHOR,
+    // the same id whichever instance logs it: a second one is a duplicate, not a second record
+    changeId: `unused:${like.namespace}:${key}:${version}`,
+  })
+  return { key, version, write: { kind: 'delete' }, build, unused: true }
 }
 
 function settle(out: TrackedFlush, d: QueuedDelivery, r: TrackedBatchResult): void {

@@ -70,6 +70,12 @@ export interface TrackedBatchItem<V = unknown> {
   version: number
   write: TrackedWrite<V>
   build: ChangeBuilder
+  /**
+   * The version was claimed but its write never came (its writer died between the claim and the
+   * queue): the builder returns a record that changes nothing, the row keeps its value, and the
+   * versions after it keep their numbers. `write` is not used.
+   */
+  unused?: boolean
 }
 
 /**
@@ -78,7 +84,8 @@ export interface TrackedBatchItem<V = unknown> {
  * - `persisted`: the entity is at or past the write's version already (a replayed batch);
  * - `unchanged`: the builder found nothing to change (a delete of an absent entity);
  * - `gap`: the entity is below the write's version − 1 (an earlier write is not persisted yet):
- *   nothing of that entity from this write on was written; retry later, or with `fillGaps`.
+ *   nothing of that entity from this write on was written; retry later, or log the missing
+ *   versions as `unused`.
  */
 export type TrackedBatchOutcome = 'written' | 'persisted' | 'unchanged' | 'gap'
 
@@ -97,14 +104,8 @@ export interface TrackedBatchResult {
  * record built from the state the previous one left, versions counting on from the stored one.
  */
 export interface TrackedBatchStore<V = unknown> {
-  /**
-   * Locks the entities, reads their prior state, builds and writes. With `fillGaps`, a write
-   * above the stored version + 1 is logged at the stored version + 1 instead of waiting.
-   */
-  writeTrackedBatch(
-    items: readonly TrackedBatchItem<V>[],
-    options?: { fillGaps?: boolean },
-  ): Promise<TrackedBatchResult[]>
+  /** Locks the entities, reads their prior state, builds and writes. */
+  writeTrackedBatch(items: readonly TrackedBatchItem<V>[]): Promise<TrackedBatchResult[]>
 }
 
 /** Whether a store writes tracked batches. */
@@ -140,6 +141,11 @@ export interface WriteToTrack<V = unknown> {
   systemId?: string
   /** The change record's id, when it was fixed earlier ({@link WriteTracking.stamp}). */
   changeId?: string
+  /**
+   * A version claimed but never written ({@link TrackedBatchItem.unused}): the record changes
+   * nothing (`update` from the value to itself, or `delete` of an absent entity).
+   */
+  unused?: boolean
 }
 
 /** What a queued tracked write carries from its call: its change id and author. */

@@ -69,6 +69,11 @@ export interface WriteQueue<T = QueuedWrite> {
   stats(): Promise<QueueStats>
   /** Stops accepting items and wakes blocked consumers. */
   close(): Promise<void>
+  /**
+   * How long a claimed item stays with its consumer before another may take it (ms): how late an
+   * item a dead consumer held can come back.
+   */
+  readonly claimTimeout?: number
 }
 
 /** Longest a claim may block (the largest timer delay Node accepts). */
@@ -142,6 +147,7 @@ export function createMemoryWriteQueue<T = QueuedWrite>(
     return out
   }
   return {
+    claimTimeout,
     async enqueue(items) {
       if (closed) throw new ClosedError('write queue')
       if (readyCount() + inFlight.size + items.length > capacity) throw new QueueFullError(capacity)
