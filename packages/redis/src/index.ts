@@ -14,5 +14,6 @@ export {
 } from './connection.js'
 export { createRedisLockProvider, type RedisLockOptions, RedisLockProvider } from './lock.js'
 export { createRedisWriteQueue, RedisWriteQueue, type RedisWriteQueueOptions } from './queue.js'
-export { createRedisStore, RedisStore, type RedisStoreOptions, RedisTier } from './redis-store.js'
+export { RedisStore } from './redis-store.js'
+export { createRedisStore, type RedisStoreOptions, RedisTier } from './redis-tier.js'
 export { keySlot } from './slot.js'
