@@ -17,6 +17,9 @@ export function gapWait(claimTimeout: number | undefined): number {
   return Math.max(10_000, 2 * (claimTimeout ?? 60_000) + 1_000)
 }
 
+/** Most versions logged as unused for one key at once; a larger gap is not lost claims. */
+const MAX_UNUSED = 1_000
+
 /** The author of the records of unused versions. */
 const UNUSED_AUTHOR = 'actor-cache:unused-version'
 
@@ -83,6 +86,14 @@ export async function flushTracked(
     const queued = new Set(g.at.map((i) => (writes[i] as QueuedDelivery).write.version))
     const top = Math.max(...queued)
     const first = writes[g.at[0] as number] as QueuedDelivery
+    if (top - g.stored > MAX_UNUSED) {
+      // not versions claimed and lost: the write's version is not of this chain (a retry takes
+      // the batch to the dead letters after its attempts)
+      throw new InvalidOptionError(
+        'version',
+        `${first.write.namespace} ${JSON.stringify(key)}: a queued write at version ${top} is ${top - g.stored - 1} versions past the logged ${g.stored}; tracked versions must count on from the log`,
+      )
+    }
     for (let v = g.stored + 1; v < top; v++) {
       if (!queued.has(v)) fillers.push(unusedItem(tracking, first.write, key, v))
     }

@@ -76,7 +76,8 @@ export class VersionClaims<V> {
     return this.#claim(
       key,
       (floor) => this.#heads.claimSet(key, value, floor === undefined ? base : { ...base, floor }),
-      options.expectedVersion !== undefined,
+      // a tracked write's version must be exact: its change record takes it
+      options.expectedVersion !== undefined || w.stamp !== undefined,
     )
   }
 
@@ -84,7 +85,7 @@ export class VersionClaims<V> {
    * Claims the version of a delete of `key` and removes the value from the coordinating tier.
    * @throws {ConflictError} when `expectedVersion` does not match
    */
-  delete(key: string, expectedVersion?: number): Promise<Claimed> {
+  delete(key: string, expectedVersion?: number, tracked = false): Promise<Claimed> {
     const base = {
       headTtl: HEAD_TTL,
       ...(expectedVersion === undefined ? {} : { expectedVersion }),
@@ -92,7 +93,7 @@ export class VersionClaims<V> {
     return this.#claim(
       key,
       (floor) => this.#heads.claimDelete(key, floor === undefined ? base : { ...base, floor }),
-      expectedVersion !== undefined,
+      expectedVersion !== undefined || tracked,
     )
   }
 

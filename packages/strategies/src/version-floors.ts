@@ -11,7 +11,7 @@ const RECORD_DOWN_FOR = 1_000
  * record's version (a tombstone's included), read for all the keys that ask in one tick with one
  * statement (`versionFloors` when the record has it, else `getMany`).
  *
- * A write that need not know the exact version (one without `expectedVersion`) does not wait on
+ * A write that need not know the exact version (untracked, without `expectedVersion`) does not wait on
  * a record that cannot answer: past {@link FLOOR_WAIT}, or while the record was just found down,
  * it gets a floor from the clock (epoch ms × 1000), above any version the key had, so the write is
  * accepted and ordered after the ones before it; that key's versions then count on from there.

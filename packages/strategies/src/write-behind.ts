@@ -83,7 +83,7 @@ export class WriteBehind<V> {
   ): Promise<boolean> {
     const { stamp, expectedVersion } = tracked
     if (stamp !== undefined && this.#claims === undefined) throw untrackable(this.#ns.name)
-    const claimed = await this.#deleteVersion(key, expectedVersion)
+    const claimed = await this.#deleteVersion(key, expectedVersion, stamp !== undefined)
     if (claimed === undefined) return false // absent by its version head: nothing to delete
     const { version, cached } = claimed
     let existed = this.#ns.unflushed.of(key)?.op === 'set'
@@ -131,9 +131,10 @@ export class WriteBehind<V> {
   async #deleteVersion(
     key: string,
     expectedVersion: number | undefined,
+    tracked: boolean,
   ): Promise<{ version: number; cached: boolean } | undefined> {
     if (this.#claims !== undefined) {
-      const c = await this.#claims.delete(key, expectedVersion)
+      const c = await this.#claims.delete(key, expectedVersion, tracked)
       return c.applied ? { version: c.version, cached: c.previous?.exists === true } : undefined
     }
     const current = await this.#currentVersion(key, { readRecord: false })
