@@ -85,17 +85,17 @@ export async function flushTracked(
     retry.push(...g.at)
     const queued = new Set(g.at.map((i) => (writes[i] as QueuedDelivery).write.version))
     const top = Math.max(...queued)
-    const first = writes[g.at[0] as number] as QueuedDelivery
+    const like = (writes[g.at[0] as number] as QueuedDelivery).write
     if (top - g.stored > MAX_UNUSED) {
       // not versions claimed and lost: the write's version is not of this chain (a retry takes
       // the batch to the dead letters after its attempts)
       throw new InvalidOptionError(
         'version',
-        `${first.write.namespace} ${JSON.stringify(key)}: a queued write at version ${top} is ${top - g.stored - 1} versions past the logged ${g.stored}; tracked versions must count on from the log`,
+        `${like.namespace} ${JSON.stringify(key)}: a queued write at version ${top} is ${top - g.stored - 1} versions past the logged ${g.stored}; tracked versions must count on from the log`,
       )
     }
     for (let v = g.stored + 1; v < top; v++) {
-      if (!queued.has(v)) fillers.push(unusedItem(tracking, first.write, key, v))
+      if (!queued.has(v)) fillers.push(unusedItem(tracking, like, key, v))
     }
   }
   if (retry.length === 0) return out
