@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { createPrismaChangeLog, createPrismaStore } from '@actor-cache/prisma-store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStateTracker } from '../src/index.js'
-import { DATABASE_URL, openDatabase, type TestDatabase } from './logs.js'
+import { DATABASE_URL, openDatabase, sessionsGone, type TestDatabase } from './logs.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const WRITER = resolve(here, 'fixtures/tracked-writer.mjs')
@@ -71,20 +71,6 @@ function spawnWriter(schema: string, seed: number): Child {
         check()
       })
     },
-  }
-}
-
-/** Waits until the server has no session named `app` (bounded; only a hang reaches the bound). */
-async function sessionsGone(db: TestDatabase, app: string): Promise<void> {
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const rows = await db.prisma.$queryRawUnsafe<{ n: bigint }[]>(
-      'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
-      app,
-    )
-    if (Number(rows[0]?.n ?? 0) === 0) return
-    if (Date.now() > deadline) throw new Error(`the killed writer's sessions (${app}) never ended`)
-    await new Promise((r) => setTimeout(r, 20))
   }
 }
 

@@ -91,3 +91,20 @@ export const LOGS = [
   ['postgres', postgresLog],
   ['pglite', pgliteLog],
 ] as const
+
+/**
+ * Waits until the server has no session named `app`: a killed process's statements (or COMMIT)
+ * may still run on the server until then (bounded; only a hang reaches the bound).
+ */
+export async function sessionsGone(db: TestDatabase, app: string): Promise<void> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const rows = await db.prisma.$queryRawUnsafe<{ n: bigint }[]>(
+      'SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1',
+      app,
+    )
+    if (Number(rows[0]?.n ?? 0) === 0) return
+    if (Date.now() > deadline) throw new Error(`the killed writer's sessions (${app}) never ended`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
