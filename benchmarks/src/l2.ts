@@ -1,6 +1,8 @@
 import { createRedisBus, createRedisStore, type SingleClient } from '@actor-cache/redis'
 import { createClient } from 'redis'
+import { createClient as createClient5 } from 'redis-client-5'
 import { awaitedCase, type BenchResult, compare, table } from './harness.js'
+import { type L2Peers, openL2Peers } from './l2-peers.js'
 import { actorState, zipfSequence } from './workload.js'
 
 /** Options of the L2 suite. */
@@ -16,11 +18,15 @@ export interface L2Report {
   sequential: BenchResult[]
   concurrent: BenchResult[]
   batch: BenchResult[]
-  /** store get / raw GET+parse throughput at 1 in flight (≥ 0.9 is the target). */
+  /** store get / raw GET+parse throughput at 1 in flight (≥ 1.0 is the target). */
   sequentialRatio: number
+  /** TieredCache (L2 only) get / raw GET+parse throughput at 1 in flight (≥ 1.0). */
+  tieredSequentialRatio: number
+  /** TieredCache (L2 only) get throughput over each peer's at 1 in flight (≥ 1.0). */
+  overPeers: { cacheManager: number; bentocache: number }
   /** store get / raw GET+parse throughput at 64 in flight (≥ 0.9; stretch ≥ 2). */
   concurrentRatio: number
-  /** getMany keys/s / raw MGET keys/s (≥ 0.8). */
+  /** getMany keys/s / raw MGET keys/s (≥ 0.9). */
   batchRatio: number
   bus: { raw: Percentiles; bus: Percentiles }
 }
@@ -44,6 +50,11 @@ async function connect(url: string): Promise<SingleClient> {
   return client as unknown as SingleClient
 }
 
+const RAW_SEQ = 'node-redis GET + JSON.parse, 1 in flight'
+const TIERED_SEQ = 'TieredCache (L2 only) ns.get, 1 in flight'
+const CM_SEQ = 'cache-manager 7 (@keyv/redis) get, 1 in flight'
+const BENTO_SEQ = 'bentocache (L2 only) get, 1 in flight'
+
 /** L2 reads against raw node-redis, side by side; bus propagation against raw pub/sub. */
 export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
   const log = options.log ?? console.log
@@ -60,6 +71,10 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
   const keys = Array.from({ length: universe }, (_, i) => `actor:${i}`)
   const progress = (what: string) => (r: number, total: number) =>
     process.stderr.write(`\r  ${what}: round ${r}/${total}`)
+  const client5 = createClient5({ url, socket: { reconnectStrategy: false } })
+  client5.on('error', () => {})
+  await client5.connect()
+  let peers: L2Peers | undefined
   try {
     process.stderr.write('  loading keys...')
     for (let i = 0; i < universe; i += 500) {
@@ -70,6 +85,9 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
         ...slice.flatMap((_, j) => [rawKeys[i + j] as string, JSON.stringify(actorState(i + j))]),
       ])
     }
+    process.stderr.write(' peers...')
+    peers = await openL2Peers(client, url, prefix, universe)
+    const { tiered, cacheManager, bentocache } = peers
     const seq = zipfSequence(universe, 0.99, 1 << 16, 11)
     const mask = seq.length - 1
     const cursor = () => {
@@ -80,6 +98,10 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
       const text = (await client.sendCommand(['GET', rawKeys[rank] as string])) as string | null
       return text === null ? undefined : JSON.parse(text)
     }
+    const rawGet5 = async (rank: number) => {
+      const text = (await client5.sendCommand(['GET', rawKeys[rank] as string])) as string | null
+      return text === null ? undefined : JSON.parse(text)
+    }
 
     log(`\n## L2 get (Redis at ${url}, ${universe.toLocaleString('en-US')} keys, Zipf 0.99)\n`)
     const seqCase = (name: string, get: (rank: number) => Promise<unknown>) =>
@@ -88,6 +110,10 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
       [
         seqCase('node-redis GET + JSON.parse, 1 in flight', rawGet),
         seqCase('RedisStore.get, 1 in flight', (r) => store.get(keys[r] as string)),
+        seqCase(TIERED_SEQ, tiered),
+        seqCase(CM_SEQ, cacheManager),
+        seqCase(BENTO_SEQ, bentocache),
+        seqCase('@redis/client 5 GET + JSON.parse, 1 in flight', rawGet5),
       ],
       { opsPerRound: 2_000, rounds, warmup: 1, onRound: progress('1 in flight') },
     )
@@ -118,6 +144,9 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
         concCase('RedisStore.get, 64 in flight (coalesce: false)', (r) =>
           storeNoCoalesce.get(keys[r] as string),
         ),
+        concCase('TieredCache (L2 only) ns.get, 64 in flight', tiered),
+        concCase('cache-manager 7 (@keyv/redis) get, 64 in flight', cacheManager),
+        concCase('bentocache (L2 only) get, 64 in flight', bentocache),
       ],
       { opsPerRound: 32_000, rounds, warmup: 1, onRound: progress('64 in flight') },
     )
@@ -175,7 +204,14 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
     const ratio = (rs: BenchResult[], a: string, b: string) =>
       (rs.find((r) => r.name === b)?.nsPerOp ?? Number.NaN) /
       (rs.find((r) => r.name === a)?.nsPerOp ?? Number.NaN)
+    const seqRate = (name: string) =>
+      sequential.find((r) => r.name === name)?.opsPerSec ?? Number.NaN
     const report: L2Report = {
+      tieredSequentialRatio: seqRate(TIERED_SEQ) / seqRate(RAW_SEQ),
+      overPeers: {
+        cacheManager: seqRate(TIERED_SEQ) / seqRate(CM_SEQ),
+        bentocache: seqRate(TIERED_SEQ) / seqRate(BENTO_SEQ),
+      },
       sequential,
       concurrent,
       batch,
@@ -193,11 +229,17 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
       bus,
     }
     log(
-      `\nthroughput vs raw node-redis: get at 1 in flight ${report.sequentialRatio.toFixed(2)}x (target ≥ 0.9x), ` +
-        `at 64 in flight ${report.concurrentRatio.toFixed(2)}x (target ≥ 0.9x, stretch ≥ 2x), getMany ${report.batchRatio.toFixed(2)}x (target ≥ 0.8x)`,
+      `\nat 1 in flight, TieredCache (L2 only) ns.get: ${report.tieredSequentialRatio.toFixed(2)}x raw node-redis (target ≥ 1.0x), ` +
+        `${report.overPeers.cacheManager.toFixed(2)}x cache-manager, ${report.overPeers.bentocache.toFixed(2)}x bentocache (targets ≥ 1.0x)`,
+    )
+    log(
+      `throughput vs raw node-redis: RedisStore.get at 1 in flight ${report.sequentialRatio.toFixed(2)}x (target ≥ 1.0x), ` +
+        `at 64 in flight ${report.concurrentRatio.toFixed(2)}x (target ≥ 0.9x, stretch ≥ 2x), getMany ${report.batchRatio.toFixed(2)}x (target ≥ 0.9x)`,
     )
     return report
   } finally {
+    await peers?.close().catch(() => undefined)
+    await client5.close().catch(() => undefined)
     await tier
       .namespace('primary_core')
       .clear()

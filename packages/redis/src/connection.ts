@@ -139,6 +139,12 @@ class CommandTimeout extends Error {
   }
 }
 
+/** Idle watchdog ticks after which the watchdog stops (it is unref'd: it keeps nothing open). */
+const IDLE_TICKS = 10
+
+/** Options that turn node-redis's own per-command timeout off (0 means none there). */
+const UNTIMED: CommandOptions = Object.freeze({ timeout: 0 })
+
 /**
  * Sends commands with a timeout, through a circuit breaker, counting them and turning
  * connection failures into `TierUnavailableError`. Server error replies pass through unchanged.
@@ -165,7 +171,15 @@ export class Commander {
     return this.#cluster !== undefined
   }
 
-  /** Sends one command; `key` routes it in a cluster; `options` go to node-redis. */
+  /**
+   * Sends one command; `key` routes it in a cluster; `options` go to node-redis.
+   *
+   * A read is sent without node-redis's own command timeout (node-redis 6 arms one of 5 s on every
+   * command by default, an `AbortSignal.timeout` and its listener per call, about a third of a
+   * sequential GET's client-side cost): the call is bounded here anyway, and a read the server
+   * runs late changes nothing. Writes keep it, so that a write still waiting to be sent when its
+   * time runs out is taken off the client's queue instead of being sent after a reconnect.
+   */
   async send<T = unknown>(
     args: readonly CommandArgument[],
     key?: string,
@@ -175,11 +189,12 @@ export class Commander {
   ): Promise<T> {
     this.breaker.enter()
     this.sent++
+    const opts = readonly ? (options === undefined ? UNTIMED : { ...options, timeout: 0 }) : options
     try {
       const reply = await this.#bounded(
         this.#cluster
-          ? this.#cluster.sendCommand(key, readonly, args, options)
-          : (this.client as SingleClient).sendCommand(args, options),
+          ? this.#cluster.sendCommand(key, readonly, args, opts)
+          : (this.client as SingleClient).sendCommand(args, opts),
         timeout,
       )
       this.breaker.success()
@@ -218,8 +233,15 @@ export class Commander {
 
   readonly #inFlight = new Set<Deadline>()
   #watchdog: NodeJS.Timeout | undefined
+  /** Watchdog ticks in a row that found nothing in flight. */
+  #idleTicks = 0
 
+  /**
+   * Starts the watchdog unless it runs. It stops only after {@link IDLE_TICKS} idle ticks in a
+   * row: one command at a time would otherwise create and clear a timer per command.
+   */
   #watch(): void {
+    this.#idleTicks = 0
     if (this.#watchdog) return
     const tick = Math.max(5, Math.min(100, Math.floor(this.timeout / 10)))
     this.#watchdog = setInterval(() => {
@@ -230,7 +252,7 @@ export class Commander {
         this.#inFlight.delete(w)
         w.reject(new CommandTimeout(w.ms))
       }
-      if (this.#inFlight.size === 0) {
+      if (this.#inFlight.size === 0 && ++this.#idleTicks >= IDLE_TICKS) {
         clearInterval(this.#watchdog)
         this.#watchdog = undefined
       }
