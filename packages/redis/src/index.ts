@@ -13,7 +13,8 @@ export {
   type SingleClient,
 } from './connection.js'
 export { createRedisLockProvider, type RedisLockOptions, RedisLockProvider } from './lock.js'
-export { createRedisWriteQueue, RedisWriteQueue, type RedisWriteQueueOptions } from './queue.js'
+export { createRedisWriteQueue, RedisWriteQueue } from './queue.js'
+export type { RedisWriteQueueOptions } from './queue-options.js'
 export { RedisStore } from './redis-store.js'
 export { createRedisStore, type RedisStoreOptions, RedisTier } from './redis-tier.js'
 export { keySlot } from './slot.js'

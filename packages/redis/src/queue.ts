@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto'
 import {
   type ClaimOptions,
   ClosedError,
   InvalidOptionError,
-  jsonSerializer,
   type QueueDelivery,
   type QueuedWrite,
   QueueFullError,
@@ -11,147 +9,78 @@ import {
   type Serializer,
   type WriteQueue,
 } from '@actor-cache/core'
-import { ErrorReply } from 'redis'
-import {
-  type AnyRedisClient,
-  Commander,
-  connectWithin,
-  type RedisComponentOptions,
-  resolveComponentOptions,
-} from './connection.js'
-import { Script } from './scripts.js'
+import { type AnyRedisClient, Commander, connectWithin } from './connection.js'
+import { type RedisWriteQueueOptions, resolveQueueOptions } from './queue-options.js'
+import { shardCapacity, shardOf, shardStreams, spread } from './queue-shards.js'
+import { QueueStream, type RawDelivery } from './queue-stream.js'
 
-/** Options of {@link createRedisWriteQueue}. */
-export interface RedisWriteQueueOptions extends RedisComponentOptions {
-  /** Queue name; the stream is `<prefix>:wq:{<name>}` and the consumer group is `<name>`. */
-  name: string
-  /** This consumer's name, unique per process. @default a random UUID */
-  consumer?: string
-  /** Most entries (ready + claimed) the queue holds. @default 100_000 */
-  capacity?: number
-  /**
-   * Claimed entries not acked within this many ms are taken over by other consumers (the
-   * claimer probably died). Keep it well above the time a batch takes to persist. @default 30_000
-   */
-  claimTimeout?: number
-  /** Serializer of queued items. @default jsonSerializer */
-  serializer?: Serializer
-}
+/** How long one blocking read of a sharded queue watches one stream before the next (ms). */
+const WATCH_SLICE_MS = 50
 
-/** All-or-nothing XADD under a capacity bound (XLEN counts ready and claimed entries). */
-const ENQUEUE = new Script(`
-local n = #ARGV - 1
-if redis.call('XLEN', KEYS[1]) + n > tonumber(ARGV[1]) then return -1 end
-for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', 'd', ARGV[i], 'a', '0') end
-return n
-`)
-
-/** Acknowledge and delete (entries are never trimmed while pending: deleted only after ack). */
-const ACK = new Script(`
-local n = 0
-for i = 1, #ARGV - 1 do
-  if redis.call('XACK', KEYS[1], ARGV[#ARGV], ARGV[i]) == 1 then
-    redis.call('XDEL', KEYS[1], ARGV[i])
-    n = n + 1
-  end
-end
-return n
-`)
+type Blocking = { client: AnyRedisClient; commander: Commander }
 
 /**
- * Re-queue claimed entries: a new entry with the attempt count, the old one acked and deleted.
- * Only entries this consumer still holds (another may have taken them over meanwhile).
- * ARGV: ids..., consumer, group.
- */
-const RELEASE = new Script(`
-local group = ARGV[#ARGV]
-local consumer = ARGV[#ARGV - 1]
-local n = 0
-for i = 1, #ARGV - 2 do
-  local holder = redis.call('XPENDING', KEYS[1], group, ARGV[i], ARGV[i], 1, consumer)
-  local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #holder == 1 and #found == 1 and redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
-    local fields = found[1][2]
-    local data, attempts = nil, 0
-    for j = 1, #fields, 2 do
-      if fields[j] == 'd' then data = fields[j + 1] end
-      if fields[j] == 'a' then attempts = tonumber(fields[j + 1]) end
-    end
-    redis.call('XDEL', KEYS[1], ARGV[i])
-    redis.call('XADD', KEYS[1], '*', 'd', data, 'a', tostring(attempts + 1))
-    n = n + 1
-  end
-end
-return n
-`)
-
-type StreamEntry = [id: string, fields: string[]]
-
-/**
- * A durable {@link WriteQueue} on a Redis Stream with a consumer group.
+ * A durable {@link WriteQueue} on Redis Streams with a consumer group, on one stream or sharded
+ * over several (`shards`).
  *
- * - `enqueue` resolves only after XADD returned (inside one Lua script, all or none, bounded:
- *   `QueueFullError` at capacity). With Redis persistence (AOF) configured, an acknowledged write
- *   survives a crash of the writer and of Redis; without it, a crash of the writer.
+ * - `enqueue` resolves only after XADD returned (inside one Lua script per stream, all or none,
+ *   bounded: `QueueFullError` at capacity). With Redis persistence (AOF) configured, an
+ *   acknowledged write survives a crash of the writer and of Redis; without it, a crash of the
+ *   writer. A batch over several shards that one of them refuses is withdrawn from the others;
+ *   entries of it a consumer already read cannot be, and are delivered.
  * - `claim` first takes over entries another consumer claimed and never acked for
  *   `claimTimeout` ms (XAUTOCLAIM; ids of entries deleted meanwhile are skipped), then reads new
- *   ones (XREADGROUP, blocking on a dedicated connection when asked to wait).
+ *   ones (XREADGROUP, blocking on a dedicated connection when asked to wait), from every shard.
+ *   A sharded queue blocks on its streams in turn, 50 ms each, so an entry that arrives while it
+ *   waits is read at most `(shards - 1) × 50` ms later.
  * - `ack` XACKs and XDELs. Nothing is ever trimmed by length, so a claimed but unacked entry
  *   cannot be dropped.
  * - Delivery is at-least-once and unordered across consumers: consumers must apply versioned
- *   writes (newest version wins).
+ *   writes (newest version wins). Each key's writes are in one stream, in enqueue order.
  */
 export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
   readonly #commander: Commander
   readonly #client: AnyRedisClient
-  readonly #stream: string
-  readonly #group: string
+  readonly #shards: readonly QueueStream[]
   readonly #consumer: string
   readonly #capacity: number
   readonly #claimTimeout: number
   readonly #serializer: Serializer
+  readonly #shardKey: (item: T) => string
+  #blocking: Promise<Blocking> | undefined
+  #blockingTurn: Promise<unknown> = Promise.resolve()
+  /** The shard each claim starts at, rotating so small claims visit every shard. */
+  #start = 0
+  #closed = false
+
+  constructor(options: RedisWriteQueueOptions<T>) {
+    const o = resolveQueueOptions(options)
+    this.#commander = o.commander
+    this.#client = o.client
+    this.#consumer = o.consumer
+    this.#capacity = o.capacity
+    this.#claimTimeout = o.claimTimeout
+    this.#serializer = o.serializer
+    this.#shardKey = o.shardKey
+    this.#shards = shardStreams(o.prefix, o.name, o.shards).map(
+      (stream, i) =>
+        new QueueStream(o.commander, stream, o.name, shardCapacity(o.capacity, i, o.shards)),
+    )
+  }
+
   /** How long a claimed entry stays with its consumer before another may take it (ms). */
   get claimTimeout(): number {
     return this.#claimTimeout
   }
-  #blocking: Promise<{ client: AnyRedisClient; commander: Commander }> | undefined
-  #groupReady: Promise<void> | undefined
-  #autoclaimCursor = '0-0'
-  #closed = false
 
-  constructor(options: RedisWriteQueueOptions) {
-    const resolved = resolveComponentOptions(options)
-    this.#commander = resolved.commander
-    this.#client = resolved.client
-    if (typeof options.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(options.name)) {
-      throw new InvalidOptionError(
-        'name',
-        `must be 1-64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.name)}`,
-      )
-    }
-    this.#stream = `${resolved.prefix}:wq:{${options.name}}`
-    this.#group = options.name
-    this.#consumer = options.consumer ?? randomUUID()
-    this.#capacity = options.capacity ?? 100_000
-    if (!Number.isSafeInteger(this.#capacity) || this.#capacity < 1) {
-      throw new InvalidOptionError(
-        'capacity',
-        `must be a positive integer, got ${String(options.capacity)}`,
-      )
-    }
-    this.#claimTimeout = options.claimTimeout ?? 30_000
-    if (!Number.isSafeInteger(this.#claimTimeout) || this.#claimTimeout < 1) {
-      throw new InvalidOptionError(
-        'claimTimeout',
-        `must be a positive integer number of ms, got ${String(options.claimTimeout)}`,
-      )
-    }
-    this.#serializer = options.serializer ?? jsonSerializer
+  /** The stream key (the first shard's, when there are several). */
+  get stream(): string {
+    return (this.#shards[0] as QueueStream).stream
   }
 
-  /** The stream key. */
-  get stream(): string {
-    return this.#stream
+  /** The stream keys, one per shard. */
+  get streams(): readonly string[] {
+    return this.#shards.map((s) => s.stream)
   }
 
   async enqueue(items: readonly T[]): Promise<void> {
@@ -159,13 +88,15 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
     if (!Array.isArray(items)) throw new InvalidOptionError('items', 'must be an array')
     if (items.length === 0) return
     if (items.length > this.#capacity) throw new QueueFullError(this.#capacity)
-    const payloads = items.map((item) => this.#serializer.serialize(item))
-    const n = await ENQUEUE.run<number>(
-      this.#commander,
-      [this.#stream],
-      [String(this.#capacity), ...payloads],
-    )
-    if (n === -1) throw new QueueFullError(this.#capacity)
+    const parts = this.#partition(items)
+    const [only, ...more] = parts
+    if (only !== undefined && more.length === 0) {
+      if ((await this.#shard(only[0]).add(only[1])) === undefined) {
+        throw new QueueFullError(this.#capacity)
+      }
+      return
+    }
+    await this.#addParts(parts)
   }
 
   async claim(max: number, options: ClaimOptions = {}): Promise<QueueDelivery<T>[]> {
@@ -180,39 +111,40 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
       )
     }
     if (this.#closed) return []
-    await this.#ensureGroup()
-    const out = await this.#takeOver(max)
+    await Promise.all(this.#shards.map((s) => s.ensureGroup()))
+    const start = this.#start
+    this.#start = (start + 1) % this.#shards.length
+    const out = await this.#gather(max, start, (s, n) =>
+      s.takeOver(this.#consumer, this.#claimTimeout, n),
+    )
     if (out.length < max) {
       const wait = out.length === 0 && blockMs > 0 ? Math.ceil(blockMs) : 0
-      out.push(...(await this.#readNew(max - out.length, wait)))
+      out.push(...(await this.#readNew(max - out.length, wait, start)))
     }
     return out
   }
 
   async ack(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await ACK.run(this.#commander, [this.#stream], [...ids, this.#group])
+    const byShard = this.#byShard(ids)
+    await Promise.all([...byShard].map(([i, own]) => this.#shard(i).ack(own)))
   }
 
   async release(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return
-    await RELEASE.run(this.#commander, [this.#stream], [...ids, this.#consumer, this.#group])
+    const byShard = this.#byShard(ids)
+    await Promise.all([...byShard].map(([i, own]) => this.#shard(i).release(own, this.#consumer)))
   }
 
   async stats(): Promise<QueueStats> {
-    await this.#ensureGroup()
-    const [length, pending] = await Promise.all([
-      this.#commander.send<number>(['XLEN', this.#stream], this.#stream, true),
-      this.#withGroup(() =>
-        this.#commander.send<[number, ...unknown[]]>(
-          ['XPENDING', this.#stream, this.#group],
-          this.#stream,
-          true,
-        ),
-      ),
-    ])
-    const inFlight = Number(pending[0] ?? 0)
-    return { ready: length - inFlight, inFlight, capacity: this.#capacity }
+    const counts = await Promise.all(this.#shards.map((s) => s.counts()))
+    let ready = 0
+    let inFlight = 0
+    for (const c of counts) {
+      ready += c.length - c.inFlight
+      inFlight += c.inFlight
+    }
+    return { ready, inFlight, capacity: this.#capacity }
   }
 
   async close(): Promise<void> {
@@ -224,97 +156,122 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
     if (b) (await b.catch(() => undefined))?.client.destroy()
   }
 
-  #ensureGroup(): Promise<void> {
-    this.#groupReady ??= this.#commander
-      .send(['XGROUP', 'CREATE', this.#stream, this.#group, '0', 'MKSTREAM'], this.#stream)
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          if (error instanceof ErrorReply && error.message.startsWith('BUSYGROUP')) return
-          this.#groupReady = undefined
-          throw error
-        },
+  #shard(i: number): QueueStream {
+    return this.#shards[i] as QueueStream
+  }
+
+  /** Serialized items by shard, in input order; checked before anything is sent. */
+  #partition(items: readonly T[]): Map<number, string[]> {
+    const n = this.#shards.length
+    const parts = new Map<number, string[]>()
+    for (const item of items) {
+      const i = n === 1 ? 0 : shardOf(this.#shardKey(item), n)
+      const payload = this.#serializer.serialize(item)
+      const part = parts.get(i)
+      if (part) part.push(payload)
+      else parts.set(i, [payload])
+    }
+    for (const [i, part] of parts) {
+      if (part.length > this.#shard(i).capacity) throw new QueueFullError(this.#capacity)
+    }
+    return parts
+  }
+
+  /** Adds a batch that spans shards: all parts, or (as far as no consumer read them) none. */
+  async #addParts(parts: Map<number, string[]>): Promise<void> {
+    const entries = [...parts]
+    const added = await Promise.allSettled(entries.map(([i, p]) => this.#shard(i).add(p)))
+    const failure = added.find((r) => r.status === 'rejected')
+    const full = added.some((r) => r.status === 'fulfilled' && r.value === undefined)
+    if (failure === undefined && !full) return
+    await Promise.all(
+      entries.map(([i], k) => {
+        const r = added[k]
+        if (r?.status !== 'fulfilled' || r.value === undefined) return 0
+        return this.#shard(i)
+          .withdraw(r.value)
+          .catch(() => 0)
+      }),
+    )
+    if (failure !== undefined) throw (failure as PromiseRejectedResult).reason
+    throw new QueueFullError(this.#capacity)
+  }
+
+  /**
+   * Up to `max` deliveries from the shards: first an even share from each at once, then, shard
+   * by shard, the rest from those that were not asked or gave all they were asked for.
+   */
+  async #gather(
+    max: number,
+    start: number,
+    fetch: (s: QueueStream, n: number) => Promise<RawDelivery[]>,
+  ): Promise<QueueDelivery<T>[]> {
+    const n = this.#shards.length
+    const counts = spread(max, n, start)
+    const order = Array.from({ length: n }, (_, k) => (start + k) % n)
+    const first = await Promise.all(
+      order.map(async (i) => {
+        const asked = counts[i] ?? 0
+        return asked > 0 ? this.#deliveries(i, await fetch(this.#shard(i), asked)) : []
+      }),
+    )
+    const out = first.flat()
+    for (const [k, i] of order.entries()) {
+      if (out.length >= max) break
+      const asked = counts[i] ?? 0
+      if (asked > 0 && (first[k]?.length ?? 0) < asked) continue // that shard had no more
+      out.push(...this.#deliveries(i, await fetch(this.#shard(i), max - out.length)))
+    }
+    return out
+  }
+
+  async #readNew(count: number, blockMs: number, start: number): Promise<QueueDelivery<T>[]> {
+    if (this.#shards.length === 1 && blockMs === 0) {
+      return this.#deliveries(0, await this.#shard(0).read(this.#consumer, count))
+    }
+    if (this.#shards.length > 1) {
+      const got = await this.#gather(count, start, (s, n) => s.read(this.#consumer, n))
+      if (got.length > 0 || blockMs === 0) return got
+    }
+    // One blocking read at a time on the dedicated connection; each gets its own deadline,
+    // counted from when it is sent.
+    const turn = this.#blockingTurn.then(async () => {
+      const { commander } = await this.#blockingConnection()
+      return this.#watch(count, blockMs, start, commander)
+    })
+    this.#blockingTurn = turn.catch(() => undefined)
+    return turn
+  }
+
+  /** Blocks on the shards in turn (one slice each) until one has entries or `blockMs` passed. */
+  async #watch(
+    count: number,
+    blockMs: number,
+    start: number,
+    blocking: Commander,
+  ): Promise<QueueDelivery<T>[]> {
+    const n = this.#shards.length
+    if (n === 1) {
+      return this.#deliveries(
+        0,
+        await this.#shard(0).read(this.#consumer, count, blockMs, blocking),
       )
-    return this.#groupReady
-  }
-
-  /** Runs `fn`; if Redis lost the group (restart without persistence), recreates it and retries. */
-  async #withGroup<R>(fn: () => Promise<R>): Promise<R> {
-    try {
-      return await fn()
-    } catch (error) {
-      if (!(error instanceof ErrorReply) || !error.message.startsWith('NOGROUP')) throw error
-      this.#groupReady = undefined
-      await this.#ensureGroup()
-      return fn()
     }
-  }
-
-  async #takeOver(max: number): Promise<QueueDelivery<T>[]> {
-    const reply = await this.#withGroup(() =>
-      this.#commander.send<[string, StreamEntry[], string[]?]>(
-        [
-          'XAUTOCLAIM',
-          this.#stream,
-          this.#group,
-          this.#consumer,
-          String(this.#claimTimeout),
-          this.#autoclaimCursor,
-          'COUNT',
-          String(max),
-        ],
-        this.#stream,
-      ),
-    )
-    this.#autoclaimCursor = String(reply[0])
-    // Redis 7 lists entries deleted meanwhile separately (reply[2]): gaps, not deliveries.
-    const entries = (reply[1] ?? []).filter(
-      (e): e is StreamEntry => Array.isArray(e) && e[1] !== null,
-    )
-    if (entries.length === 0) return []
-    const pending = await this.#commander.send<[string, string, number, number][]>(
-      [
-        'XPENDING',
-        this.#stream,
-        this.#group,
-        entries[0]?.[0] as string,
-        entries.at(-1)?.[0] as string,
-        String(entries.length),
-        this.#consumer,
-      ],
-      this.#stream,
-      true,
-    )
-    const deliveries = new Map(pending.map((p) => [String(p[0]), Number(p[3])]))
-    return entries.map((e) => this.#delivery(e, deliveries.get(e[0]) ?? 2))
-  }
-
-  async #readNew(count: number, blockMs: number): Promise<QueueDelivery<T>[]> {
-    const args = ['XREADGROUP', 'GROUP', this.#group, this.#consumer, 'COUNT', String(count)]
-    if (blockMs > 0) args.push('BLOCK', String(blockMs))
-    args.push('STREAMS', this.#stream, '>')
-    let reply: unknown
-    if (blockMs > 0) {
-      // One blocking read at a time on the dedicated connection; each gets its own deadline,
-      // counted from when it is sent.
-      const turn = this.#blockingTurn.then(async () => {
-        const { commander } = await this.#blockingConnection()
-        return this.#withGroup(() =>
-          commander.send<unknown>(args, this.#stream, false, this.#commander.timeout + blockMs),
-        )
-      })
-      this.#blockingTurn = turn.catch(() => undefined)
-      reply = await turn
-    } else {
-      reply = await this.#withGroup(() => this.#commander.send<unknown>(args, this.#stream))
+    const deadline = Date.now() + blockMs
+    const slices = Math.ceil(blockMs / WATCH_SLICE_MS) + n
+    for (let k = 0; k < slices && !this.#closed; k++) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      const i = (start + k) % n
+      const slice = Math.min(left, WATCH_SLICE_MS)
+      const got = await this.#shard(i).read(this.#consumer, count, slice, blocking)
+      if (got.length > 0) return this.#deliveries(i, got)
     }
-    return readStreamReply(reply).map((e) => this.#delivery(e, 1))
+    return []
   }
-
-  #blockingTurn: Promise<unknown> = Promise.resolve()
 
   /** The dedicated connection for blocking reads (a blocking read stalls a shared one). */
-  #blockingConnection(): Promise<{ client: AnyRedisClient; commander: Commander }> {
+  #blockingConnection(): Promise<Blocking> {
     if (this.#closed) return Promise.reject(new ClosedError('write queue'))
     this.#blocking ??= (async () => {
       const client = this.#client.duplicate()
@@ -334,30 +291,42 @@ export class RedisWriteQueue<T = QueuedWrite> implements WriteQueue<T> {
     return this.#blocking
   }
 
-  #delivery([id, fields]: StreamEntry, deliveries: number): QueueDelivery<T> {
-    let data = ''
-    let released = 0
-    for (let i = 0; i < fields.length; i += 2) {
-      if (fields[i] === 'd') data = fields[i + 1] as string
-      if (fields[i] === 'a') released = Number(fields[i + 1])
-    }
-    return { id, item: this.#serializer.deserialize(data) as T, attempts: released + deliveries }
+  /** Delivery ids: the stream id with one shard, `<shard>:<stream id>` with several. */
+  #deliveries(shard: number, raw: readonly RawDelivery[]): QueueDelivery<T>[] {
+    const sharded = this.#shards.length > 1
+    return raw.map(({ id, data, attempts }) => ({
+      id: sharded ? `${shard}:${id}` : id,
+      item: this.#serializer.deserialize(data) as T,
+      attempts,
+    }))
   }
-}
 
-/** XREADGROUP replies are `[[stream, entries]]` (RESP2) or `{ stream: entries }` (RESP3 map). */
-function readStreamReply(reply: unknown): StreamEntry[] {
-  if (reply === null || reply === undefined) return []
-  if (Array.isArray(reply))
-    return ((reply[0] as [string, StreamEntry[]] | undefined)?.[1] ?? []) as StreamEntry[]
-  if (reply instanceof Map) return ([...reply.values()][0] ?? []) as StreamEntry[]
-  const values = Object.values(reply as Record<string, StreamEntry[]>)
-  return values[0] ?? []
+  /** Delivery ids grouped by shard. @throws {InvalidOptionError} for an id of no shard */
+  #byShard(ids: readonly string[]): Map<number, string[]> {
+    const byShard = new Map<number, string[]>()
+    const n = this.#shards.length
+    for (const id of ids) {
+      let shard = 0
+      let own = id
+      if (n > 1) {
+        const m = /^(\d{1,2}):(\d+-\d+)$/.exec(String(id))
+        shard = Number(m?.[1])
+        if (m === null || !(shard < n)) {
+          throw new InvalidOptionError('ids', `not a delivery id of this queue: ${String(id)}`)
+        }
+        own = m[2] as string
+      }
+      const list = byShard.get(shard)
+      if (list) list.push(own)
+      else byShard.set(shard, [own])
+    }
+    return byShard
+  }
 }
 
 /** Creates a Redis Streams {@link WriteQueue}. */
 export function createRedisWriteQueue<T = QueuedWrite>(
-  options: RedisWriteQueueOptions,
+  options: RedisWriteQueueOptions<T>,
 ): RedisWriteQueue<T> {
   return new RedisWriteQueue<T>(options)
 }
