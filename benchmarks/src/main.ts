@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   metrics: () => runMetricsSuite(),
   security: () => runSecuritySuite(),
   tracking: () => runTrackingSuite(),
+  queue: async () => (await import('./queue.js')).runQueueSuite(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
