@@ -73,7 +73,7 @@ export class PrismaStore<V = unknown>
 
   async set(key: string, value: V, options?: SetOptions | number): Promise<SetResult> {
     const p = prepareWrite(this.#scope, key, value, options)
-    return this.#scope.owner._run('set', (db) => upsert(this.#scope, db, p))
+    return this.#scope.owner._runPrepared('set', (db) => upsert(this.#scope, db, p))
   }
 
   /**

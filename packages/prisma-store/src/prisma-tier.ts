@@ -9,6 +9,7 @@ import {
   type Serializer,
   validateTtl,
 } from '@actor-cache/core'
+import { directQueries } from './direct-pool.js'
 import { PrismaStore } from './prisma-store.js'
 import { guarded, type PrismaLike, type PrismaTransaction } from './sql.js'
 import { TIER } from './store-scope.js'
@@ -123,6 +124,15 @@ export class PrismaTier implements CacheTier {
   /** @internal */
   _run<T>(operation: string, fn: (db: PrismaLike) => Promise<T>): Promise<T> {
     return guarded(this.#timeout, operation, () => fn(this.#prisma))
+  }
+
+  /**
+   * @internal Like {@link _run}, for statements of fixed text (a handful per store: single-row
+   * reads and writes, deletes): on a client of `connectPostgres` they go to its `pg` pool as named
+   * prepared statements, else through Prisma. Same SQL, deadline and error mapping either way.
+   */
+  _runPrepared<T>(operation: string, fn: (db: PrismaTransaction) => Promise<T>): Promise<T> {
+    return guarded(this.#timeout, operation, () => fn(directQueries(this.#prisma) ?? this.#prisma))
   }
 
   /** @internal Runs `fn` in one transaction. */

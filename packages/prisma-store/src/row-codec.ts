@@ -13,7 +13,7 @@ export interface Row {
   key: string
   value: string
   encoding: string
-  version: bigint | number
+  version: bigint | number | string
   created_at: Date
   expires_at: Date | null
   tags: string[]

@@ -13,8 +13,8 @@ export async function deleteWhere(
 ): Promise<number> {
   const params: unknown[] = [scope.namespace, new Date()]
   if (arg !== undefined) params.push(arg)
-  const rows = await scope.owner._run('delete', (db) =>
-    db.$queryRawUnsafe<{ live: bigint }[]>(
+  const rows = await scope.owner._runPrepared('delete', (db) =>
+    db.$queryRawUnsafe<{ live: bigint | string }[]>(
       `WITH gone AS (DELETE FROM ac_cache_entries WHERE namespace = $1 AND ${condition}
          RETURNING ${live(2)} AS live)
        SELECT count(*) FILTER (WHERE live) AS live FROM gone`,

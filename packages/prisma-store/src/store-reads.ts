@@ -9,7 +9,7 @@ export async function readOne<V>(
   key: string,
 ): Promise<CacheEntry<V> | undefined> {
   validateKey(key, scope.namespace)
-  const rows = await scope.owner._run('get', (db) =>
+  const rows = await scope.owner._runPrepared('get', (db) =>
     db.$queryRawUnsafe<Row[]>(
       `SELECT ${COLUMNS} FROM ac_cache_entries WHERE namespace = $1 AND key = $2 AND ${live(3)}`,
       scope.namespace,
@@ -48,7 +48,7 @@ export async function readMany<V>(
 /** Whether `key` has a live entry, without reading its value. */
 export async function hasLive(scope: StoreScope, key: string): Promise<boolean> {
   validateKey(key, scope.namespace)
-  const rows = await scope.owner._run('exists', (db) =>
+  const rows = await scope.owner._runPrepared('exists', (db) =>
     db.$queryRawUnsafe<unknown[]>(
       `SELECT 1 AS one FROM ac_cache_entries WHERE namespace = $1 AND key = $2 AND ${live(3)}`,
       scope.namespace,

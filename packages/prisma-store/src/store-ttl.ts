@@ -6,7 +6,7 @@ import { live } from './version-sql.js'
 export async function readTtl(scope: StoreScope, key: string): Promise<number | undefined> {
   validateKey(key, scope.namespace)
   const now = new Date()
-  const rows = await scope.owner._run('getTTL', (db) =>
+  const rows = await scope.owner._runPrepared('getTTL', (db) =>
     db.$queryRawUnsafe<{ expires_at: Date | null }[]>(
       `SELECT expires_at FROM ac_cache_entries WHERE namespace = $1 AND key = $2 AND ${live(3)}`,
       scope.namespace,
@@ -26,7 +26,7 @@ export async function writeTtl(scope: StoreScope, key: string, ttl: number): Pro
   const now = Date.now()
   // past the largest Date, an expiry is no expiry
   const expiresAt = ttl === Infinity || now + ttl > 8.64e15 ? null : new Date(now + Math.ceil(ttl))
-  const n = await scope.owner._run('setTTL', (db) =>
+  const n = await scope.owner._runPrepared('setTTL', (db) =>
     db.$executeRawUnsafe(
       `UPDATE ac_cache_entries SET expires_at = $4, updated_at = now() WHERE namespace = $1 AND key = $2 AND ${live(3)}`,
       scope.namespace,

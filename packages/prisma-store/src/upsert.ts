@@ -4,48 +4,83 @@ import type { PrismaTransaction } from './sql.js'
 import { publishSet, type StoreScope, TIER } from './store-scope.js'
 import { bar, floor } from './version-sql.js'
 
+/** A bigint column: `bigint` through Prisma, text through `pg` (its default type parser). */
+type Big = bigint | string
+
 const INSERT = `INSERT INTO ac_cache_entries AS e (namespace, key, value, encoding, version, created_at, expires_at, tags)`
 const ASSIGN = `value = EXCLUDED.value, encoding = EXCLUDED.encoding, created_at = EXCLUDED.created_at,
       expires_at = EXCLUDED.expires_at, tags = EXCLUDED.tags, deleted = false, updated_at = now()`
 
+/** The four shapes of a write, each one fixed statement text. */
+type WriteKind = 'create' | 'compare' | 'versioned' | 'plain'
+
+function kindOf(opts: ResolvedSet): WriteKind {
+  if (opts.expectedVersion === 0) return 'create'
+  if (opts.expectedVersion !== undefined) return 'compare'
+  return opts.version === undefined ? 'plain' : 'versioned'
+}
+
 /**
- * The write statement for the options of one write, over the parameters `$1` namespace, `$2` key,
- * `$3` value, `$4` encoding, `$5` created, `$6` expires, `$7` tags, `$8` now and, for a
- * compare-and-set or an explicit version, `$9` that version.
+ * The write statement of each kind, over the parameters `$1` namespace, `$2` key, `$3` value,
+ * `$4` encoding, `$5` created, `$6` expires, `$7` tags, `$8` now and, for a compare-and-set or an
+ * explicit version, `$9` that version.
  */
-function upsertStatement(opts: ResolvedSet): string {
+function upsertStatement(kind: WriteKind): string {
   const current = floor('e', 8)
   const visible = `(CASE WHEN e.deleted THEN 0 ELSE ${current} END)`
-  if (opts.expectedVersion === 0) {
-    // absent (or expired): insert, or take over the expired row
-    return `${INSERT}
+  switch (kind) {
+    case 'create': // absent (or expired): insert, or take over the expired row
+      return `${INSERT}
        VALUES ($1, $2, $3, $4, 1, $5, $6, $7::text[])
        ON CONFLICT (namespace, key) DO UPDATE SET ${ASSIGN}, version = ${current} + 1
        WHERE ${visible} = $9::bigint`
-  }
-  if (opts.expectedVersion !== undefined) {
-    return `UPDATE ac_cache_entries AS e SET value = $3, encoding = $4, created_at = $5, expires_at = $6,
+    case 'compare':
+      return `UPDATE ac_cache_entries AS e SET value = $3, encoding = $4, created_at = $5, expires_at = $6,
          tags = $7::text[], updated_at = now(), version = e.version + 1
        WHERE namespace = $1 AND key = $2 AND ${visible} = $9::bigint`
-  }
-  if (opts.version !== undefined) {
-    return `${INSERT}
+    case 'versioned':
+      return `${INSERT}
       VALUES ($1, $2, $3, $4, $9::bigint, $5, $6, $7::text[])
       ON CONFLICT (namespace, key) DO UPDATE SET ${ASSIGN}, version = EXCLUDED.version
       WHERE ${bar('e', 8)} <= EXCLUDED.version`
-  }
-  return `${INSERT}
+    case 'plain':
+      return `${INSERT}
       VALUES ($1, $2, $3, $4, 1, $5, $6, $7::text[])
       ON CONFLICT (namespace, key) DO UPDATE SET ${ASSIGN}, version = ${current} + 1`
+  }
 }
 
 /** The version a write must be compared with, of row `s` with the time in `$now`. */
-function storedVersion(opts: ResolvedSet, now: number): string {
+function storedVersion(kind: WriteKind, now: number): string {
   // compare-and-set sees a tombstone as absent
-  return opts.expectedVersion === undefined
+  return kind === 'versioned' || kind === 'plain'
     ? floor('s', now)
     : `CASE WHEN s.deleted THEN 0 ELSE ${floor('s', now)} END`
 }
+
+// Built once: a text is its statement's identity (a named prepared statement on a direct pool).
+const KINDS: readonly WriteKind[] = ['create', 'compare', 'versioned', 'plain']
+/**
+ * Each kind's write and what it returns. The outer SELECT sees the row as it was before the
+ * statement: the stored version when the write did not apply.
+ */
+const WRITE = Object.fromEntries(
+  KINDS.map((k) => [
+    k,
+    `WITH up AS (${upsertStatement(k)} RETURNING e.version)
+     SELECT (SELECT version FROM up) AS applied,
+            (SELECT ${storedVersion(k, 8)}
+               FROM ac_cache_entries AS s WHERE namespace = $1 AND key = $2) AS stored`,
+  ]),
+) as Record<WriteKind, string>
+/** The stored version, read again after a write that did not apply. */
+const REREAD = Object.fromEntries(
+  KINDS.map((k) => [
+    k,
+    `SELECT ${storedVersion(k, 3)} AS stored
+       FROM ac_cache_entries AS s WHERE namespace = $1 AND key = $2`,
+  ]),
+) as Record<WriteKind, string>
 
 /**
  * One versioned write; expired rows count as absent (version starts again at 1). A tombstone is
@@ -59,6 +94,7 @@ export async function upsert(
   p: Prepared,
 ): Promise<SetResult> {
   const { opts } = p
+  const kind = kindOf(opts)
   const params: unknown[] = [
     scope.namespace,
     p.key,
@@ -71,13 +107,8 @@ export async function upsert(
   ]
   const expected = opts.expectedVersion ?? opts.version
   if (expected !== undefined) params.push(String(expected))
-  // The outer SELECT sees the row as it was before the statement: the stored version when
-  // the write did not apply.
-  const rows = await db.$queryRawUnsafe<{ applied: bigint | null; stored: bigint | null }[]>(
-    `WITH up AS (${upsertStatement(opts)} RETURNING e.version)
-     SELECT (SELECT version FROM up) AS applied,
-            (SELECT ${storedVersion(opts, 8)}
-               FROM ac_cache_entries AS s WHERE namespace = $1 AND key = $2) AS stored`,
+  const rows = await db.$queryRawUnsafe<{ applied: Big | null; stored: Big | null }[]>(
+    WRITE[kind],
     ...params,
   )
   const row = rows[0]
@@ -87,9 +118,8 @@ export async function upsert(
   }
   // Not applied. The statement's snapshot may predate the concurrent write that beat this
   // one (the conflict check sees the newest row, the outer SELECT does not): read again.
-  const fresh = await db.$queryRawUnsafe<{ stored: bigint }[]>(
-    `SELECT ${storedVersion(opts, 3)} AS stored
-       FROM ac_cache_entries AS s WHERE namespace = $1 AND key = $2`,
+  const fresh = await db.$queryRawUnsafe<{ stored: Big }[]>(
+    REREAD[kind],
     scope.namespace,
     p.key,
     new Date(),

@@ -1,7 +1,7 @@
 import { runStoreConformance } from '@actor-cache/core/testing'
 import { afterAll } from 'vitest'
 import { createPrismaStore, migrate } from '../src/index.js'
-import { pglite, postgres, type TestDb } from './db.js'
+import { connectedPostgres, pglite, postgres, type TestDb } from './db.js'
 
 const dbs: TestDb[] = []
 afterAll(async () => {
@@ -10,6 +10,7 @@ afterAll(async () => {
 
 for (const [name, open] of [
   ['postgres', postgres],
+  ['postgres, connectPostgres', connectedPostgres],
   ['pglite', pglite],
 ] as const) {
   runStoreConformance({

@@ -10,7 +10,7 @@ import {
   listMigrations,
   migrate,
 } from '../src/index.js'
-import { pglite, postgres, type TestDb } from './db.js'
+import { connectedPostgres, pglite, postgres, type TestDb } from './db.js'
 
 describe('an unreachable database', () => {
   it('fails every operation with E_TIER_UNAVAILABLE within the bound, never hanging', async () => {
@@ -95,6 +95,7 @@ describe('migrate() against a closed port', () => {
 
 for (const [name, open] of [
   ['postgres', postgres],
+  ['postgres, connectPostgres', connectedPostgres],
   ['pglite', pglite],
 ] as const) {
   describe(`a store on an unmigrated database (${name})`, () => {
