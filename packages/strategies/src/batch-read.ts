@@ -81,7 +81,7 @@ export class BatchRead<V> {
     const loads =
       (batchLoader ?? this.#ns.policy.batchLoader ?? this.#ns.policy.loader) !== undefined
     for (const key of waiting.keys()) {
-      const flight = this.#ns.flights.joinable(key, loads)
+      const flight = this.#ns.flights.joinable(key, loads, now)
       if (flight === undefined) fresh.push(key)
       else joined.push(flight.then((v) => place(out, waiting.get(key) as number[], v)))
     }

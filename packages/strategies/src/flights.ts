@@ -9,21 +9,56 @@ export class Flights<V> {
   readonly #reads = new Map<string, Promise<V | undefined>>()
   /** Reads started without a loader. */
   readonly #loaderless = new WeakSet<Promise<V | undefined>>()
+  /** Fills a read in flight waits for before it stops being joinable. */
+  readonly #holds = new WeakMap<Promise<V | undefined>, Promise<void>>()
+  /** Until when the value of a held read is fresh (clock of the cache). */
+  readonly #freshUntil = new WeakMap<Promise<V | undefined>, number>()
   readonly #loading = new Map<string, Promise<V | undefined>>()
   readonly #refreshing = new Map<string, Promise<V | undefined>>()
 
-  /** The read of `key` in flight that a new read may join; `loads`: the new read has a loader. */
-  joinable(key: string, loads: boolean): Promise<V | undefined> | undefined {
+  /**
+   * The read of `key` in flight that a new read may join at `now`; `loads`: the new read has a
+   * loader.
+   */
+  joinable(key: string, loads: boolean, now: number): Promise<V | undefined> | undefined {
     const flight = this.#reads.get(key)
     // a read without a loader may answer "not found" where this one would load
     if (flight === undefined || (loads && this.#loaderless.has(flight))) return undefined
+    // a read that answered and is held for its fill is joined only while its value is fresh
+    const until = this.#freshUntil.get(flight)
+    if (until !== undefined && now >= until) return undefined
     return flight
   }
 
-  /** Makes `read` the read of `key` in flight, until it settles or the key changes. */
+  /**
+   * Makes `read` the read of `key` in flight, until it settles (and any fill {@link holdRead}
+   * attached to it has ended) or the key changes.
+   */
   startRead(key: string, read: Promise<V | undefined>, options: { loaderless: boolean }): void {
     if (options.loaderless) this.#loaderless.add(read)
-    track(this.#reads, key, read)
+    this.#reads.set(key, read)
+    const done = (): void => {
+      const fill = this.#holds.get(read)
+      if (fill !== undefined) {
+        this.#holds.delete(read)
+        void fill.then(done)
+        return
+      }
+      if (this.#reads.get(key) === read) this.#reads.delete(key)
+    }
+    read.then(done, done)
+  }
+
+  /**
+   * The read of `key` in flight answered before the caching of its value (`fill`, which never
+   * rejects) ends: it stays joinable until then, and while its value is fresh (before
+   * `freshUntil`), so that reads meanwhile do not load again.
+   */
+  holdRead(key: string, fill: Promise<void>, freshUntil: number): void {
+    const read = this.#reads.get(key)
+    if (read === undefined) return
+    this.#holds.set(read, fill)
+    this.#freshUntil.set(read, freshUntil)
   }
 
   /** The loader run of `key` in flight, else the one `start` begins. */

@@ -1,14 +1,9 @@
-import {
-  type CacheEntry,
-  type CacheStore,
-  ConflictError,
-  type Lock,
-  TimeoutError,
-} from '@actor-cache/core'
+import { type CacheEntry, type CacheStore, type Lock, TimeoutError } from '@actor-cache/core'
 import { type Caching, DEFAULT_CACHING, LoadContext } from './cache-directives.js'
 import { loadWatched, publishLoad, publishMiss, publishRefresh } from './events.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { Loader } from './policy.js'
+import { storeLoaded } from './store-loaded.js'
 import { BoundedMap, TIMEOUT, within } from './util.js'
 
 /**
@@ -40,9 +35,6 @@ interface Backoff {
   until: number
   failures: number
 }
-
-/** The version a compare-and-set expects of a key its tier did not hold. */
-const NOT_SEEN = 0
 
 /**
  * Runs loaders: once per key at a time in this process (see {@link Flights}) and, with a lock
@@ -172,74 +164,14 @@ export class LoaderRunner<V> {
     })
   }
 
-  /**
-   * Caches a loaded value (never in the store of record: what a loader returns is derived or
-   * external data that invalidations must be able to drop). The coordinating cache tier (L2, else
-   * L1) stores it only if its version is still the one seen during the read (compare-and-set), so a
-   * write or invalidation that happened meanwhile wins; the other tiers take that version.
-   */
-  async storeLoaded(
+  /** Caches a loaded value; see {@link storeLoaded}. */
+  storeLoaded(
     key: string,
     value: V,
     from: { token: number; seen: Seen<V> | undefined; startedAt: number },
     caching: Caching = DEFAULT_CACHING,
   ): Promise<void> {
-    const { token, seen } = from
-    if (caching.skip || !this.#ns.guard.unchanged(key, token)) return
-    const tags = caching.tags
-    if (tags.length !== 0) {
-      try {
-        await this.#ns.ctx.tags.ensure(tags)
-      } catch (error) {
-        // whether a tag was invalidated during the load is unknown: do not cache a guess
-        this.#ns.tiers.report('tags', 'get', error, key)
-        return
-      }
-      // a tag invalidated since the load began may have changed what the loader read
-      if (this.#ns.ctx.tags.isStale(tags, from.startedAt)) return
-    }
-    if (caching.ttl !== undefined) this.#ns.ctx.lifeUsed(caching.ttl + this.#ns.policy.grace)
-    const clock = this.#ns.ctx.now()
-    const expiresAt = this.#ns.freshness.expiry(clock, caching.ttl)
-    const now = this.#ns.ctx.tags.created(clock, tags)
-    const { caches, coord, l1sync } = this.#ns.tiers
-    const known = seen ?? []
-    // The shared tier orders versions; when it failed during the read, keep the value in this
-    // instance's L1 only (compare-and-set there), so an outage does not mean a load per read.
-    const c = known[coord] === null && coord > 0 ? 0 : coord
-    const tier = caches[c]
-    const observed = known[c]
-    if (tier === undefined || observed === null) return
-    let version: number
-    try {
-      const options = {
-        expiresAt,
-        createdAt: now,
-        tags,
-        expectedVersion: observed?.version ?? NOT_SEEN,
-      }
-      const r =
-        tier === l1sync ? l1sync.setSync(key, value, options) : await tier.set(key, value, options)
-      version = r.version
-    } catch (error) {
-      if (!(error instanceof ConflictError)) {
-        this.#ns.tiers.report(tier.tier, 'set', error, key)
-        if (tier !== l1sync) this.#ns.tiers.failed(key, error)
-      }
-      return
-    }
-    if (this.#ns.guard.removedSince(key, token)) {
-      // a delete or invalidation (which leaves no newer version) came while this was on the wire
-      await this.#ns.tiers.takeBack(tier, key, version)
-      return
-    }
-    if (!this.#ns.guard.unchanged(key, token)) return // a write came meanwhile: its newer version stands
-    if (c !== coord) return
-    for (let i = 0; i < caches.length; i++) {
-      if (i === coord) continue
-      if (!this.#ns.guard.unchanged(key, token)) return
-      await this.#ns.tiers.put(i, key, value, { version, expiresAt, createdAt: now, tags }, token)
-    }
+    return storeLoaded(this.#ns, key, value, from, caching)
   }
 
   /**
@@ -304,13 +236,21 @@ export class LoaderRunner<V> {
       lock = undefined
     }
     try {
-      return await this.#callLoader(job)
+      // Under the lock, the fill must land before the lock goes: the instances waiting for it
+      // then read the value from the shared tiers instead of loading it again.
+      return await this.#callLoader(job, lock === undefined && job.mode === 'load')
     } finally {
       await this.#release(lock, key)
     }
   }
 
-  async #callLoader(job: LoadJob<V>): Promise<V | undefined> {
+  /**
+   * Runs the loader and caches its value. With `answerFirst`, the value goes back before the
+   * compare-and-set into the caches has answered: the fill's first command is already sent (so a
+   * write the caller makes next reaches the tier after it), and the read stays the key's flight
+   * until the fill ends, so reads meanwhile join it instead of loading again.
+   */
+  async #callLoader(job: LoadJob<V>, answerFirst = false): Promise<V | undefined> {
     const { key, loader, stale, token } = job
     this.#ns.stats.loads++
     const startedAt = this.#ns.ctx.now()
@@ -325,8 +265,33 @@ export class LoaderRunner<V> {
       return undefined
     }
     this.#ns.negative.forget(key)
-    await this.storeLoaded(key, value, { token, seen: job.seen, startedAt }, caching)
+    const fill = this.storeLoaded(key, value, { token, seen: job.seen, startedAt }, caching)
+    const freshUntil = answerFirst ? this.#answersFirst(job, caching) : undefined
+    if (freshUntil === undefined) {
+      await fill
+      return value
+    }
+    const quiet = fill.catch((error: unknown) =>
+      this.#ns.tiers.report('tiered', 'fill', error, key),
+    )
+    this.#ns.ctx.fills.add(quiet)
+    this.#ns.flights.holdRead(key, quiet, freshUntil)
     return value
+  }
+
+  /**
+   * Whether a loaded value may go back before its fill answers: only when the fill waits on a
+   * tier other than the in-process L1 (whose fill is done at once), and without tags (whose
+   * clock is read first). Gives until when the value is surely fresh, for reads that join it.
+   */
+  #answersFirst(job: LoadJob<V>, caching: Caching): number | undefined {
+    if (caching.skip || caching.tags.length !== 0) return undefined
+    const { caches, coord, l1sync } = this.#ns.tiers
+    const tier = caches[coord]
+    if (tier === undefined || tier === l1sync || job.seen?.[coord] === null) return undefined
+    const p = this.#ns.policy
+    const life = caching.ttl ?? p.ttl * (1 - p.jitter)
+    return this.#ns.ctx.now() + life
   }
 
   /** Publishes how the load of `job` ended (someone listens to load events). */

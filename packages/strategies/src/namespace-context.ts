@@ -6,6 +6,7 @@ import type {
   WriteQueue,
   WriteTracking,
 } from '@actor-cache/core'
+import type { BackgroundFills } from './background-fills.js'
 import type { FillGuard } from './fill-guard.js'
 import type { Flights } from './flights.js'
 import type { Freshness } from './freshness.js'
@@ -71,6 +72,8 @@ export interface NamespaceContext {
   readonly invalidate: (target: InvalidationTarget) => Promise<void>
   /** Clean-ups after tier calls with unknown outcomes, retried until the tiers answer. */
   readonly outcomes: UnknownOutcomes
+  /** Fills of loaded values that run after their read answered; `close` waits for them. */
+  readonly fills: BackgroundFills
   /** Sends an invalidation to the other instances (retried while the bus fails). */
   readonly publish: (message: InvalidationMessage) => Promise<void>
   /** Set for a tracked namespace: builds the change record of each write. */

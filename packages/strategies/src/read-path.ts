@@ -39,7 +39,7 @@ export class ReadPath<V> {
     if (this.#ns.negative.size !== 0 && this.#ns.negative.answers(key, this.#ns.ctx.now())) {
       return Promise.resolve(undefined)
     }
-    const flight = this.#ns.flights.joinable(key, loader !== undefined)
+    const flight = this.#ns.flights.joinable(key, loader !== undefined, this.#ns.ctx.now())
     if (flight !== undefined) return flight
     const p = this.#resolve(key, loader)
     this.#ns.flights.startRead(key, p, { loaderless: loader === undefined })

@@ -8,6 +8,7 @@ import {
   validateNamespace,
   type WriteQueue,
 } from '@actor-cache/core'
+import { BackgroundFills } from './background-fills.js'
 import { WriteBehindFlusher } from './flusher.js'
 import {
   expandEvent,
@@ -79,6 +80,7 @@ export class TieredCache<N extends object = any> {
   #flusher: WriteBehindFlusher | undefined
   readonly #unsubscribe: (() => void) | undefined
   #closed = false
+  readonly #fills = new BackgroundFills()
   readonly #outcomes = new UnknownOutcomes((id, error) =>
     reportError('tiered', id.split('\u0000')[0] ?? '', 'settle', error),
   )
@@ -127,6 +129,7 @@ export class TieredCache<N extends object = any> {
       invalidateKey: (namespace, key) => dispatch.invalidateKey(namespace, key),
       invalidate: (target) => this.invalidate(target),
       outcomes: this.#outcomes,
+      fills: this.#fills,
       publish: (message) => dispatch.publish([message]),
       lifeUsed: (ms) => dispatch.lifeUsed(ms),
       assertOpen: () => {
@@ -332,6 +335,16 @@ export class TieredCache<N extends object = any> {
   }
 
   /**
+   * Resolves once the values loaders returned are in the shared tiers. A read that loads answers
+   * as soon as the loader does, while its compare-and-set into L2 is still on the wire (reads of
+   * the key meanwhile share its answer); await this where the next step expects another
+   * instance to find the value in L2, as tests do. `close` waits for them too.
+   */
+  async settle(): Promise<void> {
+    await this.#fills.settle()
+  }
+
+  /**
    * Persists every queued write-behind write now (this instance's consumer), returning how many.
    * @throws {TierUnavailableError} when the record keeps failing past the timeout
    */
@@ -363,6 +376,7 @@ export class TieredCache<N extends object = any> {
     if (this.#closed) return
     this.#closed = true
     this.#unsubscribe?.()
+    await this.#fills.settle()
     this.#outcomes.close()
     if (this.#flusher !== undefined) {
       await this.#flusher.stop()

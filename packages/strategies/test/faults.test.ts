@@ -123,6 +123,7 @@ describe('Redis killed and restarted under reads (R1)', () => {
       },
     })
     expect(await ns.get('hot')).toBe('loaded:hot')
+    await cache.settle() // 'hot' is in L2 and L1 before Redis goes
     await server.kill() // gone for sure: the reads below cannot reach it any more
     const started = Date.now()
     for (let i = 0; i < 100; i++) expect(await ns.get('hot')).toBe('loaded:hot')
