@@ -1,4 +1,4 @@
-import { type CacheEntry, channels } from '@actor-cache/core'
+import { channels, type ResolvedSet } from '@actor-cache/core'
 import { EvictionPolicy } from './eviction-policy.js'
 import { hashKey } from './frequency-sketch.js'
 import type { Settings } from './options.js'
@@ -7,7 +7,7 @@ import { type MemCacheCounters, newCounters } from './stats.js'
 
 /** The `tier` of events and errors. */
 export const TIER = 'memory'
-/** Bytes of bookkeeping per entry: envelope object, slot and map entry. */
+/** Bytes of bookkeeping per entry: slot, map entry and the envelope readers get. */
 export const ENTRY_OVERHEAD = 160
 
 /**
@@ -66,8 +66,16 @@ export class Shared {
   }
 
   /** Stores a new entry under a key the namespace does not hold. */
-  insert(ns: NamespaceState, key: string, entry: CacheEntry, size: number): void {
-    const slot = new Slot(key, ns, entry, size)
+  insert(
+    ns: NamespaceState,
+    key: string,
+    value: unknown,
+    version: number,
+    opts: ResolvedSet,
+    size: number,
+  ): void {
+    const slot = new Slot(key, ns, size)
+    slot.store(value, version, opts)
     ns.slots.set(key, slot)
     this.bytes += size
     this.entries++
@@ -75,9 +83,9 @@ export class Shared {
   }
 
   /** Replaces the entry of a held slot. */
-  update(slot: Slot, entry: CacheEntry, size: number): void {
+  update(slot: Slot, value: unknown, version: number, opts: ResolvedSet, size: number): void {
     const delta = size - slot.size
-    slot.entry = entry
+    slot.store(value, version, opts)
     slot.size = size
     this.bytes += delta
     this.policy.onUpdate(slot, delta)
@@ -101,7 +109,7 @@ export class Shared {
     for (const ns of this.namespaces.values()) {
       const expired: Slot[] = []
       for (const slot of ns.slots.values()) {
-        if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) expired.push(slot)
+        if (slot.expiresAt <= now) expired.push(slot)
       }
       for (const slot of expired) this.expire(slot)
       n += expired.length
@@ -133,8 +141,8 @@ export class Shared {
     while (this.#over()) {
       const victim = this.policy.victim()
       if (victim === undefined) return
-      const { expiresAt } = victim.entry
-      if (expiresAt !== null && expiresAt <= this.now()) {
+      const { expiresAt } = victim
+      if (expiresAt !== Number.POSITIVE_INFINITY && expiresAt <= this.now()) {
         this.expire(victim)
         continue
       }

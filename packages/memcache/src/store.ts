@@ -63,14 +63,14 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     // A hit proves the key valid (writes validate), so validation runs only on the miss path.
     const slot = this.#slots.get(key)
     if (slot !== undefined) {
-      const entry = slot.entry
-      if (entry.expiresAt === null || this.#live(entry.expiresAt)) {
+      const expiresAt = slot.expiresAt
+      if (expiresAt === Number.POSITIVE_INFINITY || this.#live(expiresAt)) {
         this.#policy.onRead(slot)
         if (this.#statistics) this.#counters.hits++
         if (channels.hit.hasSubscribers) {
           channels.hit.publish({ tier: TIER, namespace: this.namespace, key, durationMs: 0 })
         }
-        return entry as CacheEntry<V>
+        return slot.entry() as CacheEntry<V>
       }
       this.#shared.expire(slot)
     } else {
@@ -97,8 +97,9 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   setSync(key: string, value: V, options?: SetOptions | number): SetResult {
     const now = this.#shared.now()
     const write = this.#check(key, value, options, now)
-    const result = this.#resolve(write, this.#peek(key, now)?.entry.version ?? 0)
-    if (result.applied) this.#write(write, result.version)
+    const current = this.#peek(key, now)
+    const result = this.#resolve(write, current?.version ?? 0)
+    if (result.applied) this.#write(write, result.version, current)
     else this.#ignored(write.key)
     this.#shared.enforce()
     return result
@@ -134,16 +135,13 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     const writes = items.map((item) => this.#check(item.key, item.value, item, now))
     const versions = new Map<string, number>()
     const results = writes.map((w) => {
-      const result = this.#resolve(
-        w,
-        versions.get(w.key) ?? this.#peek(w.key, now)?.entry.version ?? 0,
-      )
+      const result = this.#resolve(w, versions.get(w.key) ?? this.#peek(w.key, now)?.version ?? 0)
       if (result.applied) versions.set(w.key, w.dead ? 0 : result.version)
       return result
     })
     writes.forEach((w, i) => {
       const r = results[i] as SetResult
-      if (r.applied) this.#write(w, r.version)
+      if (r.applied) this.#write(w, r.version, this.#slots.get(w.key))
       else this.#ignored(w.key)
     })
     this.#shared.enforce()
@@ -199,8 +197,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     const now = this.#shared.now()
     const slot = this.#peek(key, now)
     if (slot === undefined) return undefined
-    const { expiresAt } = slot.entry
-    return expiresAt === null ? Infinity : Math.max(0, expiresAt - now)
+    return Math.max(0, slot.expiresAt - now)
   }
 
   async setTTL(key: string, ttl: number): Promise<boolean> {
@@ -209,8 +206,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     const now = this.#shared.now()
     const slot = this.#peek(key, now)
     if (slot === undefined) return false
-    const expiresAt = ttl === Infinity ? null : now + ttl
-    slot.entry = Object.freeze({ ...slot.entry, expiresAt })
+    slot.retime(now + ttl)
     return true
   }
 
@@ -218,7 +214,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   #peek(key: string, now: number): Slot | undefined {
     const slot = this.#slots.get(key)
     if (slot === undefined) return undefined
-    if (slot.entry.expiresAt !== null && slot.entry.expiresAt <= now) {
+    if (slot.expiresAt <= now) {
       this.#shared.expire(slot)
       return undefined
     }
@@ -282,22 +278,18 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     return current + 1
   }
 
-  #write(write: CheckedWrite, version: number): void {
+  /**
+   * Stores a write over `current`, the slot held under the key (an expired one is replaced like
+   * a live one: its expiry is not recorded).
+   */
+  #write(write: CheckedWrite, version: number, current: Slot | undefined): void {
     const shared = this.#shared
-    // An expired entry under the key is replaced like a live one: its expiry is not recorded.
-    const current = this.#slots.get(write.key)
     if (write.dead) {
       if (current !== undefined) shared.remove(current)
+    } else if (current === undefined) {
+      shared.insert(this.#ns, write.key, write.stored, version, write.opts, write.size)
     } else {
-      const entry: CacheEntry = Object.freeze({
-        value: write.stored,
-        version,
-        createdAt: write.opts.createdAt,
-        expiresAt: write.opts.expiresAt,
-        tags: write.opts.tags,
-      })
-      if (current === undefined) shared.insert(this.#ns, write.key, entry, write.size)
-      else shared.update(current, entry, write.size)
+      shared.update(current, write.stored, version, write.opts, write.size)
     }
     if (this.#statistics) this.#counters.sets++
     if (channels.set.hasSubscribers) {

@@ -26,27 +26,43 @@ const HEAP_NUMBER = 16
 /** Raised inside the fast walk when the value needs core's walk. */
 const GIVE_UP: unique symbol = Symbol('give up')
 
+/**
+ * Bytes counted by the walk in progress. A module variable rather than a holder object per
+ * write; each entry point saves and restores it, so a getter that writes to a cache during a
+ * walk does not disturb the outer walk's count.
+ */
+let bytes = 0
+
 /** A deeply frozen copy of `value` and its estimated size, as core's `freezeValue` returns. */
 export function freezeCopy<T>(value: T): FrozenValue<T> {
-  const size = { bytes: 0 }
+  const outer = bytes
+  bytes = 0
   try {
-    if (prototypeIsClean()) return { value: copy(value, 0, size) as T, size: size.bytes }
+    if (prototypeIsClean()) {
+      const copied = copy(value, 0) as T
+      return { value: copied, size: bytes }
+    }
   } catch (err) {
     if (err !== GIVE_UP) throw err
+  } finally {
+    bytes = outer
   }
   return freezeValue(value)
 }
 
 /** The estimated size of `value` after checking it is storable, as core's `measureValue`. */
 export function measure(value: unknown): number {
-  const size = { bytes: 0 }
+  const outer = bytes
+  bytes = 0
   try {
     if (prototypeIsClean()) {
-      walk(value, 0, size)
-      return size.bytes
+      walk(value, 0)
+      return bytes
     }
   } catch (err) {
     if (err !== GIVE_UP) throw err
+  } finally {
+    bytes = outer
   }
   return measureValue(value)
 }
@@ -81,51 +97,74 @@ function checkPlain(value: object): void {
   if (Object.getOwnPropertySymbols(value).length > 0) throw GIVE_UP
 }
 
-function copy(value: unknown, depth: number, size: { bytes: number }): unknown {
+function copy(value: unknown, depth: number): unknown {
   if (typeof value !== 'object') {
-    size.bytes += primitiveSize(value)
+    bytes += primitiveSize(value)
     return value
   }
   if (value === null) return null
   if (depth >= FAST_DEPTH) throw GIVE_UP
-  if (Array.isArray(value)) {
-    const n = value.length
-    const out = new Array<unknown>(n)
-    for (let i = 0; i < n; i++) out[i] = copy(value[i], depth + 1, size)
-    size.bytes += OBJECT_BASE + SLOT * n
-    return Object.freeze(out)
-  }
+  if (Array.isArray(value)) return Object.freeze(copyArray(value, depth))
   checkPlain(value)
   const out: Record<string, unknown> = {}
   let n = 0
   for (const k in value) {
     if (k === '__proto__' || k === 'constructor') throw GIVE_UP
-    out[k] = copy((value as Record<string, unknown>)[k], depth + 1, size)
+    out[k] = copy((value as Record<string, unknown>)[k], depth + 1)
     n++
   }
-  size.bytes += OBJECT_BASE + SLOT * n
+  bytes += OBJECT_BASE + SLOT * n
   return Object.freeze(out)
 }
 
-function walk(value: unknown, depth: number, size: { bytes: number }): void {
+/**
+ * Copies an array with spread when its iteration is the built-in one (it then reads index by
+ * index, holes as `undefined`, as core does): V8 copies the elements in one go, and an array
+ * still sharing a literal's copy-on-write elements keeps sharing them (they are immutable).
+ */
+function copyArray(value: unknown[], depth: number): unknown[] {
+  let out: unknown[]
+  let n: number
+  if (value[Symbol.iterator] === ARRAY_VALUES && ARRAY_ITERATOR.next === ARRAY_NEXT) {
+    out = [...value]
+    n = out.length
+    for (let i = 0; i < n; i++) {
+      const item = out[i]
+      if (typeof item === 'object' && item !== null) out[i] = copy(item, depth + 1)
+      else bytes += primitiveSize(item)
+    }
+  } else {
+    n = value.length
+    out = new Array<unknown>(n)
+    for (let i = 0; i < n; i++) out[i] = copy(value[i], depth + 1)
+  }
+  bytes += OBJECT_BASE + SLOT * n
+  return out
+}
+
+const ARRAY_VALUES = Array.prototype[Symbol.iterator]
+const ARRAY_ITERATOR = Object.getPrototypeOf([][Symbol.iterator]()) as { next: unknown }
+const ARRAY_NEXT = ARRAY_ITERATOR.next
+
+function walk(value: unknown, depth: number): void {
   if (typeof value !== 'object') {
-    size.bytes += primitiveSize(value)
+    bytes += primitiveSize(value)
     return
   }
   if (value === null) return
   if (depth >= FAST_DEPTH) throw GIVE_UP
   if (Array.isArray(value)) {
     const n = value.length
-    for (let i = 0; i < n; i++) walk(value[i], depth + 1, size)
-    size.bytes += OBJECT_BASE + SLOT * n
+    for (let i = 0; i < n; i++) walk(value[i], depth + 1)
+    bytes += OBJECT_BASE + SLOT * n
     return
   }
   checkPlain(value)
   let n = 0
   for (const k in value) {
     if (k === '__proto__' || k === 'constructor') throw GIVE_UP
-    walk((value as Record<string, unknown>)[k], depth + 1, size)
+    walk((value as Record<string, unknown>)[k], depth + 1)
     n++
   }
-  size.bytes += OBJECT_BASE + SLOT * n
+  bytes += OBJECT_BASE + SLOT * n
 }

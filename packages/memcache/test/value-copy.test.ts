@@ -131,3 +131,48 @@ describe('freezeCopy and measure', () => {
     }
   })
 })
+
+describe('freezeCopy of arrays', () => {
+  it('equals core on holes, subclasses and arrays whose iteration is not the built-in one', () => {
+    class Row extends Array<unknown> {}
+    const row = Row.from([1, { a: 2 }])
+    const ownIterator = [1, 2, 3]
+    Object.defineProperty(ownIterator, Symbol.iterator, {
+      value: function* () {
+        yield 'not an index read'
+      },
+    })
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the case under test
+    const values: unknown[] = [[1, , 3], new Array(3), row, ownIterator, [[1, [2, [3]]], { a: [] }]]
+    for (const value of values) {
+      const fast = freezeCopy(value)
+      expect(fast).toStrictEqual(freezeValue(value))
+      expect(Object.getPrototypeOf(fast.value)).toBe(Array.prototype)
+      expect(deepFrozen(fast.value)).toBe(true)
+    }
+  })
+
+  it('reads by index while the array iterator is patched', () => {
+    const iteratorProto = Object.getPrototypeOf([][Symbol.iterator]()) as { next: () => unknown }
+    const next = iteratorProto.next
+    iteratorProto.next = () => ({ done: true, value: undefined })
+    try {
+      const value = [1, 'two', [3]]
+      expect(freezeCopy(value)).toStrictEqual(freezeValue(value))
+      expect(freezeCopy(value).value).toEqual([1, 'two', [3]])
+    } finally {
+      iteratorProto.next = next
+    }
+  })
+
+  it('copies an array that shares a literal’s elements, and later writes to it do not reach the copy', () => {
+    const make = () => [1, 2, 3]
+    const input = make()
+    const { value } = freezeCopy(input)
+    input[0] = 9
+    input.push(4)
+    expect(value).toEqual([1, 2, 3])
+    expect(make()).toEqual([1, 2, 3])
+    expect(() => (value as number[]).push(5)).toThrow(TypeError)
+  })
+})
