@@ -62,7 +62,11 @@ for (const policy of ['lru', 'tinylfu'] as const) {
 
     describe('eviction', () => {
       it('keeps the byte budget, evicting entries not used recently (LRU) or not often (TinyLFU)', async () => {
+        // The cache seeds its key hashes and its admission tie-breaks from Math.random: with an
+        // unlucky seed, k1 can share sketch counters with a newcomer and lose. Fix the seed.
+        const random = vi.spyOn(Math, 'random').mockReturnValue(0.5)
         const cache = make({ maxSize: 64 * 1024 })
+        random.mockRestore()
         const s = cache.namespace('ns')
         const value = 'x'.repeat(1000)
         for (let i = 0; i < 200; i++) {

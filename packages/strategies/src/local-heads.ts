@@ -57,6 +57,15 @@ export class LocalVersionHeads<V> implements VersionHeadStore<V> {
     }
   }
 
+  /**
+   * The record answered a read of `key` with its row at `version`, and nothing wrote the key in
+   * this process since the read began: a head for a key that has none (so its next write needs
+   * no read of the record). This process is the only one claiming here, so the row is the latest.
+   */
+  seed(key: string, version: number): void {
+    if (!this.#heads.has(key)) this.#heads.set(key, { version, live: true })
+  }
+
   async releaseClaim(key: string, version: number, previous: VersionFloor): Promise<boolean> {
     const head = this.#heads.get(key)
     if (head?.version !== version) return false

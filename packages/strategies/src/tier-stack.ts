@@ -50,6 +50,7 @@ export class TierStack<V> {
   readonly #guard: FillGuard
   readonly #freshness: Freshness<V>
   readonly #stats: NamespaceStats
+  #recordRow: ((key: string, version: number) => void) | undefined
 
   constructor(
     name: string,
@@ -103,6 +104,14 @@ export class TierStack<V> {
     return seen
   }
 
+  /**
+   * Has `seen` told of every row the record (or this instance's unflushed write) answers a read
+   * with, when nothing changed the key since the read began: in-process version heads start there.
+   */
+  onRecordRow(seen: (key: string, version: number) => void): void {
+    this.#recordRow = seen
+  }
+
   /** Copies a fresh entry found in tier `from` into the tiers above it, keeping its life and version. */
   async copyUp(key: string, e: CacheEntry<V>, from: number, token: number): Promise<void> {
     for (let i = from - 1; i >= 0; i--) {
@@ -122,6 +131,9 @@ export class TierStack<V> {
    * namespace's (jittered) TTL or the row's own expiry when sooner.
    */
   async fill(key: string, row: RecordRow<V>, token: number): Promise<void> {
+    if (this.#recordRow !== undefined && this.#guard.unchanged(key, token)) {
+      this.#recordRow(key, row.version)
+    }
     const clock = this.#ctx.now()
     let expiresAt = this.#freshness.expiry(clock, undefined)
     const tags = row.tags

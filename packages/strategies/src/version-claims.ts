@@ -50,7 +50,9 @@ export class VersionClaims<V> {
     if (hasVersionedDeletes(record) && !hasVersionFloors(record)) return undefined
     if (hasVersionHeads<V>(tier)) return new VersionClaims(parts, tier)
     if (tier === l1sync && caches.length === 1) {
-      return new VersionClaims(parts, new LocalVersionHeads(l1sync))
+      const heads = new LocalVersionHeads(l1sync)
+      parts.tiers.onRecordRow((key, version) => heads.seed(key, version))
+      return new VersionClaims(parts, heads)
     }
     return undefined
   }

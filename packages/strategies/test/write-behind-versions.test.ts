@@ -131,6 +131,39 @@ describe.each([
   })
 })
 
+describe('write_behind versions with L1 as the only cache tier', () => {
+  it('a key read from the record starts its head there: its next write reads no version', async () => {
+    let floorReads = 0
+    const counting = new Proxy(l3, {
+      get(target, prop) {
+        if (prop !== 'namespace') return Reflect.get(target, prop)
+        return (name: string, o?: object) =>
+          new Proxy(target.namespace(name, o), {
+            get(store, p) {
+              const v = Reflect.get(store, p)
+              if (typeof v !== 'function') return v
+              if (p !== 'versionFloors') return v.bind(store)
+              return (...args: unknown[]) => {
+                floorReads++
+                return v.apply(store, args)
+              }
+            },
+          })
+      },
+    })
+    const name = ns()
+    await l3.namespace(name).set('read', 'old', { version: 41 })
+    await l3.namespace(name).set('unread', 'old', { version: 7 })
+    const t = cache({ l3: counting }, false).namespace<string>(name, behind)
+    expect(await t.get('read')).toBe('old')
+    expect(await t.set('read', 'new')).toEqual({ applied: true, version: 42 })
+    expect(floorReads).toBe(0)
+    // a key this instance never read still reads where it stands (and the counter sees it)
+    expect(await t.set('unread', 'new')).toEqual({ applied: true, version: 8 })
+    expect(floorReads).toBe(1)
+  })
+})
+
 describe('write_behind versions across instances (shared L2)', () => {
   it('two instances writing one key take every version once, in order', async () => {
     const hub = createLocalBusHub()
