@@ -143,7 +143,9 @@ export async function writeBehindVsThrough(
             const results = await Promise.all(
               chunk.map((key, j) => ns.set(key, input[i + j] as State)),
             )
-            chunk.forEach((key, j) => acked.set(key, (results[j] as { version: number }).version))
+            for (let j = 0; j < chunk.length; j++) {
+              acked.set(chunk[j] as string, (results[j] as { version: number }).version)
+            }
           }
           await cache.flush()
           const ms = performance.now() - t0
