@@ -156,6 +156,14 @@ export {
   validateVersionedDeletes,
 } from './store.js'
 export {
+  STREAM_CHANNELS,
+  type StreamEventKind,
+  type StreamGapEvent,
+  type StreamGapOutcome,
+  type StreamLagEvent,
+  streamChannels,
+} from './stream-events.js'
+export {
   type HitLevel,
   type LoadOutcome,
   TIERED_CHANNELS,
