@@ -13,6 +13,7 @@ import {
 } from '@actor-cache/core'
 import { appendChange } from './append-change.js'
 import { exportLines } from './audit-export.js'
+import { ChangeStream, type ChangeStreamOptions } from './change-stream.js'
 import {
   type ChainCheckpoint,
   type CheckpointVerification,
@@ -110,6 +111,7 @@ export class StateTracker {
   readonly #maxRetries: number
   readonly #sensitive: SensitiveFields
   readonly #key: Buffer | undefined
+  readonly #streams = new Set<ChangeStream>()
 
   constructor(options: StateTrackerOptions) {
     const checked = checkOptions(options)
@@ -139,7 +141,24 @@ export class StateTracker {
       ...(this.#systemId === undefined ? {} : { systemId: this.#systemId }),
     })
     const ctx = { log: this.#log, serializer: this.#serializer, maxRetries: this.#maxRetries }
-    return (await appendChange(ctx, checked)) as ChangeRecord<T>
+    const record = (await appendChange(ctx, checked)) as ChangeRecord<T>
+    for (const stream of this.#streams) {
+      if (stream.closed) this.#streams.delete(stream)
+      else stream.nudge()
+    }
+    return record
+  }
+
+  /**
+   * A change stream over this tracker's log (see {@link ChangeStream}): `subscribe` to follow
+   * entities' changes, caught up from the log and then live. Changes this tracker logs reach
+   * subscribers at once; others (other instances, tracked cache writes) within `pollInterval`.
+   * Close it before closing the log.
+   */
+  changeStream(options: Omit<ChangeStreamOptions, 'log'> = {}): ChangeStream {
+    const stream = new ChangeStream({ ...options, log: this.#log })
+    this.#streams.add(stream)
+    return stream
   }
 
   /**

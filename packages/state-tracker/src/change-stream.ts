@@ -1,0 +1,143 @@
+import { type ChangeLog, ClosedError, InvalidOptionError } from '@actor-cache/core'
+import { ChangeSubscription } from './change-subscription.js'
+import { LocalRelay, type RelayStats } from './local-relay.js'
+import {
+  type ChangeFilter,
+  checkSubscription,
+  type SubscribeFrom,
+  type SubscribeOptions,
+} from './stream-options.js'
+
+/** Options of {@link createChangeStream}. */
+export interface ChangeStreamOptions {
+  /**
+   * The change log to stream (`createPrismaChangeLog` over PostgreSQL or PGlite, or core's
+   * `createMemoryChangeLog`). The caller owns it: close the stream before closing the log.
+   */
+  log: ChangeLog
+  /** Time between reads of the log's feed while nothing new arrives (ms). @default 50 */
+  pollInterval?: number
+  /** Records per read of the feed, of a catch-up page and of a step of a subscription. @default 500 */
+  batchSize?: number
+  /**
+   * Changes the relay keeps for subscriptions to take: the most a subscription may fall behind
+   * before it reads the log itself. @default 10000
+   */
+  capacity?: number
+}
+
+/** Counters of a stream. */
+export interface ChangeStreamStats {
+  /** Subscriptions open. */
+  subscriptions: number
+  /** The in-process relay's counters. */
+  relay: RelayStats
+}
+
+function checkNumber(option: string, value: unknown, fallback: number, max: number): number {
+  const n = value ?? fallback
+  if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > max) {
+    throw new InvalidOptionError(
+      option,
+      `must be an integer from 1 to ${max}, got ${String(value)}`,
+    )
+  }
+  return n as number
+}
+
+/**
+ * Real-time change streams over a change log, in one process (embedded mode): an in-process
+ * relay reads the log's ordered feed and fans out to subscriptions, each of which catches up
+ * from the log first and then follows live, with every entity's versions in order, once each.
+ * Several instances may each run their own stream over one PostgreSQL log.
+ */
+export class ChangeStream {
+  readonly #log: ChangeLog
+  readonly #relay: LocalRelay
+  readonly #batchSize: number
+  readonly #capacity: number
+  readonly #subscriptions = new Set<ChangeSubscription>()
+  #closed = false
+
+  constructor(options: ChangeStreamOptions) {
+    const log = options?.log as Partial<ChangeLog> | undefined
+    const methods = ['query', 'history', 'head', 'readFeed'] as const
+    if (
+      typeof log !== 'object' ||
+      log === null ||
+      methods.some((m) => typeof log[m] !== 'function')
+    ) {
+      throw new InvalidOptionError('log', `must be a ChangeLog (with ${methods.join(', ')})`)
+    }
+    this.#log = log as ChangeLog
+    const pollInterval = checkNumber('pollInterval', options.pollInterval, 50, 60_000)
+    this.#batchSize = checkNumber('batchSize', options.batchSize, 500, 10_000)
+    this.#capacity = checkNumber('capacity', options.capacity, 10_000, 10_000_000)
+    if (this.#capacity < this.#batchSize) {
+      throw new InvalidOptionError(
+        'capacity',
+        `must be at least batchSize (${this.#batchSize}), got ${this.#capacity}`,
+      )
+    }
+    this.#relay = new LocalRelay(this.#log, {
+      pollInterval,
+      batchSize: this.#batchSize,
+      capacity: this.#capacity,
+    })
+  }
+
+  /**
+   * Subscribes to the changes of `filter` from `from`. Input is checked at once, before any
+   * I/O; reading starts with the first `next()`. Close the subscription (or `break` out of its
+   * `for await`) when done.
+   * @throws {InvalidOptionError} for a malformed filter, start or option
+   * @throws {InvalidKeyError} for a malformed entity type or id
+   * @throws {ClosedError} once the stream is closed
+   */
+  subscribe<T = unknown>(
+    filter: ChangeFilter,
+    from: SubscribeFrom,
+    options?: SubscribeOptions,
+  ): ChangeSubscription<T> {
+    const checked = checkSubscription(filter, from, options, this.#capacity)
+    if (this.#closed) throw new ClosedError('change stream')
+    const subscription: ChangeSubscription<T> = new ChangeSubscription<T>(
+      {
+        log: this.#log,
+        source: this.#relay,
+        pageSize: this.#batchSize,
+        onClose: () => this.#subscriptions.delete(subscription as ChangeSubscription),
+      },
+      checked,
+    )
+    this.#subscriptions.add(subscription as ChangeSubscription)
+    return subscription
+  }
+
+  /** Makes the relay read the log now (a change was just appended in this process). */
+  nudge(): void {
+    if (!this.#closed) this.#relay.nudge()
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Open subscriptions and the relay's counters. */
+  stats(): ChangeStreamStats {
+    return { subscriptions: this.#subscriptions.size, relay: this.#relay.stats() }
+  }
+
+  /** Closes every subscription and stops the relay. The log stays open (the caller owns it). */
+  async close(): Promise<void> {
+    this.#closed = true
+    await Promise.all([...this.#subscriptions].map((s) => s.close()))
+    await this.#relay.close()
+  }
+}
+
+/** Creates a {@link ChangeStream} over a change log. */
+export function createChangeStream(options: ChangeStreamOptions): ChangeStream {
+  return new ChangeStream(options)
+}

@@ -1,0 +1,230 @@
+import type { ChangeLog, ChangeRecord } from '@actor-cache/core'
+import type { ChangeSource, FeedPosition, SourceRead } from './change-source.js'
+
+/** Options of a {@link LocalRelay}. */
+export interface LocalRelayOptions {
+  /** Time between feed reads while nothing new arrives (ms). */
+  pollInterval: number
+  /** Records per feed read. */
+  batchSize: number
+  /** Records kept for subscriptions to take (the window). */
+  capacity: number
+  /** Feed checkpoint to start after; omitted: the feed's end when the relay starts. */
+  startCheckpoint?: string
+}
+
+/** What a relay did so far. */
+export interface RelayStats {
+  /** Feed reads. */
+  reads: number
+  /** Records read from the feed (and fanned out). */
+  records: number
+  /** Feed reads that failed (retried after a pause). */
+  errors: number
+  /** Records held for subscriptions now. */
+  held: number
+  /** The newest error, until a read succeeds. */
+  lastError?: unknown
+}
+
+interface Batch {
+  /** Position of the first record. */
+  start: number
+  /** Feed checkpoint the batch was read from. */
+  from: string | undefined
+  records: ChangeRecord[]
+}
+
+interface Waiter {
+  from: number
+  wake(): void
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+
+/**
+ * An in-process relay: polls the log's ordered feed (`readFeed`, which never skips a change
+ * committed late) and holds what it reads in a bounded window that subscriptions read at their
+ * own pace. It runs while at least one subscription retains it; a nudge makes it read at once.
+ */
+export class LocalRelay implements ChangeSource {
+  readonly #log: ChangeLog
+  readonly #options: LocalRelayOptions
+  readonly #batches: Batch[] = []
+  readonly #waiters = new Set<Waiter>()
+  #checkpoint: string | undefined
+  #started = false
+  #head = 0
+  #held = 0
+  #users = 0
+  #running: Promise<void> | undefined
+  /** The loop that ran last (ended, or ending after a halt). */
+  #last: Promise<void> = Promise.resolve()
+  #ready: Promise<void> | undefined
+  #stop: AbortController | undefined
+  #nudge: AbortController | undefined
+  #stats: RelayStats = { reads: 0, records: 0, errors: 0, held: 0 }
+
+  constructor(log: ChangeLog, options: LocalRelayOptions) {
+    this.#log = log
+    this.#options = options
+    if (options.startCheckpoint !== undefined) {
+      this.#checkpoint = options.startCheckpoint
+      this.#started = true
+    }
+  }
+
+  retain(): Promise<void> {
+    this.#users++
+    if (this.#running === undefined) {
+      const stop = new AbortController()
+      this.#stop = stop
+      let ready: () => void = () => {}
+      const started = new Promise<void>((resolve) => {
+        ready = resolve
+      })
+      this.#ready = started
+      // a loop halted a moment ago may still be reading: the new one starts after it
+      const previous = this.#last
+      this.#running = previous.then(() => this.#run(stop.signal, ready)).finally(() => ready())
+      this.#last = this.#running
+    }
+    return this.#ready as Promise<void>
+  }
+
+  release(): void {
+    if (this.#users === 0) return
+    this.#users--
+    if (this.#users === 0) this.#halt()
+  }
+
+  /** Stops reading and waits for the read in flight (subscriptions should be closed first). */
+  async close(): Promise<void> {
+    this.#users = 0
+    await this.#halt()
+  }
+
+  head(): number {
+    return this.#head
+  }
+
+  tail(): number {
+    return this.#batches[0]?.start ?? this.#head
+  }
+
+  read(from: number, max: number): SourceRead {
+    if (from < this.tail()) return { kind: 'evicted' }
+    const out: ChangeRecord[] = []
+    for (const b of this.#batches) {
+      const end = b.start + b.records.length
+      if (end <= from) continue
+      const at = Math.max(from, b.start) - b.start
+      for (let i = at; i < b.records.length && out.length < max; i++) {
+        out.push(b.records[i] as ChangeRecord)
+      }
+      if (out.length >= max) break
+    }
+    return { kind: 'records', records: out }
+  }
+
+  checkpointAt(p: number): FeedPosition {
+    if (p < this.tail()) return { kind: 'evicted' }
+    for (const b of this.#batches) {
+      if (p < b.start + b.records.length) return { kind: 'checkpoint', checkpoint: b.from }
+    }
+    return { kind: 'checkpoint', checkpoint: this.#checkpoint }
+  }
+
+  wait(from: number, ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#head > from || signal.aborted) return Promise.resolve()
+    return new Promise((resolve) => {
+      const waiter: Waiter = { from, wake: () => done() }
+      const done = (): void => {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', done)
+        this.#waiters.delete(waiter)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      signal.addEventListener('abort', done, { once: true })
+      this.#waiters.add(waiter)
+    })
+  }
+
+  nudge(): void {
+    this.#nudge?.abort()
+  }
+
+  /** Counters and the size of the window. */
+  stats(): RelayStats {
+    return { ...this.#stats, held: this.#held }
+  }
+
+  async #halt(): Promise<void> {
+    this.#stop?.abort()
+    this.#nudge?.abort()
+    this.#running = undefined
+    await this.#last
+  }
+
+  async #run(signal: AbortSignal, ready: () => void): Promise<void> {
+    let failures = 0
+    while (!signal.aborted) {
+      const nudge = new AbortController()
+      this.#nudge = nudge
+      let full = false
+      try {
+        full = await this.#readOnce()
+        failures = 0
+        if (!full) {
+          // the feed's end reached: from now on what is read is kept for subscriptions
+          this.#started = true
+          ready()
+        }
+      } catch (error) {
+        failures++
+        this.#stats.errors++
+        this.#stats.lastError = error
+      }
+      if (full || signal.aborted) continue
+      const pause = failures === 0 ? this.#options.pollInterval : Math.min(2 ** failures * 50, 2000)
+      await sleep(pause, AbortSignal.any([signal, nudge.signal]))
+    }
+  }
+
+  /** Reads one batch of the feed; true when it was full (more may follow at once). */
+  async #readOnce(): Promise<boolean> {
+    const from = this.#checkpoint
+    const batch = await this.#log.readFeed(from, this.#options.batchSize)
+    this.#stats.reads++
+    delete this.#stats.lastError
+    this.#checkpoint = batch.checkpoint
+    const full = batch.records.length >= this.#options.batchSize
+    // Before the first catch-up to the feed's end nobody can subscribe: skip history.
+    if (!this.#started || batch.records.length === 0) return full
+    this.#batches.push({ start: this.#head, from, records: batch.records })
+    this.#head += batch.records.length
+    this.#held += batch.records.length
+    this.#stats.records += batch.records.length
+    this.#evict()
+    for (const w of this.#waiters) if (this.#head > w.from) w.wake()
+    return full
+  }
+
+  #evict(): void {
+    while (this.#batches.length > 1 && this.#held > this.#options.capacity) {
+      const oldest = this.#batches.shift() as Batch
+      this.#held -= oldest.records.length
+    }
+  }
+}
