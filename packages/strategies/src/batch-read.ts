@@ -10,6 +10,7 @@ import { loadWatched, publishHit, publishLoad, publishMiss } from './events.js'
 import type { LoaderRunner, Seen } from './loader-runner.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { BatchLoader, Loader } from './policy.js'
+import { heldHit } from './read-path.js'
 
 /** What one batch loader call answered, and how it asked for the answers to be cached. */
 interface BatchLoaded<V> {
@@ -83,7 +84,10 @@ export class BatchRead<V> {
     for (const key of waiting.keys()) {
       const flight = this.#ns.flights.joinable(key, loads, now)
       if (flight === undefined) fresh.push(key)
-      else joined.push(flight.then((v) => place(out, waiting.get(key) as number[], v)))
+      else {
+        if (this.#ns.flights.held(flight)) heldHit(this.#ns, key)
+        joined.push(flight.then((v) => place(out, waiting.get(key) as number[], v)))
+      }
     }
     if (fresh.length > 0) {
       const batch = this.#readMany(fresh, batchLoader ?? this.#ns.policy.batchLoader)

@@ -61,6 +61,11 @@ export class Flights<V> {
     this.#freshUntil.set(read, freshUntil)
   }
 
+  /** True for a read that answered (or is about to) and is held while its value is cached. */
+  held(read: Promise<V | undefined>): boolean {
+    return this.#freshUntil.has(read)
+  }
+
   /** The loader run of `key` in flight, else the one `start` begins. */
   load(key: string, start: () => Promise<V | undefined>): Promise<V | undefined> {
     return once(this.#loading, key, start)

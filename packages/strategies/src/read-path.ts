@@ -14,6 +14,17 @@ interface Walk<V> {
 }
 
 /**
+ * A read answered by a loaded value this process holds while its fill lands (see
+ * `Flights.holdRead`): no I/O, so it counts as an L1 hit, as it will be once the fill lands.
+ */
+export function heldHit<V>(ns: NamespaceParts<V>, key: string): void {
+  const l1 = ns.tiers.l1
+  if (l1 === undefined) return
+  ns.stats.l1Hits++
+  publishHit(ns.name, key, l1.tier, 'l1')
+}
+
+/**
  * The read path of one key past the L1 fast path: single flight, the walk down the cache tiers
  * (copying a hit into the tiers above), this instance's unflushed write, the store of record, then
  * the loader. Also the reads that never load (`getEntry`, and through it `has` and `getTTL`) and
@@ -40,7 +51,10 @@ export class ReadPath<V> {
       return Promise.resolve(undefined)
     }
     const flight = this.#ns.flights.joinable(key, loader !== undefined, this.#ns.ctx.now())
-    if (flight !== undefined) return flight
+    if (flight !== undefined) {
+      if (this.#ns.flights.held(flight)) heldHit(this.#ns, key)
+      return flight
+    }
     const p = this.#resolve(key, loader)
     this.#ns.flights.startRead(key, p, { loaderless: loader === undefined })
     return p
