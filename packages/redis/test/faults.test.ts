@@ -138,6 +138,37 @@ describe('faults', () => {
     await Promise.all([bus.close(), other.close(), queue.close()])
   }, 90_000)
 
+  it("sends reads without node-redis's own command timer, and writes with it", async () => {
+    // node-redis 6 arms a timer per command unless told `timeout: 0`; the store's deadline
+    // bounds reads anyway, while a write left unsent past the client's timeout must leave its
+    // queue rather than be sent after a reconnect
+    const real = await connect(server.url)
+    clients.push(real)
+    const sent: { command: string; timeout: unknown }[] = []
+    const client = new Proxy(real, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop)
+        if (prop !== 'sendCommand' || typeof v !== 'function') return v
+        return (args: string[], options?: { timeout?: number }) => {
+          sent.push({ command: String(args[0]), timeout: options?.timeout })
+          return v.call(target, args, options)
+        }
+      },
+    })
+    const store = createRedisStore({ client, prefix: 'f', commandTimeout: PATIENT }).namespace(
+      'timers',
+    )
+    await store.set('k', 'v')
+    expect(await store.get('k')).toMatchObject({ value: 'v' })
+    expect(await store.getMany(['k', 'absent'])).toMatchObject([{ value: 'v' }, undefined])
+    const reads = sent.filter((c) => c.command === 'MGET')
+    const writes = sent.filter((c) => c.command !== 'MGET')
+    expect(reads.length).toBeGreaterThanOrEqual(2)
+    expect(reads.every((c) => c.timeout === 0)).toBe(true)
+    expect(writes.length).toBeGreaterThan(0)
+    expect(writes.every((c) => c.timeout === undefined)).toBe(true)
+  })
+
   it('returns within the timeout while Redis is paused (SIGSTOP), and keeps the event loop responsive', async () => {
     const { tier: t, client } = await tier({
       commandTimeout: 150,
