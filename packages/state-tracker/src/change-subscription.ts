@@ -36,7 +36,10 @@ export interface SubscriptionStats {
   retries: number
   /** Changes the relay holds that the subscription has not taken yet. */
   lagChanges: number
-  /** Age of the newest change delivered (ms, this process's clock against the log's stamps). */
+  /**
+   * Age of the newest change delivered (ms, this process's clock against the log's stamps); 0
+   * once the subscription has taken everything the relay holds.
+   */
   lagMs: number
 }
 
@@ -147,7 +150,13 @@ export class ChangeSubscription<T = unknown> implements AsyncIterableIterator<Ch
   /** Counters and lag. */
   stats(): SubscriptionStats {
     const c = this.#sequencer.counts()
-    const last = this.#counts.lastStamp
+    const lagChanges = this.#mode === 'live' ? this.#ctx.source.head() - this.#cursor : 0
+    const caughtUp =
+      this.#mode === 'live' &&
+      lagChanges === 0 &&
+      this.#at === this.#out.length &&
+      this.#sequencer.pending === 0
+    const last = caughtUp ? undefined : this.#counts.lastStamp
     return {
       id: this.#id,
       mode: this.#mode,
@@ -159,7 +168,7 @@ export class ChangeSubscription<T = unknown> implements AsyncIterableIterator<Ch
       gapsUnresolved: c.gapsUnresolved,
       overflows: this.#counts.overflows,
       retries: this.#counts.retries,
-      lagChanges: this.#mode === 'live' ? this.#ctx.source.head() - this.#cursor : 0,
+      lagChanges,
       lagMs: last === undefined ? 0 : Math.max(0, Date.now() - last),
     }
   }
@@ -236,8 +245,9 @@ export class ChangeSubscription<T = unknown> implements AsyncIterableIterator<Ch
       this.#after = start.after
       this.#pages = catchUpAfterTime(this.#ctx.log, this.#s, start.after, pageSize)
     } else {
-      // the log's clock, read after the place was taken: a change stamped later comes live
-      this.#after = (await this.#ctx.log.head(types[0] as string, ids?.[0] ?? '')).now
+      // The log's clock, read after the place was taken: a change stamped at it or later comes
+      // live (stamps are whole ms, so one logged in the same ms as the start is kept).
+      this.#after = (await this.#ctx.log.head(types[0] as string, ids?.[0] ?? '')).now - 1
     }
     if (this.#mode === 'starting') this.#mode = this.#pages === undefined ? 'live' : 'catch-up'
   }

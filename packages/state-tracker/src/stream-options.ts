@@ -19,7 +19,8 @@ export interface ChangeFilter {
  *   a single id); `0` is the whole history;
  * - `{ afterTime: t }`: every change stamped after `t` (epoch ms or a Date), per entity from its
  *   first version stamped after `t`;
- * - `{ fromNow: true }`: `afterTime` with the log's clock when the subscription starts.
+ * - `{ fromNow: true }`: every change stamped at or after the log's clock when the subscription
+ *   starts (its first `next()` or `start()`).
  */
 export type SubscribeFrom =
   | { afterVersion: number }

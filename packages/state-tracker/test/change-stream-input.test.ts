@@ -1,4 +1,11 @@
-import { type ChangeLog, createMemoryChangeLog, isActorCacheError } from '@actor-cache/core'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import {
+  type ChangeLog,
+  createMemoryChangeLog,
+  isActorCacheError,
+  STREAM_CHANNELS,
+  type StreamLagEvent,
+} from '@actor-cache/core'
 import { describe, expect, it } from 'vitest'
 import { createChangeStream, createStateTracker } from '../src/index.js'
 import { openHandles, take, writeRounds } from './stream-helpers.js'
@@ -174,5 +181,28 @@ describe('change stream input', () => {
     expect(versions).toEqual([1, 2, 3])
     expect(stream.stats().subscriptions).toBe(0)
     await stream.close()
+  })
+
+  it('publishes lag while someone listens, and reports no lag once caught up', async () => {
+    const tracker = createStateTracker({ log: createMemoryChangeLog(), systemId: 'test' })
+    const stream = tracker.changeStream({ pollInterval: 5 })
+    const events: StreamLagEvent[] = []
+    const listen = (e: unknown): void => {
+      events.push(e as StreamLagEvent)
+    }
+    subscribe(STREAM_CHANNELS.lag, listen)
+    try {
+      const sub = stream.subscribe({ entityType: 'lag_core' }, { fromNow: true })
+      await sub.start()
+      await writeRounds(tracker, 'lag_core', ['a', 'b'], { from: 1, to: 2 })
+      expect((await take(sub, 4)).map((r) => r.version)).toEqual([1, 1, 2, 2])
+      const mine = events.filter((e) => e.subscription === sub.stats().id)
+      expect(mine.length).toBeGreaterThan(0)
+      expect(mine.every((e) => e.changes >= 0 && e.ms >= 0)).toBe(true)
+      expect(sub.stats()).toMatchObject({ mode: 'live', lagChanges: 0, lagMs: 0, delivered: 4 })
+    } finally {
+      unsubscribe(STREAM_CHANNELS.lag, listen)
+      await stream.close()
+    }
   })
 })
