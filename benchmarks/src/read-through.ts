@@ -272,5 +272,10 @@ export async function readThroughZipf(
       'minus L1 hits minus what lower tiers and the loader answered: reads that waited on a load of ' +
       'the same key already in flight (stampede protection).',
   )
+  const rate = (i: number) => rows[i]?.readsPerSec ?? Number.NaN
+  log(
+    `cold L1 + L2 / L1 alone, same L1 size (target ≥ 0.9x): ${(rate(3) / rate(1)).toFixed(2)}x at 1%, ` +
+      `${(rate(4) / rate(2)).toFixed(2)}x at 10%`,
+  )
   return rows
 }
