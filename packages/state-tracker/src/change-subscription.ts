@@ -87,6 +87,7 @@ export class ChangeSubscription<T = unknown> implements AsyncIterableIterator<Ch
   #resume: string | undefined
   #after: number | undefined
   #pages: AsyncGenerator<ChangeRecord[], void, undefined> | undefined
+  #catchUpFrom: (() => AsyncGenerator<ChangeRecord[], void, undefined>) | undefined
   #counts = { delivered: 0, overflows: 0, retries: 0, lastStamp: undefined as number | undefined }
 
   /** @internal built by `ChangeStream.subscribe` */
@@ -240,20 +241,29 @@ export class ChangeSubscription<T = unknown> implements AsyncIterableIterator<Ch
     if (start.kind === 'version') {
       const [type, id] = [types[0] as string, (ids as readonly string[])[0] as string]
       this.#sequencer.expect(type, id, start.after + 1, Date.now())
-      this.#pages = catchUpAfterVersion(this.#ctx.log, type, id, start.after, pageSize)
+      this.#catchUpFrom = () => catchUpAfterVersion(this.#ctx.log, type, id, start.after, pageSize)
     } else if (start.kind === 'time') {
       this.#after = start.after
-      this.#pages = catchUpAfterTime(this.#ctx.log, this.#s, start.after, pageSize)
+      this.#catchUpFrom = () => catchUpAfterTime(this.#ctx.log, this.#s, start.after, pageSize)
     } else {
       // The log's clock, read after the place was taken: a change stamped at it or later comes
       // live (stamps are whole ms, so one logged in the same ms as the start is kept).
       this.#after = (await this.#ctx.log.head(types[0] as string, ids?.[0] ?? '')).now - 1
     }
+    this.#pages = this.#catchUpFrom?.()
     if (this.#mode === 'starting') this.#mode = this.#pages === undefined ? 'live' : 'catch-up'
   }
 
   async #catchUp(): Promise<void> {
-    const page = await (this.#pages as AsyncGenerator<ChangeRecord[], void, undefined>).next()
+    let page: IteratorResult<ChangeRecord[], void>
+    try {
+      page = await (this.#pages as AsyncGenerator<ChangeRecord[], void, undefined>).next()
+    } catch (error) {
+      // A failed generator is finished: the retry reads the catch-up again from its start (what
+      // was delivered already is dropped as duplicate).
+      this.#pages = this.#catchUpFrom?.()
+      throw error
+    }
     if (page.done === true) {
       this.#pages = undefined
       if (this.#mode === 'catch-up') this.#mode = 'live'

@@ -5,6 +5,7 @@ import {
   isActorCacheError,
   STREAM_CHANNELS,
   type StreamLagEvent,
+  TierUnavailableError,
 } from '@actor-cache/core'
 import { describe, expect, it } from 'vitest'
 import { createChangeStream, createStateTracker } from '../src/index.js'
@@ -202,6 +203,43 @@ describe('change stream input', () => {
       expect(sub.stats()).toMatchObject({ mode: 'live', lagChanges: 0, lagMs: 0, delivered: 4 })
     } finally {
       unsubscribe(STREAM_CHANNELS.lag, listen)
+      await stream.close()
+    }
+  })
+
+  it('retries a log read that fails as unavailable, and ends on any other failure', async () => {
+    const inner = createMemoryChangeLog()
+    let failures: Error[] = []
+    const log: ChangeLog = {
+      ...inner,
+      append: (r) => inner.append(r),
+      history: (t, i) => inner.history(t, i),
+      head: (t, i) => inner.head(t, i),
+      readFeed: (c, l) => inner.readFeed(c, l),
+      query: async (q) => {
+        const failure = failures.shift()
+        if (failure !== undefined) throw failure
+        return inner.query(q)
+      },
+    }
+    const tracker = createStateTracker({ log, systemId: 'test' })
+    const stream = tracker.changeStream({ pollInterval: 5 })
+    try {
+      await writeRounds(tracker, 'retry_core', ['a'], { from: 1, to: 2 })
+      failures = [
+        new TierUnavailableError('postgres is down'),
+        new TierUnavailableError('postgres is down'),
+      ]
+      const sub = stream.subscribe({ entityType: 'retry_core' }, { afterTime: 0 })
+      expect((await take(sub, 2)).map((r) => r.version)).toEqual([1, 2])
+      expect(sub.stats().retries).toBe(2)
+      failures = [new Error('bad SQL')]
+      const broken = stream.subscribe({ entityType: 'retry_core' }, { afterTime: 0 })
+      await expect(broken.next()).rejects.toThrow('bad SQL')
+      expect(broken.stats().mode).toBe('closed')
+      expect(await broken.next()).toEqual({ done: true, value: undefined })
+      expect(stream.stats().subscriptions).toBe(1)
+    } finally {
       await stream.close()
     }
   })
