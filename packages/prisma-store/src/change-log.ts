@@ -256,12 +256,14 @@ export class PrismaChangeLog implements ChangeLog {
       txid = m[1] as string
       seq = m[2] as string
     }
+    // ORDER BY names the table's columns: a bare `txid` would be the text output column, which
+    // sorts 1000 before 999 and would let a page's checkpoint jump over changes
     const rows = await guarded(this.#timeout, 'readFeed', () =>
       this.#prisma.$queryRawUnsafe<ChangeRow[]>(
         `SELECT ${COLUMNS} FROM ac_state_changes
           WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
             AND (txid, seq) > ($1::text::xid8, $2::bigint)
-          ORDER BY txid, seq LIMIT $3`,
+          ORDER BY ac_state_changes.txid, ac_state_changes.seq LIMIT $3`,
         txid,
         seq,
         n,

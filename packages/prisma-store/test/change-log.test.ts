@@ -106,3 +106,57 @@ describe('change feed under concurrent writers (postgres)', () => {
     }
   }, 60_000)
 })
+
+describe('change feed across a power of ten in transaction ids (pglite)', () => {
+  let db: TestDb
+  beforeAll(async () => {
+    db = await pglite()
+    await migrate(db.prisma)
+  })
+  afterAll(async () => {
+    await db?.drop()
+  })
+
+  it('orders transaction ids as numbers: 999 comes before 1000, and no change is skipped', async () => {
+    const xid = async (): Promise<number> =>
+      Number(
+        (
+          await db.prisma.$queryRawUnsafe<{ x: string }[]>('SELECT pg_current_xact_id()::text AS x')
+        )[0]?.x,
+      )
+    // each statement outside a transaction takes a transaction id: walk up to just below 1000
+    for (let i = 0; i < 2_000 && (await xid()) < 985; i++);
+    const start = await xid()
+    expect(start).toBeGreaterThanOrEqual(985)
+    expect(start).toBeLessThan(1_000)
+    const log = createPrismaChangeLog({ prisma: db.prisma })
+    const ids = Array.from({ length: 30 }, (_, i) => `e/${i}`)
+    for (let i = 0; i < ids.length; i++) {
+      // one transaction per change: their ids run from below 1000 to above it
+      await log.append([
+        {
+          id: ids[i] as string,
+          entityType: 'primary_core',
+          entityId: 'e',
+          changeType: i === 0 ? 'create' : 'update',
+          oldValue: i === 0 ? null : i - 1,
+          newValue: i,
+          timestamp: 1_000 + i,
+          userId: 'u',
+          systemId: 's',
+          version: i + 1,
+        },
+      ])
+    }
+    expect(await xid()).toBeGreaterThan(1_000)
+    const seen: string[] = []
+    let checkpoint: string | undefined
+    for (let i = 0; i < 100; i++) {
+      const page = await log.readFeed(checkpoint, 7)
+      seen.push(...page.records.map((r) => r.id))
+      checkpoint = page.checkpoint
+      if (page.records.length === 0) break
+    }
+    expect(seen).toEqual(ids)
+  })
+})

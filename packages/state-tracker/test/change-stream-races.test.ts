@@ -2,7 +2,7 @@ import { createPrismaChangeLog } from '@actor-cache/prisma-store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ChangeSubscription, createStateTracker, type StateTracker } from '../src/index.js'
 import { openDatabase, pgliteLog, postgresLog, type TestDatabase, type TestLog } from './logs.js'
-import { expectSequences, pastTxidBoundary, take, write, writeRounds } from './stream-helpers.js'
+import { expectSequences, take, write, writeRounds } from './stream-helpers.js'
 
 const ENGINES = [
   ['postgres', postgresLog],
@@ -38,7 +38,6 @@ for (const [engine, open] of ENGINES) {
     let b: StateTracker
     beforeAll(async () => {
       t = await open()
-      await pastTxidBoundary(t)
       a = createStateTracker({ log: t.log, systemId: 'writer-a' })
       b = createStateTracker({ log: t.log, systemId: 'writer-b' })
     })

@@ -3,7 +3,7 @@ import { type ChangeRecord, STREAM_CHANNELS, type StreamGapEvent } from '@actor-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStateTracker, type StateTracker } from '../src/index.js'
 import { pgliteLog, postgresLog, type TestLog } from './logs.js'
-import { expectSequences, pastTxidBoundary, take, write, writeRounds } from './stream-helpers.js'
+import { expectSequences, take, write, writeRounds } from './stream-helpers.js'
 
 const ENGINES = [
   ['postgres', postgresLog],
@@ -38,7 +38,6 @@ for (const [engine, open] of ENGINES) {
     let other: StateTracker
     beforeAll(async () => {
       t = await open()
-      await pastTxidBoundary(t)
       tracker = createStateTracker({ log: t.log, systemId: 'test' })
       other = createStateTracker({ log: t.log, systemId: 'other' })
     })

@@ -72,20 +72,3 @@ export function openHandles(): number {
     .getActiveResourcesInfo()
     .filter((r) => r === 'Timeout' || r === 'TCPSocketWrap' || r === 'TCPWRAP').length
 }
-
-/**
- * Moves an embedded (PGlite) database's transaction ids past 1000 (a fresh one starts below).
- * prisma-store's `readFeed` orders by the text of the transaction id, so a full page of the feed
- * whose transactions straddle a power of ten skips records; these tests must not meet that
- * boundary (PostgreSQL's ids are in the hundreds of thousands; the next power is far).
- */
-export async function pastTxidBoundary(t: TestLog): Promise<void> {
-  if (t.name !== 'pglite') return
-  await t.sql?.(`DO $$
-    BEGIN
-      FOR i IN 1..2000 LOOP
-        EXIT WHEN pg_current_xact_id()::text::bigint >= 1000;
-        COMMIT;
-      END LOOP;
-    END $$`)
-}
