@@ -2,7 +2,6 @@
 import type { ChangeRecord } from '@actor-cache/core'
 import { expect } from 'vitest'
 import type { ChangeSubscription, StateTracker } from '../src/index.js'
-import type { TestLog } from './logs.js'
 
 /** Logs the next change of an entity (create when `version` is 1). */
 export async function write(
