@@ -103,7 +103,11 @@ export function table(results: readonly BenchResult[], baseline: string): string
     Math.round(r.opsPerSec).toLocaleString('en-US'),
     base ? `${(r.nsPerOp / base.nsPerOp).toFixed(2)}x` : '',
   ])
-  const head = ['case', 'ns/op (median)', 'ops/s', `cost vs ${baseline}`]
+  return grid(['case', 'ns/op (median)', 'ops/s', `cost vs ${baseline}`], rows)
+}
+
+/** A Markdown table; the first column is left-aligned, the others right-aligned. */
+export function grid(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = head.map((h, i) =>
     Math.max(h.length, ...rows.map((row) => (row[i] as string).length)),
   )

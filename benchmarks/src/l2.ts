@@ -1,6 +1,6 @@
 import { createRedisBus, createRedisStore, type SingleClient } from '@actor-cache/redis'
-import { createClient } from 'redis'
 import { createClient as createClient5 } from 'redis-client-5'
+import { connectRedis } from './connect-redis.js'
 import { awaitedCase, type BenchResult, compare, table } from './harness.js'
 import { type L2Peers, openL2Peers } from './l2-peers.js'
 import { actorState, zipfSequence } from './workload.js'
@@ -37,18 +37,7 @@ export interface Percentiles {
   max: number
 }
 
-async function connect(url: string): Promise<SingleClient> {
-  const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 2000 } })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-  } catch (error) {
-    throw new Error(
-      `the L2 benchmark needs Redis at ${url} (start redis-server, or set REDIS_URL): ${(error as Error).message}`,
-    )
-  }
-  return client as unknown as SingleClient
-}
+const connect = (url: string): Promise<SingleClient> => connectRedis(url, 'L2')
 
 const RAW_SEQ = 'node-redis GET + JSON.parse, 1 in flight'
 const TIERED_SEQ = 'TieredCache (L2 only) ns.get, 1 in flight'

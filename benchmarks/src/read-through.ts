@@ -2,18 +2,9 @@ import { createMemCache } from '@actor-cache/memcache'
 import { createRedisStore, type RedisTier } from '@actor-cache/redis'
 import { createTieredCache, type NamespaceStats, type TieredCache } from '@actor-cache/strategies'
 import pg from 'pg'
-import {
-  connectRedis,
-  grid,
-  int,
-  median,
-  NS,
-  pct,
-  progress,
-  quantile,
-  type State,
-  TTL,
-} from './tiered-common.js'
+import { connectRedis } from './connect-redis.js'
+import { grid } from './harness.js'
+import { int, median, NS, pct, progress, quantile, type State, TTL } from './tiered-common.js'
 import { actorState, zipfSequence } from './workload.js'
 
 export interface ReadThroughRow {
@@ -92,7 +83,7 @@ export async function readThroughZipf(
   const latency = new Float64Array(reads)
 
   const pool = new pg.Pool({ connectionString: input.databaseUrl, max: inFlight })
-  const redis = await connectRedis(input.redisUrl)
+  const redis = await connectRedis(input.redisUrl, 'tiered')
   const prefix = `bt${process.pid}`
   const l2tier: RedisTier = createRedisStore({ client: redis, prefix })
   let queries = 0

@@ -4,8 +4,9 @@ import { createTieredCache } from '@actor-cache/strategies'
 import { BentoCache, bentostore } from 'bentocache'
 import { memoryDriver } from 'bentocache/drivers/memory'
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
+import { connectRedis } from './connect-redis.js'
 import { awaitedCase, type BenchResult, compare, table } from './harness.js'
-import { connectRedis, progress, type State } from './tiered-common.js'
+import { progress, type State } from './tiered-common.js'
 import { actorState, zipfSequence } from './workload.js'
 
 /** Two tiers of both libraries, side by side. */
@@ -32,7 +33,7 @@ export async function twoTierVsBentocache(
   const l1Entries = input.l1Entries ?? 100
   const rounds = input.rounds ?? 7
   const keys = Array.from({ length: universe }, (_, i) => `actor:${i}`)
-  const client = await connectRedis(input.redisUrl)
+  const client = await connectRedis(input.redisUrl, 'tiered')
   const prefix = `b2t${process.pid}`
   const mem = createMemCache({ maxEntries: l1Entries, defaultTtl: TTL, cleanupInterval: 0 })
   const bus = createRedisBus({ client, prefix })

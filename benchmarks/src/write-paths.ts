@@ -3,7 +3,8 @@ import { createPrismaStore, migrate, type PrismaTier } from '@actor-cache/prisma
 import { connectPostgres, type PrismaClient } from '@actor-cache/prisma-store/client'
 import { createTieredCache } from '@actor-cache/strategies'
 import type pg from 'pg'
-import { grid, int, median, progress, type State, TTL } from './tiered-common.js'
+import { grid } from './harness.js'
+import { int, median, progress, type State, TTL } from './tiered-common.js'
 import { actorState } from './workload.js'
 
 export interface WriteRow {
