@@ -3,6 +3,7 @@ import { ChangeSubscription } from './change-subscription.js'
 import { LocalRelay, type RelayStats } from './local-relay.js'
 import {
   type ChangeFilter,
+  checkCount,
   checkSubscription,
   type SubscribeFrom,
   type SubscribeOptions,
@@ -34,17 +35,6 @@ export interface ChangeStreamStats {
   relay: RelayStats
 }
 
-function checkNumber(option: string, value: unknown, fallback: number, max: number): number {
-  const n = value ?? fallback
-  if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > max) {
-    throw new InvalidOptionError(
-      option,
-      `must be an integer from 1 to ${max}, got ${String(value)}`,
-    )
-  }
-  return n as number
-}
-
 /**
  * Real-time change streams over a change log, in one process (embedded mode): an in-process
  * relay reads the log's ordered feed and fans out to subscriptions, each of which catches up
@@ -70,9 +60,9 @@ export class ChangeStream {
       throw new InvalidOptionError('log', `must be a ChangeLog (with ${methods.join(', ')})`)
     }
     this.#log = log as ChangeLog
-    const pollInterval = checkNumber('pollInterval', options.pollInterval, 50, 60_000)
-    this.#batchSize = checkNumber('batchSize', options.batchSize, 500, 10_000)
-    this.#capacity = checkNumber('capacity', options.capacity, 10_000, 10_000_000)
+    const pollInterval = checkCount('pollInterval', options.pollInterval, 50, 60_000)
+    this.#batchSize = checkCount('batchSize', options.batchSize, 500, 10_000)
+    this.#capacity = checkCount('capacity', options.capacity, 10_000, 10_000_000)
     if (this.#capacity < this.#batchSize) {
       throw new InvalidOptionError(
         'capacity',

@@ -127,7 +127,8 @@ function checkStart(from: unknown, types: string[], ids: string[] | undefined): 
   )
 }
 
-function checkCount(option: string, value: unknown, fallback: number, max: number): number {
+/** `value` (else `fallback`) as an integer from 1 to `max`; an `InvalidOptionError` naming `option` otherwise. */
+export function checkCount(option: string, value: unknown, fallback: number, max: number): number {
   const n = value ?? fallback
   if (!Number.isSafeInteger(n) || (n as number) < 1 || (n as number) > max) {
     throw new InvalidOptionError(
