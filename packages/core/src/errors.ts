@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'E_FORBIDDEN'
   | 'E_RATE_LIMITED'
   | 'E_UNDO_CONFLICT'
+  | 'E_LEASE_LOST'
 
 /** Fields that locate an error: which tier, which namespace, which key. */
 export interface ErrorContext {
@@ -296,6 +297,23 @@ export class UndoConflictError extends ActorCacheError {
   }
 }
 
+/**
+ * A lease (the change-stream relay's) is held by a newer holder: the write made under the old
+ * one was refused, so it cannot overwrite the newer holder's work. The old holder stops.
+ */
+export class LeaseLostError extends ActorCacheError {
+  /** The epoch the refused write was made under. */
+  readonly epoch: number
+  constructor(what: string, epoch: number, context?: ErrorContext) {
+    super(
+      'E_LEASE_LOST',
+      `${what}: the lease of epoch ${epoch} was lost to a newer holder`,
+      context,
+    )
+    this.epoch = epoch
+  }
+}
+
 /** Every error class, by name, for `instanceof` checks without deep imports. */
 export const errors = {
   ActorCacheError,
@@ -315,6 +333,7 @@ export const errors = {
   ForbiddenError,
   RateLimitedError,
   UndoConflictError,
+  LeaseLostError,
 } as const
 
 /**

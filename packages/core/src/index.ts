@@ -38,6 +38,7 @@ export {
   InvalidKeyError,
   InvalidOptionError,
   isActorCacheError,
+  LeaseLostError,
   QueueFullError,
   RateLimitedError,
   type RejectedWrite,
@@ -80,6 +81,14 @@ export {
   type StateChange,
   validateLimit,
 } from './ports/change-log.js'
+export type {
+  ChangeReader,
+  ChangeReaderOptions,
+  ChangeTransport,
+  RelayLease,
+  TransportRead,
+  TrimResult,
+} from './ports/change-transport.js'
 export {
   createMemoryDeadLetters,
   type DeadLetter,
@@ -161,6 +170,7 @@ export {
   type StreamGapEvent,
   type StreamGapOutcome,
   type StreamLagEvent,
+  type StreamRelayEvent,
   streamChannels,
 } from './stream-events.js'
 export {

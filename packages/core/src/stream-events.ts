@@ -14,6 +14,8 @@ export const STREAM_CHANNELS = {
   lag: 'actor-cache:stream:lag',
   /** A subscription found, backfilled or could not backfill a version gap: {@link StreamGapEvent}. */
   gap: 'actor-cache:stream:gap',
+  /** A change-stream relay took the relay lease: {@link StreamRelayEvent}. */
+  relay: 'actor-cache:stream:relay',
 } as const
 
 /** Name of one stream event kind. */
@@ -42,8 +44,19 @@ export interface StreamGapEvent {
   outcome: StreamGapOutcome
 }
 
+/** A relay took the lease (`takeover`: from a holder that let it expire) or lost it. */
+export interface StreamRelayEvent {
+  /** The relay's id. */
+  owner: string
+  /** The lease's fencing number. */
+  epoch: number
+  /** `acquired`: a free lease; `takeover`: an expired holder's; `lost`: a newer holder has it. */
+  outcome: 'acquired' | 'takeover' | 'lost'
+}
+
 /** The channels themselves, one per stream event kind. */
 export const streamChannels: { readonly [K in StreamEventKind]: Channel } = {
   lag: channel(STREAM_CHANNELS.lag),
   gap: channel(STREAM_CHANNELS.gap),
+  relay: channel(STREAM_CHANNELS.relay),
 }
