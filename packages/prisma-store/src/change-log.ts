@@ -276,6 +276,19 @@ export class PrismaChangeLog implements ChangeLog {
     }
   }
 
+  /** The feed's end: the newest (txid, seq) below the oldest transaction still running. */
+  async feedEnd(): Promise<string> {
+    const rows = await guarded(this.#timeout, 'feedEnd', () =>
+      this.#prisma.$queryRawUnsafe<{ txid: string; seq: bigint | number }[]>(
+        `SELECT txid::text AS txid, seq FROM ac_state_changes
+          WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY ac_state_changes.txid DESC, ac_state_changes.seq DESC LIMIT 1`,
+      ),
+    )
+    const last = rows[0]
+    return last ? `${last.txid}:${String(last.seq)}` : '0:0'
+  }
+
   #record(r: ChangeRow): ChangeRecord {
     const decode = (v: string | null): unknown =>
       v === null ? null : this.#serializer.deserialize(v)

@@ -158,5 +158,38 @@ describe('change feed across a power of ten in transaction ids (pglite)', () => 
       if (page.records.length === 0) break
     }
     expect(seen).toEqual(ids)
+
+    // the feed's end is past every id, 999 and 1000 compared as numbers: nothing before it is
+    // read again, and the next change is the first one read after it
+    const end = await log.feedEnd()
+    expect((await log.readFeed(end, 100)).records).toEqual([])
+    await log.append([
+      {
+        id: 'e/next',
+        entityType: 'primary_core',
+        entityId: 'e',
+        changeType: 'update',
+        oldValue: ids.length - 1,
+        newValue: ids.length,
+        timestamp: 2_000,
+        userId: 'u',
+        systemId: 's',
+        version: ids.length + 1,
+      },
+    ])
+    expect((await log.readFeed(end, 100)).records.map((r) => r.id)).toEqual(['e/next'])
+  })
+
+  it('starts an empty feed at its beginning', async () => {
+    const empty = await pglite()
+    try {
+      await migrate(empty.prisma)
+      const log = createPrismaChangeLog({ prisma: empty.prisma })
+      const end = await log.feedEnd()
+      expect((await log.readFeed(end, 10)).records).toEqual([])
+      expect(end).toBe((await log.readFeed(undefined, 10)).checkpoint)
+    } finally {
+      await empty.drop()
+    }
   })
 })

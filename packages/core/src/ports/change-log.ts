@@ -112,6 +112,12 @@ export interface ChangeLog {
    * delivers one twice.
    */
   readFeed(checkpoint: string | undefined, limit: number): Promise<ChangeFeedBatch>
+  /**
+   * A checkpoint after every record `readFeed` could return now, without reading them: where a
+   * reader that wants only what comes next starts. Optional; without it a reader pages the
+   * feed to its end.
+   */
+  feedEnd?(): Promise<string>
 }
 
 /** Validates a page size: an integer from 1 to 10,000. */
@@ -240,6 +246,9 @@ export function createMemoryChangeLog(): ChangeLog {
       const start = parseCursor(checkpoint)
       const out = records.slice(start, start + n).map((r) => structuredClone(r))
       return { records: out, checkpoint: String(start + out.length) }
+    },
+    async feedEnd() {
+      return String(records.length)
     },
   }
 }
