@@ -1,5 +1,6 @@
 import type { ChangeLog, ChangeRecord } from '@actor-cache/core'
 import type { ChangeSource, FeedPosition, SourceRead } from './change-source.js'
+import { RelayWindow } from './relay-window.js'
 
 /** Options of a {@link LocalRelay}. */
 export interface LocalRelayOptions {
@@ -27,19 +28,6 @@ export interface RelayStats {
   lastError?: unknown
 }
 
-interface Batch {
-  /** Position of the first record. */
-  start: number
-  /** Feed checkpoint the batch was read from. */
-  from: string | undefined
-  records: ChangeRecord[]
-}
-
-interface Waiter {
-  from: number
-  wake(): void
-}
-
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal.aborted) return resolve()
@@ -60,12 +48,9 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
 export class LocalRelay implements ChangeSource {
   readonly #log: ChangeLog
   readonly #options: LocalRelayOptions
-  readonly #batches: Batch[] = []
-  readonly #waiters = new Set<Waiter>()
+  readonly #window: RelayWindow
   #checkpoint: string | undefined
   #started = false
-  #head = 0
-  #held = 0
   #users = 0
   #running: Promise<void> | undefined
   /** The loop that ran last (ended, or ending after a halt). */
@@ -78,6 +63,7 @@ export class LocalRelay implements ChangeSource {
   constructor(log: ChangeLog, options: LocalRelayOptions) {
     this.#log = log
     this.#options = options
+    this.#window = new RelayWindow(options.capacity, options.startCheckpoint)
     if (options.startCheckpoint !== undefined) {
       this.#checkpoint = options.startCheckpoint
       this.#started = true
@@ -115,50 +101,23 @@ export class LocalRelay implements ChangeSource {
   }
 
   head(): number {
-    return this.#head
+    return this.#window.head()
   }
 
   tail(): number {
-    return this.#batches[0]?.start ?? this.#head
+    return this.#window.tail()
   }
 
   read(from: number, max: number): SourceRead {
-    if (from < this.tail()) return { kind: 'evicted' }
-    const out: ChangeRecord[] = []
-    for (const b of this.#batches) {
-      const end = b.start + b.records.length
-      if (end <= from) continue
-      const at = Math.max(from, b.start) - b.start
-      for (let i = at; i < b.records.length && out.length < max; i++) {
-        out.push(b.records[i] as ChangeRecord)
-      }
-      if (out.length >= max) break
-    }
-    return { kind: 'records', records: out }
+    return this.#window.read(from, max)
   }
 
   checkpointAt(p: number): FeedPosition {
-    if (p < this.tail()) return { kind: 'evicted' }
-    for (const b of this.#batches) {
-      if (p < b.start + b.records.length) return { kind: 'checkpoint', checkpoint: b.from }
-    }
-    return { kind: 'checkpoint', checkpoint: this.#checkpoint }
+    return this.#window.checkpointAt(p)
   }
 
   wait(from: number, ms: number, signal: AbortSignal): Promise<void> {
-    if (this.#head > from || signal.aborted) return Promise.resolve()
-    return new Promise((resolve) => {
-      const waiter: Waiter = { from, wake: () => done() }
-      const done = (): void => {
-        clearTimeout(timer)
-        signal.removeEventListener('abort', done)
-        this.#waiters.delete(waiter)
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      signal.addEventListener('abort', done, { once: true })
-      this.#waiters.add(waiter)
-    })
+    return this.#window.wait(from, ms, signal)
   }
 
   nudge(): void {
@@ -167,7 +126,7 @@ export class LocalRelay implements ChangeSource {
 
   /** Counters and the size of the window. */
   stats(): RelayStats {
-    return { ...this.#stats, held: this.#held }
+    return { ...this.#stats, held: this.#window.held() }
   }
 
   async #halt(): Promise<void> {
@@ -204,6 +163,12 @@ export class LocalRelay implements ChangeSource {
 
   /** Reads one batch of the feed; true when it was full (more may follow at once). */
   async #readOnce(): Promise<boolean> {
+    if (!this.#started && this.#log.feedEnd !== undefined) {
+      // nobody can subscribe before the relay reaches the feed's end: start there at once
+      this.#checkpoint = await this.#log.feedEnd()
+      this.#window.checkpoint(this.#checkpoint)
+      return false
+    }
     const from = this.#checkpoint
     const batch = await this.#log.readFeed(from, this.#options.batchSize)
     this.#stats.reads++
@@ -211,20 +176,11 @@ export class LocalRelay implements ChangeSource {
     this.#checkpoint = batch.checkpoint
     const full = batch.records.length >= this.#options.batchSize
     // Before the first catch-up to the feed's end nobody can subscribe: skip history.
-    if (!this.#started || batch.records.length === 0) return full
-    this.#batches.push({ start: this.#head, from, records: batch.records })
-    this.#head += batch.records.length
-    this.#held += batch.records.length
-    this.#stats.records += batch.records.length
-    this.#evict()
-    for (const w of this.#waiters) if (this.#head > w.from) w.wake()
-    return full
-  }
-
-  #evict(): void {
-    while (this.#batches.length > 1 && this.#held > this.#options.capacity) {
-      const oldest = this.#batches.shift() as Batch
-      this.#held -= oldest.records.length
+    if (this.#started) {
+      this.#window.push(batch.records, from)
+      this.#stats.records += batch.records.length
     }
+    this.#window.checkpoint(this.#checkpoint)
+    return full
   }
 }
