@@ -1,4 +1,4 @@
-import type { ChangeLog, ChangeRecord } from '@actor-cache/core'
+import type { ChangeLog } from '@actor-cache/core'
 import type { ChangeSource, FeedPosition, SourceRead } from './change-source.js'
 import { RelayWindow } from './relay-window.js'
 
