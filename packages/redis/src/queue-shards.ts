@@ -1,23 +1,32 @@
 import { InvalidOptionError } from '@actor-cache/core'
 import { keySlot } from './slot.js'
 
-/** Most shards a write queue may have (every claim looks at each one). */
+/** Most shards a write queue or change stream may have (every claim or read looks at each one). */
 export const MAX_SHARDS = 64
 
 const SLOTS = 16384
 
 /**
- * The stream keys of a queue. One shard keeps the historical key `<prefix>:wq:{<name>}`. With
- * `n` shards, stream `i` is `<prefix>:wq:{<name>#<i>.<j>}`, `j` the first counter whose hash tag
- * falls in the middle half of the i-th n-th of the 16384 slots: the streams spread evenly over
- * the slots, so a cluster whose masters hold about equal slot ranges (as `redis-cli --cluster
- * create` makes them) gets them spread over its masters, whatever the rounding at the ranges'
- * edges. Names depend only on the name and `n`, never on the live slot map, so every instance
- * derives the same keys, before and after a resharding.
+ * The stream keys of a queue. One shard keeps the historical key `<prefix>:wq:{<name>}`; more
+ * are spread over the slots as {@link shardKeys} describes.
  */
 export function shardStreams(prefix: string, name: string, n: number): string[] {
-  if (n === 1) return [`${prefix}:wq:{${name}}`]
-  const streams: string[] = []
+  return shardKeys(prefix, 'wq', name, n)
+}
+
+/**
+ * Keys of `n` shards of kind `kind` (`wq` for write queues, `cs` for change streams). One shard
+ * is `<prefix>:<kind>:{<name>}`. With `n` shards, key `i` is `<prefix>:<kind>:{<name>#<i>.<j>}`,
+ * `j` the first counter whose hash tag falls in the middle half of the i-th n-th of the 16384
+ * slots: the keys spread evenly over the slots, so a cluster whose masters hold about equal slot
+ * ranges (as `redis-cli --cluster create` makes them) gets them spread over its masters, whatever
+ * the rounding at the ranges' edges. Names depend only on the name and `n`, never on the live
+ * slot map, so every instance derives the same keys, before and after a resharding. A key with
+ * the same `{tag}` and a suffix lands in the same slot as its shard key.
+ */
+export function shardKeys(prefix: string, kind: string, name: string, n: number): string[] {
+  if (n === 1) return [`${prefix}:${kind}:{${name}}`]
+  const keys: string[] = []
   for (let i = 0; i < n; i++) {
     const width = SLOTS / n
     const low = Math.ceil(i * width + width / 4)
@@ -32,9 +41,9 @@ export function shardStreams(prefix: string, name: string, n: number): string[] 
         break
       }
     }
-    streams.push(`${prefix}:wq:{${tag}}`)
+    keys.push(`${prefix}:${kind}:{${tag}}`)
   }
-  return streams
+  return keys
 }
 
 /**
