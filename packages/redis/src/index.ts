@@ -1,5 +1,13 @@
 export { type BreakerOptions, type BreakerState, CircuitBreaker } from './breaker.js'
 export { createRedisBus, RedisBus, type RedisBusOptions } from './bus.js'
+export { RedisChangeReader } from './change-reader.js'
+export { createRedisChangeTransport, RedisChangeTransport } from './change-transport.js'
+export type {
+  RedisChangeTransportClientOptions,
+  RedisChangeTransportCommonOptions,
+  RedisChangeTransportOptions,
+  RedisChangeTransportUrlOptions,
+} from './change-transport-options.js'
 export {
   type AnyRedisClient,
   type ClusterClient,
