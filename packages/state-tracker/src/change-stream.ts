@@ -1,4 +1,10 @@
-import { type ChangeLog, ClosedError, InvalidOptionError } from '@actor-cache/core'
+import {
+  type ChangeLog,
+  type ChangeTransport,
+  ClosedError,
+  InvalidOptionError,
+} from '@actor-cache/core'
+import type { ChangeSource } from './change-source.js'
 import { ChangeSubscription } from './change-subscription.js'
 import { LocalRelay, type RelayStats } from './local-relay.js'
 import {
@@ -8,6 +14,7 @@ import {
   type SubscribeFrom,
   type SubscribeOptions,
 } from './stream-options.js'
+import { TransportSource } from './transport-source.js'
 
 /** Options of {@link createChangeStream}. */
 export interface ChangeStreamOptions {
@@ -25,13 +32,25 @@ export interface ChangeStreamOptions {
    * before it reads the log itself. @default 10000
    */
   capacity?: number
+  /**
+   * Takes live changes from a transport shared by processes (`createRedisChangeTransport`)
+   * instead of reading the log in this process: a {@link ChangeRelay} (in this process or
+   * another) publishes the log there. The caller owns it: close the stream before it.
+   * Omitted: embedded mode, an in-process relay reads the log.
+   */
+  transport?: ChangeTransport
+  /**
+   * Name of this stream's reader group on the transport. Omitted: a random one, removed when
+   * the stream stops reading.
+   */
+  group?: string
 }
 
 /** Counters of a stream. */
 export interface ChangeStreamStats {
   /** Subscriptions open. */
   subscriptions: number
-  /** The in-process relay's counters. */
+  /** Counters of where live changes come from: the in-process relay, or the transport's reader. */
   relay: RelayStats
 }
 
@@ -43,7 +62,7 @@ export interface ChangeStreamStats {
  */
 export class ChangeStream {
   readonly #log: ChangeLog
-  readonly #relay: LocalRelay
+  readonly #relay: ChangeSource & { close(): Promise<void>; stats(): RelayStats }
   readonly #batchSize: number
   readonly #capacity: number
   readonly #subscriptions = new Set<ChangeSubscription>()
@@ -69,11 +88,29 @@ export class ChangeStream {
         `must be at least batchSize (${this.#batchSize}), got ${this.#capacity}`,
       )
     }
-    this.#relay = new LocalRelay(this.#log, {
-      pollInterval,
-      batchSize: this.#batchSize,
-      capacity: this.#capacity,
-    })
+    const transport = options.transport as Partial<ChangeTransport> | undefined
+    if (transport !== undefined && typeof transport?.openReader !== 'function') {
+      throw new InvalidOptionError('transport', 'must be a ChangeTransport (with openReader)')
+    }
+    const group = options.group
+    if (group !== undefined && (typeof group !== 'string' || !/^[\w.:-]{1,128}$/.test(group))) {
+      throw new InvalidOptionError(
+        'group',
+        `must be 1 to 128 letters, digits or . _ : -, got ${JSON.stringify(group)}`,
+      )
+    }
+    if (group !== undefined && transport === undefined) {
+      throw new InvalidOptionError('group', 'needs a transport (reader groups live there)')
+    }
+    const sizes = { pollInterval, batchSize: this.#batchSize, capacity: this.#capacity }
+    this.#relay =
+      transport === undefined
+        ? new LocalRelay(this.#log, sizes)
+        : new TransportSource({
+            ...sizes,
+            transport: transport as ChangeTransport,
+            ...(group === undefined ? {} : { group }),
+          })
   }
 
   /**
@@ -104,7 +141,10 @@ export class ChangeStream {
     return subscription
   }
 
-  /** Makes the relay read the log now (a change was just appended in this process). */
+  /**
+   * Makes the relay read the log now (a change was just appended in this process): the
+   * in-process one, or through the transport the one publishing, wherever it runs.
+   */
   nudge(): void {
     if (!this.#closed) this.#relay.nudge()
   }

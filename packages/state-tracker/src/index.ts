@@ -1,4 +1,11 @@
 export {
+  ChangeRelay,
+  type ChangeRelayOptions,
+  type ChangeRelayStats,
+  createChangeRelay,
+  type RelayRole,
+} from './change-relay.js'
+export {
   ChangeStream,
   type ChangeStreamOptions,
   type ChangeStreamStats,

@@ -24,6 +24,11 @@ export interface RelayStats {
   errors: number
   /** Records held for subscriptions now. */
   held: number
+  /**
+   * Times the source found it had lost records it never held (a shared transport trimmed past
+   * it, or Redis restarted): every subscription then re-read the log. Always 0 in-process.
+   */
+  losses: number
   /** The newest error, until a read succeeds. */
   lastError?: unknown
 }
@@ -58,7 +63,7 @@ export class LocalRelay implements ChangeSource {
   #ready: Promise<void> | undefined
   #stop: AbortController | undefined
   #nudge: AbortController | undefined
-  #stats: RelayStats = { reads: 0, records: 0, errors: 0, held: 0 }
+  #stats: RelayStats = { reads: 0, records: 0, errors: 0, held: 0, losses: 0 }
 
   constructor(log: ChangeLog, options: LocalRelayOptions) {
     this.#log = log

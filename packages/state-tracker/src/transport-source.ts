@@ -1,0 +1,182 @@
+import type { ChangeReader, ChangeTransport, TransportRead } from '@actor-cache/core'
+import type { ChangeSource, FeedPosition, SourceRead } from './change-source.js'
+import type { RelayStats } from './local-relay.js'
+import { RelayWindow } from './relay-window.js'
+
+/** Options of a {@link TransportSource}. */
+export interface TransportSourceOptions {
+  transport: ChangeTransport
+  /** Records kept for subscriptions to take (the window). */
+  capacity: number
+  /** Entries per shard per read. */
+  batchSize: number
+  /** Longest wait between reads when no publish notification comes (ms). */
+  pollInterval: number
+  /** The reader group (omitted: a random one, removed on close). */
+  group?: string
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+
+/**
+ * A change source fed by a {@link ChangeTransport} (Redis Streams): what a relay in any process
+ * published, read from every shard into this process's window.
+ *
+ * Re-reading the log: a position's checkpoint is a checkpoint the relay had saved before a read
+ * that then found every shard at its end. Every record before that checkpoint was published
+ * before that read, so it was taken at an earlier position; a subscription that falls out of
+ * the window and reads the log's feed from there misses nothing. When the reader finds it lost
+ * entries (trimmed before it read them, Redis restarted), the window is dropped and every
+ * subscription reads the log from its own checkpoint, taken before the loss.
+ */
+export class TransportSource implements ChangeSource {
+  readonly #options: TransportSourceOptions
+  readonly #window: RelayWindow
+  #reader: ChangeReader | undefined
+  /** Checkpoint the latest read fetched, to be a position's once a later read finds the end. */
+  #pending: { checkpoint: string | undefined } | undefined
+  #mark: string | undefined
+  #users = 0
+  #running: Promise<void> | undefined
+  #last: Promise<void> = Promise.resolve()
+  #ready: Promise<void> | undefined
+  #stop: AbortController | undefined
+  #stats: RelayStats = { reads: 0, records: 0, errors: 0, held: 0, losses: 0 }
+
+  constructor(options: TransportSourceOptions) {
+    this.#options = options
+    this.#window = new RelayWindow(options.capacity)
+  }
+
+  retain(): Promise<void> {
+    this.#users++
+    if (this.#running === undefined) {
+      const stop = new AbortController()
+      this.#stop = stop
+      let ready: () => void = () => {}
+      this.#ready = new Promise<void>((resolve) => {
+        ready = resolve
+      })
+      const previous = this.#last
+      this.#running = previous.then(() => this.#run(stop.signal, ready)).finally(() => ready())
+      this.#last = this.#running
+    }
+    return this.#ready as Promise<void>
+  }
+
+  release(): void {
+    if (this.#users === 0) return
+    this.#users--
+    if (this.#users === 0) void this.#halt()
+  }
+
+  /** Stops reading, closes the reader (subscriptions should be closed first). */
+  async close(): Promise<void> {
+    this.#users = 0
+    await this.#halt()
+  }
+
+  head(): number {
+    return this.#window.head()
+  }
+
+  tail(): number {
+    return this.#window.tail()
+  }
+
+  read(from: number, max: number): SourceRead {
+    return this.#window.read(from, max)
+  }
+
+  checkpointAt(p: number): FeedPosition {
+    return this.#window.checkpointAt(p)
+  }
+
+  wait(from: number, ms: number, signal: AbortSignal): Promise<void> {
+    return this.#window.wait(from, ms, signal)
+  }
+
+  /** Wakes the relay, wherever it runs: a change was just appended. */
+  nudge(): void {
+    this.#options.transport.notifyRelay()
+  }
+
+  /** Counters and the size of the window. */
+  stats(): RelayStats {
+    return { ...this.#stats, held: this.#window.held() }
+  }
+
+  async #halt(): Promise<void> {
+    this.#stop?.abort()
+    this.#running = undefined
+    await this.#last
+  }
+
+  async #run(signal: AbortSignal, ready: () => void): Promise<void> {
+    let failures = 0
+    while (!signal.aborted) {
+      let more = false
+      try {
+        if (this.#reader === undefined) await this.#open()
+        more = await this.#readOnce()
+        failures = 0
+        ready()
+      } catch (error) {
+        failures++
+        this.#stats.errors++
+        this.#stats.lastError = error
+      }
+      if (more || signal.aborted) continue
+      if (failures > 0) await sleep(Math.min(2 ** failures * 50, 2000), signal)
+      else await (this.#reader as ChangeReader).wait(this.#options.pollInterval, signal)
+    }
+    const reader = this.#reader
+    this.#reader = undefined
+    this.#pending = undefined
+    // a reader group is per retention: the next one starts from the end, a reset for the window
+    if (reader !== undefined) {
+      this.#window.reset()
+      await reader.close().catch(() => {})
+    }
+  }
+
+  /** Joins the streams: the relay's checkpoint first, so it covers what the reader never gets. */
+  async #open(): Promise<void> {
+    const checkpoint = await this.#options.transport.loadCheckpoint()
+    const group = this.#options.group
+    this.#reader = await this.#options.transport.openReader(group === undefined ? {} : { group })
+    this.#mark = checkpoint
+    this.#window.checkpoint(checkpoint)
+  }
+
+  /** One read of every shard; true when some shard had more. */
+  async #readOnce(): Promise<boolean> {
+    const read: TransportRead = await (this.#reader as ChangeReader).read(this.#options.batchSize)
+    this.#stats.reads++
+    delete this.#stats.lastError
+    if (read.lost) {
+      this.#stats.losses++
+      this.#window.reset()
+      this.#pending = undefined
+    }
+    this.#window.push(read.records, this.#mark)
+    this.#stats.records += read.records.length
+    if (!read.more && !read.lost && this.#pending !== undefined) {
+      // every shard was read to its end after the pending checkpoint was fetched
+      this.#mark = this.#pending.checkpoint
+      this.#window.checkpoint(this.#mark)
+    }
+    this.#pending = read.lost ? undefined : { checkpoint: read.checkpoint }
+    return read.more
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * What the relay tests share: a Redis change transport of its own (a unique name on the shared
+ * Redis, or on a private server) and waiting for a condition.
+ */
+import { randomUUID } from 'node:crypto'
+import type { ChangeTransport } from '@actor-cache/core'
+import { createRedisChangeTransport } from '@actor-cache/redis'
+import { createClient } from 'redis'
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+const clientOf = (url: string) =>
+  createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: 100 } })
+
+export type Client = ReturnType<typeof clientOf>
+
+/** A connected client, or an error naming what to start. */
+export async function connect(url = REDIS_URL): Promise<Client> {
+  const client = clientOf(url)
+  client.on('error', () => {})
+  try {
+    await client.connect()
+  } catch (error) {
+    throw new Error(
+      `these tests need Redis at ${url} (start redis-server, or set REDIS_URL): ${(error as Error).message}`,
+    )
+  }
+  return client
+}
+
+/** A transport on a stream name no other test uses. */
+export function transportOn(
+  client: Client,
+  options: { shards?: number; name?: string; readerTimeout?: number; maxLength?: number } = {},
+): ChangeTransport {
+  return createRedisChangeTransport({
+    client,
+    prefix: 'ac-test',
+    name: options.name ?? `s${randomUUID().slice(0, 8)}`,
+    shards: options.shards ?? 4,
+    commandTimeout: 5000,
+    ...(options.readerTimeout === undefined ? {} : { readerTimeout: options.readerTimeout }),
+    ...(options.maxLength === undefined ? {} : { maxLength: options.maxLength }),
+  })
+}
+
+/** Waits until `check` holds (the test's timeout bounds a condition that never comes). */
+export async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    if (await check()) return
+    if (i > 6000) throw new Error(`gave up waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
