@@ -175,16 +175,25 @@ export function resolveChangeOptions(options: RedisChangeTransportOptions): Reso
   }
 }
 
-/** A client for `url` (not connected): fails fast while disconnected, reconnects with backoff. */
+/**
+ * A client for `url` (not connected): fails fast while disconnected; until its first connection
+ * succeeds a failure is final and reported as it is (as `connectRedis` does), afterwards it
+ * reconnects with backoff forever.
+ */
 function urlClient(url: string): AnyRedisClient {
   try {
+    let everReady = false
     const client = createClient({
       url,
       disableOfflineQueue: true,
       socket: {
-        reconnectStrategy: (retries: number) => Math.min(2000, 50 * 2 ** Math.min(retries, 6)),
+        reconnectStrategy: (retries: number, cause: Error) =>
+          everReady ? Math.min(2000, 50 * 2 ** Math.min(retries, 6)) : cause,
       },
     }) as unknown as SingleClient
+    client.on('ready', () => {
+      everReady = true
+    })
     // An 'error' listener is required: without it node-redis errors crash the process.
     client.on('error', () => {})
     return client

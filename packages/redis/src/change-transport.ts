@@ -109,8 +109,12 @@ export class RedisChangeTransport implements ChangeTransport {
     const parts = partition(records, this.shards)
     await this.#ready()
     if (parts.size === 0) return
-    await publishParts(this.#commander, this.#keys, this.#maxLength, lease, parts)
-    await this.#notifier.published()
+    try {
+      await publishParts(this.#commander, this.#keys, this.#maxLength, lease, parts)
+    } finally {
+      // also after a refusal or a failure: other shards may have taken their records
+      await this.#notifier.published()
+    }
   }
 
   async saveCheckpoint(lease: RelayLease, checkpoint: string): Promise<void> {

@@ -1,6 +1,6 @@
 export { type BreakerOptions, type BreakerState, CircuitBreaker } from './breaker.js'
 export { createRedisBus, RedisBus, type RedisBusOptions } from './bus.js'
-export { RedisChangeReader } from './change-reader.js'
+export type { RedisChangeReader } from './change-reader.js'
 export { createRedisChangeTransport, RedisChangeTransport } from './change-transport.js'
 export type {
   RedisChangeTransportClientOptions,
