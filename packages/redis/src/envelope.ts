@@ -28,38 +28,57 @@ export function encodeTail(
 }
 
 const NO_TAGS: readonly string[] = Object.freeze([])
-const UNTAGGED_TEXT_END = ',[],"t"]'
-/** Reads a non-negative decimal integer ending at `stop`; -1 when the text is anything else. */
-function readInt(raw: string, from: number, stop: number): number {
-  if (stop <= from || stop - from > 16) return -1
+/** What follows the expiry in the common header: no tags, a text payload, the terminator. */
+const UNTAGGED_TEXT_END = ',[],"t"]\n'
+const COMMA = 44
+
+/** Where the last {@link readDigits} stopped: the index of the first character after the digits. */
+let digitsEnd = 0
+
+/**
+ * Reads a non-negative decimal integer of 1 to 16 digits starting at `from`, leaving its end in
+ * {@link digitsEnd}; -1 when there are no digits, more than 16, or the number is not a safe integer.
+ */
+function readDigits(raw: string, from: number): number {
+  const stop = Math.min(raw.length, from + 17)
   let n = 0
-  for (let i = from; i < stop; i++) {
+  let i = from
+  for (; i < stop; i++) {
     const d = raw.charCodeAt(i) - 48
-    if (d < 0 || d > 9) return -1
+    if (d < 0 || d > 9) break
     n = n * 10 + d
   }
-  return Number.isSafeInteger(n) ? n : -1
+  digitsEnd = i
+  return i === from || i - from > 16 || !Number.isSafeInteger(n) ? -1 : n
 }
 
 /**
- * The common header, `AC1 [<v>,<created>,<expires|null>,[],"t"]`, read without JSON.parse;
- * `undefined` for anything else (tags, bytes, negative times, malformed: the general path decides).
+ * The common entry, `AC1 [<v>,<created>,<expires|null>,[],"t"]\n<payload>`, read in one pass over
+ * its header without JSON.parse and without allocating anything but the entry; `undefined` for
+ * anything else (tags, bytes, negative times, malformed: the general path decides).
  */
-function decodeUntaggedHeader(
-  raw: string,
-  nl: number,
-): [number, number, number | null] | undefined {
-  const end = nl - UNTAGGED_TEXT_END.length
-  if (!raw.startsWith(UNTAGGED_TEXT_END, end)) return undefined
-  const c1 = raw.indexOf(',', MAGIC.length)
-  const c2 = c1 === -1 ? -1 : raw.indexOf(',', c1 + 1)
-  if (c2 === -1 || c2 >= end) return undefined
-  const version = readInt(raw, MAGIC.length, c1)
-  const createdAt = readInt(raw, c1 + 1, c2)
-  if (version < 1 || createdAt < 0) return undefined
-  if (end - c2 - 1 === 4 && raw.startsWith('null', c2 + 1)) return [version, createdAt, null]
-  const expiresAt = readInt(raw, c2 + 1, end)
-  return expiresAt < 0 ? undefined : [version, createdAt, expiresAt]
+function decodeUntagged<V>(raw: string, codec: Codec): CacheEntry<V> | undefined {
+  const version = readDigits(raw, MAGIC.length)
+  if (version < 1 || raw.charCodeAt(digitsEnd) !== COMMA) return undefined
+  const createdAt = readDigits(raw, digitsEnd + 1)
+  if (createdAt < 0 || raw.charCodeAt(digitsEnd) !== COMMA) return undefined
+  let at = digitsEnd + 1
+  let expiresAt: number | null = null
+  if (raw.startsWith('null', at)) {
+    at += 4
+  } else {
+    expiresAt = readDigits(raw, at)
+    if (expiresAt < 0) return undefined
+    at = digitsEnd
+  }
+  if (!raw.startsWith(UNTAGGED_TEXT_END, at)) return undefined
+  return Object.freeze({
+    value: codec.decode(raw.slice(at + UNTAGGED_TEXT_END.length)) as V,
+    version,
+    createdAt,
+    expiresAt,
+    tags: NO_TAGS,
+  })
 }
 
 /**
@@ -70,18 +89,10 @@ function decodeUntaggedHeader(
 export function decodeEntry<V>(raw: string, codec: Codec): CacheEntry<V> {
   if (typeof raw !== 'string' || !raw.startsWith(MAGIC))
     throw new DecodeError('stored value is not an Actor Cache entry')
+  const fast = decodeUntagged<V>(raw, codec)
+  if (fast !== undefined) return fast
   const nl = raw.indexOf('\n')
   if (nl === -1) throw new DecodeError('stored entry has no header terminator')
-  const fast = decodeUntaggedHeader(raw, nl)
-  if (fast !== undefined) {
-    return Object.freeze({
-      value: codec.decode(raw.slice(nl + 1)) as V,
-      version: fast[0],
-      createdAt: fast[1],
-      expiresAt: fast[2],
-      tags: NO_TAGS,
-    })
-  }
   let header: unknown
   try {
     header = JSON.parse(raw.slice(4, nl))

@@ -35,6 +35,50 @@ describe('entry envelope', () => {
     )
   })
 
+  it('reads a header on the fast path as JSON reads it (property)', () => {
+    // Numbers as a header may hold them: digit runs around the 16 digits the fast path reads
+    // and around the largest safe integer, and forms only the JSON reading accepts or refuses.
+    const digits = fc
+      .tuple(
+        fc.integer({ min: 1, max: 9 }),
+        fc.string({ unit: fc.constantFrom(...'0123456789'), maxLength: 17 }),
+      )
+      .map(([d, rest]) => `${d}${rest}`)
+    const number = fc.oneof(
+      digits,
+      fc.constantFrom(
+        '0',
+        '9007199254740991',
+        '9007199254740992',
+        '99999999999999999',
+        '-1',
+        '1.5',
+        '1e3',
+      ),
+    )
+    fc.assert(
+      fc.property(number, number, fc.oneof(number, fc.constant('null')), (v, c, e) => {
+        const raw = `AC1 [${v},${c},${e},[],"t"]\n{"a":1}`
+        const header = JSON.parse(`[${v},${c},${e}]`) as [number, number, number | null]
+        const valid = Number.isSafeInteger(header[0]) && header[0] >= 1 && `${header[0]}` === v
+        if (!valid) {
+          expect(() => decodeEntry(raw, defaultCodec)).toThrow(
+            expect.objectContaining({ code: 'E_DECODE' }),
+          )
+          return
+        }
+        expect(decodeEntry(raw, defaultCodec)).toStrictEqual({
+          value: { a: 1 },
+          version: header[0],
+          createdAt: header[1],
+          expiresAt: header[2],
+          tags: [],
+        })
+      }),
+      { numRuns: 1000 },
+    )
+  })
+
   it('refuses what it did not write', () => {
     for (const raw of [
       '',
@@ -49,6 +93,10 @@ describe('entry envelope', () => {
       'AC1 [0,2,null,["tag"],"t"]\n1',
       'AC1 [1.0,2,null,[],"t"]\n1',
       'AC1 [1e3,2,null,[],"t"]\n1',
+      'AC1 [9007199254740992,2,null,[],"t"]\n1',
+      'AC1 [1,2,nullx,[],"t"]\n1',
+      'AC1 [1,,3,[],"t"]\n1',
+      'AC1 [',
     ]) {
       expect(() => decodeEntry(raw, defaultCodec)).toThrow(
         expect.objectContaining({ code: 'E_DECODE' }),
