@@ -96,7 +96,11 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
 
   setSync(key: string, value: V, options?: SetOptions | number): SetResult {
     const now = this.#shared.now()
+    // A held key passed validation when it was written (as on the hit path): only a key the
+    // namespace lacks is checked, so an overwrite skips the key scan.
+    if (!this.#slots.has(key)) validateKey(key, this.namespace)
     const write = this.#check(key, value, options, now)
+    // Looked up again: a getter run by the value walk may have written or removed the key.
     const current = this.#peek(key, now)
     const result = this.#resolve(write, current?.version ?? 0)
     if (result.applied) this.#write(write, result.version, current)
@@ -132,7 +136,10 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     // All or nothing: validate every item and resolve every version (later items of the same
     // key see earlier ones) before the first write.
     const now = this.#shared.now()
-    const writes = items.map((item) => this.#check(item.key, item.value, item, now))
+    const writes = items.map((item) => {
+      validateKey(item.key, this.namespace)
+      return this.#check(item.key, item.value, item, now)
+    })
     const versions = new Map<string, number>()
     const results = writes.map((w) => {
       const result = this.#resolve(w, versions.get(w.key) ?? this.#peek(w.key, now)?.version ?? 0)
@@ -221,13 +228,13 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     return slot
   }
 
+  /** Resolves the options and copies (or measures) the value of a write whose key is valid. */
   #check(
     key: string,
     value: V,
     options: SetOptions | number | undefined,
     now: number,
   ): CheckedWrite {
-    validateKey(key, this.namespace)
     const opts = resolveSetOptions(options, this.#defaultTtl, now)
     let stored: unknown = value
     let size: number

@@ -272,6 +272,45 @@ for (const policy of ['lru', 'tinylfu'] as const) {
         )
       })
 
+      it('validates the key of a write to a key it does not hold, in setSync and setMany', async () => {
+        const s = make().namespace('ns')
+        s.setSync('held', 1)
+        for (const key of ['', 'a\u0000b', 'x'.repeat(513), 5 as unknown as string]) {
+          expect(() => s.setSync(key, 1)).toThrow(
+            expect.objectContaining({ code: 'E_INVALID_KEY' }),
+          )
+          await expect(s.setMany([{ key, value: 1 }])).rejects.toMatchObject({
+            code: 'E_INVALID_KEY',
+          })
+        }
+        expect(s.setSync('held', 2)).toEqual({ applied: true, version: 2 })
+      })
+
+      it('sees what a getter of the value wrote or removed under the same key', () => {
+        // Copying (or measuring) the value runs its getters: the slot is looked up after that.
+        for (const values of ['freeze', 'reference'] as const) {
+          const cache = make({ values })
+          const s = cache.namespace('ns')
+          s.setSync('k', 1)
+          const removing = {
+            get x() {
+              s.deleteSync('k')
+              return 1
+            },
+          }
+          expect(s.setSync('k', removing)).toEqual({ applied: true, version: 1 })
+          const writing = {
+            get x() {
+              s.setSync('k', 'inner')
+              return 2
+            },
+          }
+          expect(s.setSync('k', writing)).toEqual({ applied: true, version: 3 })
+          expect(s.getSync('k')).toMatchObject({ value: { x: 2 }, version: 3 })
+          expect(cache.stats().entries).toBe(1)
+        }
+      })
+
       it('applies a batch all-or-nothing and versions repeated keys in order', async () => {
         const s = make().namespace('ns')
         await expect(
