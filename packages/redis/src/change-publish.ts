@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import {
   type ChangeRecord,
   InvalidOptionError,
+  jsonSerializer,
   LeaseLostError,
   type RelayLease,
   SerializationError,
@@ -64,12 +65,15 @@ export function partition(records: readonly ChangeRecord[], shards: number): Map
     }
     let json: string
     try {
-      json = JSON.stringify(r)
+      json = jsonSerializer.serialize(r)
     } catch (error) {
-      throw new SerializationError(`records[${i}] cannot be serialized as JSON`, {
-        namespace: r.entityType,
-        cause: error,
-      })
+      throw new SerializationError(
+        `records[${i}] cannot be serialized: ${(error as Error).message}`,
+        {
+          namespace: r.entityType,
+          cause: error,
+        },
+      )
     }
     const shard = shardOf(`${r.entityType}\u0000${r.entityId}`, shards)
     const part = parts.get(shard)

@@ -6,6 +6,7 @@ import {
   channels,
   DecodeError,
   InvalidOptionError,
+  jsonSerializer,
   type TransportRead,
 } from '@actor-cache/core'
 import { checkWait, type Signal } from './change-notify.js'
@@ -297,11 +298,14 @@ export class RedisChangeReader implements ChangeReader {
   }
 }
 
-/** A change record from its JSON, or undefined when it is not one. */
+/**
+ * A change record from its text (core's JSON serializer: Dates, bigints, Maps and Sets in values
+ * come back as they were), or undefined when it is not one.
+ */
 function parseRecord(json: unknown): ChangeRecord | undefined {
   if (typeof json !== 'string') return undefined
   try {
-    const r = JSON.parse(json) as Partial<ChangeRecord> | null
+    const r = jsonSerializer.deserialize(json) as Partial<ChangeRecord> | null
     if (
       typeof r === 'object' &&
       r !== null &&

@@ -222,6 +222,21 @@ describe('readers', () => {
     expect(await r1.read(10)).toMatchObject({ records: [], lost: false, more: false })
   })
 
+  it('get values back with the types core serializes: Date, bigint, Map, Set', async () => {
+    const t = transport()
+    const lease = await t.acquireRelay('relay', 30_000)
+    const reader = await t.openReader()
+    const value = {
+      at: new Date(1_700_000_000_000),
+      gold: 10n ** 20n,
+      items: new Map([['sword', 1]]),
+      tags: new Set(['a']),
+    }
+    await t.publish(lease!, [{ ...record('typed', 1), newValue: value }])
+    const [got] = recordsOf(await drain(reader))
+    expect(got?.newValue).toEqual(value)
+  })
+
   it('return the checkpoint saved before the read', async () => {
     const t = transport()
     const reader = await t.openReader()
