@@ -5,73 +5,22 @@
  * killed; then every entity's chain verifies against its stored row, and every write the child
  * saw acknowledged is in the log.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { createPrismaChangeLog, createPrismaStore } from '@actor-cache/prisma-store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createStateTracker } from '../src/index.js'
+import { type Child, spawnChild } from './child.js'
 import { DATABASE_URL, openDatabase, sessionsGone, type TestDatabase } from './logs.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const WRITER = resolve(here, 'fixtures/tracked-writer.mjs')
+const WRITER = 'test/fixtures/tracked-writer.mjs'
 const TRIALS = 20
 const ACTORS = ['actor:0', 'actor:1', 'actor:2', 'actor:3']
-
-interface Child {
-  proc: ChildProcess
-  lines: string[]
-  /** Resolves with the first line `test` accepts; rejects when the child exits first. */
-  waitFor(test: (line: string) => boolean, what: string): Promise<string>
-}
 
 /** The application name of a trial's child: its database sessions carry it. */
 const appOf = (seed: number): string => `ac-crash-${process.pid}-${seed}`
 
 function spawnWriter(schema: string, seed: number): Child {
-  const proc = spawn(process.execPath, [WRITER], {
-    cwd: resolve(here, '..'),
-    env: { ...process.env, DATABASE_URL, SCHEMA: schema, SEED: String(seed), APP: appOf(seed) },
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  })
-  let stderr = ''
-  proc.stderr?.on('data', (d) => {
-    stderr = (stderr + String(d)).slice(-4000)
-  })
-  const lines: string[] = []
-  const waiting = new Set<() => void>()
-  proc.on('message', (m) => {
-    lines.push(String(m))
-    for (const w of [...waiting]) w()
-  })
-  proc.on('exit', () => {
-    for (const w of [...waiting]) w()
-  })
-  return {
-    proc,
-    lines,
-    waitFor(test, what) {
-      return new Promise((resolvePromise, reject) => {
-        const check = () => {
-          const found = lines.find(test)
-          if (found !== undefined) {
-            waiting.delete(check)
-            resolvePromise(found)
-          } else if (proc.exitCode !== null || proc.signalCode !== null) {
-            waiting.delete(check)
-            reject(
-              new Error(
-                `the writer exited before ${what}: ${lines.slice(-3).join(' | ')}\n${stderr}`,
-              ),
-            )
-          }
-        }
-        waiting.add(check)
-        check()
-      })
-    },
-  }
+  return spawnChild(WRITER, { DATABASE_URL, SCHEMA: schema, SEED: String(seed), APP: appOf(seed) })
 }
 
 describe('SIGKILL mid-write with state tracking on (postgres)', () => {
