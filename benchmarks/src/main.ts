@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<unknown>> = {
   security: () => runSecuritySuite(),
   tracking: () => runTrackingSuite(),
   queue: async () => (await import('./queue.js')).runQueueSuite(),
+  streams: async () => (await import('./streams.js')).runStreamsSuite(),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
