@@ -17,6 +17,7 @@ import {
   QUEUE_GAUGES,
   type Reading,
   STATS_COUNTERS,
+  STREAM_GAUGES,
   zip,
 } from './metric-specs.js'
 import type { MemoryTierSource, QueueSource } from './sources.js'
@@ -72,7 +73,7 @@ export class CacheMetrics {
     const buckets = durationBuckets(o)
     const observers = {} as Record<keyof HistogramObservers, Observer>
     for (const spec of HISTOGRAMS) {
-      if (spec.storeEvents && !o.storeEvents) {
+      if ((spec.storeEvents && !o.storeEvents) || (spec.streamEvents && !o.streamEvents)) {
         observers[spec.observer] = () => {}
         continue
       }
@@ -95,6 +96,7 @@ export class CacheMetrics {
 
     for (const spec of COUNTERS) {
       if (spec.storeEvents && !sources.storeEvents) continue
+      if (spec.streamEvents && !sources.streamEvents) continue
       const table = spec.table(collector)
       const labelNames = [...table.labelNames]
       this.#names.push(`${prefix + spec.name}_total`)
@@ -119,6 +121,10 @@ export class CacheMetrics {
         return hitRatioReadings(collector)
       },
     )
+    if (sources.streamEvents) {
+      for (const g of STREAM_GAUGES)
+        this.#gauge(prefix + g.name, g.help, g.labelNames, () => g.read(collector))
+    }
     this.#sources(prefix, labels, o)
   }
 

@@ -2,6 +2,10 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import {
   type CacheEvent,
   CHANNELS,
+  STREAM_CHANNELS,
+  type StreamGapEvent,
+  type StreamLagEvent,
+  type StreamRelayEvent,
   TIERED_CHANNELS,
   type TieredFlushEvent,
   type TieredHitEvent,
@@ -26,6 +30,14 @@ export const LAG_BUCKETS: readonly number[] = [
 ]
 /** Histogram buckets of the write-behind batch size (writes). */
 export const BATCH_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+/** Histogram buckets, in seconds, of a change-stream subscription's lag (commit to delivery). */
+export const STREAM_LAG_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+]
+/** Histogram buckets of a subscription's lag in changes (held by the source, not taken yet). */
+export const STREAM_LAG_CHANGE_BUCKETS: readonly number[] = [
+  0, 1, 10, 100, 1000, 10_000, 100_000, 1_000_000,
+]
 
 export interface CollectorOptions {
   readonly namespaces: NamespaceLabels
@@ -36,11 +48,15 @@ export interface CollectorOptions {
   readonly storeEvents: boolean
   /** Count hits from the hit events; when false, {@link EventCollector.syncHits} counts them. */
   readonly hitEvents: boolean
+  /** Also count change-stream events: subscription lag, gaps, relay leases. */
+  readonly streamEvents: boolean
   readonly observers: {
     readonly operation: Observer
     readonly flushLag: Observer
     readonly flushBatch: Observer
     readonly store: Observer
+    readonly streamLag: Observer
+    readonly streamLagChanges: Observer
   }
 }
 
@@ -90,6 +106,10 @@ export class EventCollector {
   readonly expirations = new CounterTable(['tier', 'namespace'])
   readonly errors = new CounterTable(['tier', 'namespace', 'code'])
   readonly storeOperations = new CounterTable(['tier', 'namespace', 'operation', 'result'])
+  /** Change-stream gaps by outcome: detected, backfilled, unresolved (a backfill left it open). */
+  readonly streamGaps = new CounterTable(['outcome'])
+  /** Change-stream relay leases by outcome: acquired, takeover, lost. */
+  readonly relayLeases = new CounterTable(['outcome'])
   /** Durations (seconds) of tiered operations: set, delete, load, load_many, refresh. */
   readonly operationDurations: BucketTable
 
@@ -102,6 +122,8 @@ export class EventCollector {
   #last: NamespaceState | undefined
   #lastHits: Map<string, HitCounters> | undefined
   readonly #subscriptions: [string, (message: unknown) => void][] = []
+  /** Gaps a backfill left open and no later one closed yet: subscription, entity type and id. */
+  readonly #unresolved = new Set<string>()
   #closed = false
 
   constructor(options: CollectorOptions) {
@@ -133,6 +155,16 @@ export class EventCollector {
       })
       on(CHANNELS.delete, (m) => this.#store(m as CacheEvent, 'delete', 'applied'))
     }
+    if (options.streamEvents) {
+      on(STREAM_CHANNELS.lag, (m) => this.#lag(m as StreamLagEvent))
+      on(STREAM_CHANNELS.gap, (m) => this.#gap(m as StreamGapEvent))
+      on(STREAM_CHANNELS.relay, (m) => this.relayLeases.inc([(m as StreamRelayEvent).outcome]))
+    }
+  }
+
+  /** Change-stream gaps open now that a backfill did not close (0 when all is well). */
+  get gapsUnresolved(): number {
+    return this.#unresolved.size
   }
 
   /**
@@ -320,6 +352,19 @@ export class EventCollector {
 
   #error(e: CacheEvent): void {
     this.errors.inc([this.tier(e.tier), this.#ns(e.namespace), errorCode(e.error)])
+  }
+
+  #lag(e: StreamLagEvent): void {
+    this.#options.observers.streamLag([], Math.max(0, e.ms) / 1000)
+    this.#options.observers.streamLagChanges([], Math.max(0, e.changes))
+  }
+
+  #gap(e: StreamGapEvent): void {
+    this.streamGaps.inc([e.outcome])
+    // a gap is reported unresolved once, and backfilled when it closes (whether or not it was)
+    const key = `${e.subscription}\u0000${e.entityType}\u0000${e.entityId}`
+    if (e.outcome === 'unresolved') this.#unresolved.add(key)
+    else if (e.outcome === 'backfilled') this.#unresolved.delete(key)
   }
 
   #store(e: CacheEvent, operation: string, result: string): void {

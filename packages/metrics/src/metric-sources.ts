@@ -29,6 +29,13 @@ export interface MetricsSourceOptions {
    */
   storeEvents?: boolean
   /**
+   * Also count the change streams' events (`@actor-cache/state-tracker`): subscription lag
+   * (a histogram of seconds and one of changes, per delivered batch), gaps by outcome and those
+   * unresolved now, relay leases by outcome. Turn it on in processes that subscribe to change
+   * streams or run a relay. @default false
+   */
+  streamEvents?: boolean
+  /**
    * A tiered cache whose `stats()` are read at scrape time: its hits (unless `hitEvents`),
    * negative hits and write-behind counters.
    */
@@ -54,6 +61,10 @@ export interface HistogramObservers {
   readonly flushBatch: Observer
   /** Only called with `storeEvents`. */
   readonly store: Observer
+  /** Only called with `streamEvents`. */
+  readonly streamLag: Observer
+  /** Only called with `streamEvents`. */
+  readonly streamLagChanges: Observer
 }
 
 /** An event collector set up from the options, and how to bring its hit counters up to date. */
@@ -62,6 +73,7 @@ export interface MetricSources {
   readonly labels: NamespaceLabels
   readonly buckets: readonly number[]
   readonly storeEvents: boolean
+  readonly streamEvents: boolean
   /** Brings the hit and read counters up to date (batched hit events, or the cache's stats). */
   readonly sync: () => void
 }
@@ -83,6 +95,7 @@ export function createMetricSources(
   const cache = o.cache
   const hitEvents = o.hitEvents ?? cache === undefined
   const storeEvents = o.storeEvents ?? false
+  const streamEvents = o.streamEvents ?? false
   const buckets = durationBuckets(o)
   const collector = new EventCollector({
     namespaces: labels,
@@ -90,6 +103,7 @@ export function createMetricSources(
     durationBuckets: buckets,
     storeEvents,
     hitEvents,
+    streamEvents,
     observers,
   })
   const sync =
@@ -97,7 +111,7 @@ export function createMetricSources(
       ? () => collector.flushHits()
       : () => collector.syncHits(cache.stats().namespaces)
   sync() // the baseline: hits before now are not counted
-  return { collector, labels, buckets, storeEvents, sync }
+  return { collector, labels, buckets, storeEvents, streamEvents, sync }
 }
 
 /** Checks the options shared by both exporters, naming the option and the value. */

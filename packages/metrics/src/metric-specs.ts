@@ -1,4 +1,10 @@
-import { BATCH_BUCKETS, type EventCollector, LAG_BUCKETS } from './event-collector.js'
+import {
+  BATCH_BUCKETS,
+  type EventCollector,
+  LAG_BUCKETS,
+  STREAM_LAG_BUCKETS,
+  STREAM_LAG_CHANGE_BUCKETS,
+} from './event-collector.js'
 import type { NamespaceLabels } from './labels.js'
 import type { HistogramObservers } from './metric-sources.js'
 import type { MemoryTierSource, QueueSource, TieredCacheSource } from './sources.js'
@@ -14,6 +20,8 @@ export interface CounterSpec {
   readonly table: (c: EventCollector) => CounterTable
   /** Only with `storeEvents`. */
   readonly storeEvents?: true
+  /** Only with `streamEvents`. */
+  readonly streamEvents?: true
 }
 
 /** Counters read from the event collector's tables. */
@@ -82,6 +90,18 @@ export const COUNTERS: readonly CounterSpec[] = [
     table: (c) => c.storeOperations,
     storeEvents: true,
   },
+  {
+    name: 'stream_gaps',
+    help: 'Change-stream version gaps by outcome: detected, backfilled (closed by a read of the log), unresolved (a backfill left it open).',
+    table: (c) => c.streamGaps,
+    streamEvents: true,
+  },
+  {
+    name: 'stream_relay_leases',
+    help: 'Change-stream relay leases by outcome: acquired (free), takeover (from a holder that let it expire), lost (to a newer holder).',
+    table: (c) => c.relayLeases,
+    streamEvents: true,
+  },
 ]
 
 /**
@@ -91,12 +111,13 @@ export const COUNTERS: readonly CounterSpec[] = [
 export interface HistogramSpec {
   readonly observer: keyof HistogramObservers
   readonly name: string
-  readonly unit: 's' | '{write}'
+  readonly unit: 's' | '{write}' | '{change}'
   readonly help: string
   readonly labelNames: readonly string[]
   /** Fixed buckets; the duration histograms take the `buckets` option. */
   readonly buckets?: readonly number[]
   readonly storeEvents?: true
+  readonly streamEvents?: true
 }
 
 /** The histograms, in seconds or writes. */
@@ -131,6 +152,24 @@ export const HISTOGRAMS: readonly HistogramSpec[] = [
     help: 'Duration of store calls that measure it, by tier and operation.',
     labelNames: ['tier', 'operation'],
     storeEvents: true,
+  },
+  {
+    observer: 'streamLag',
+    name: 'stream_lag',
+    unit: 's',
+    help: 'Change-stream consumer lag: age of the newest change a subscription delivered, per batch (its clock minus the log stamp).',
+    labelNames: [],
+    buckets: STREAM_LAG_BUCKETS,
+    streamEvents: true,
+  },
+  {
+    observer: 'streamLagChanges',
+    name: 'stream_lag_changes',
+    unit: '{change}',
+    help: 'Change-stream consumer lag: changes the source held that the subscription had not taken, per delivered batch.',
+    labelNames: [],
+    buckets: STREAM_LAG_CHANGE_BUCKETS,
+    streamEvents: true,
   },
 ]
 
@@ -271,6 +310,16 @@ export const QUEUE_GAUGES: readonly GaugeSpec<QueueSource>[] = [
     labelNames: [],
     help: 'Most writes the write-behind queue holds.',
     read: async (queue) => [{ labels: {}, value: (await queue.stats()).capacity }],
+  },
+]
+
+/** Gauges read from the event collector (with `streamEvents`). */
+export const STREAM_GAUGES: readonly GaugeSpec<EventCollector>[] = [
+  {
+    name: 'stream_gaps_unresolved',
+    labelNames: [],
+    help: 'Change-stream gaps open now that a backfill did not close: must return to 0.',
+    read: (c) => [{ labels: {}, value: c.gapsUnresolved }],
   },
 ]
 

@@ -29,6 +29,7 @@ import {
   QUEUE_GAUGES,
   type Reading,
   STATS_COUNTERS,
+  STREAM_GAUGES,
   zip,
 } from './metric-specs.js'
 
@@ -71,7 +72,7 @@ export class OtelMetrics {
     const buckets = durationBuckets(o)
     const observers = {} as Record<keyof HistogramObservers, Observer>
     for (const spec of HISTOGRAMS) {
-      if (spec.storeEvents && !o.storeEvents) {
+      if ((spec.storeEvents && !o.storeEvents) || (spec.streamEvents && !o.streamEvents)) {
         observers[spec.observer] = () => {}
         continue
       }
@@ -83,7 +84,7 @@ export class OtelMetrics {
       const labelNames = spec.labelNames
       observers[spec.observer] = (values, v) => histogram.record(v, zip(labelNames, values))
     }
-    const { collector, labels, storeEvents, sync } = createMetricSources(o, observers)
+    const { collector, labels, storeEvents, streamEvents, sync } = createMetricSources(o, observers)
     this.#collector = collector
     this.#meter = meter
 
@@ -94,6 +95,7 @@ export class OtelMetrics {
       meter.createObservableGauge(prefix + name, { description: help })
     for (const spec of COUNTERS) {
       if (spec.storeEvents && !storeEvents) continue
+      if (spec.streamEvents && !streamEvents) continue
       const table = spec.table(collector)
       const read = () =>
         Array.from(table.values(), (s) => ({
@@ -106,6 +108,11 @@ export class OtelMetrics {
       instrument: gauge('hit_ratio', 'Hits / reads since start (l2: of reads L1 missed).'),
       read: () => hitRatioReadings(collector),
     })
+    if (streamEvents) {
+      for (const g of STREAM_GAUGES) {
+        watched.push({ instrument: gauge(g.name, g.help), read: () => g.read(collector) })
+      }
+    }
     const { cache, l1, queue } = o
     if (cache !== undefined) {
       for (const spec of STATS_COUNTERS) {

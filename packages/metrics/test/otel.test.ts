@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process'
-import { tieredChannels } from '@actor-cache/core'
+import { createMemoryChangeLog, tieredChannels } from '@actor-cache/core'
 import { createMemCache, type MemCache } from '@actor-cache/memcache'
 import { type AnyRedisClient, createRedisStore } from '@actor-cache/redis'
+import { createStateTracker } from '@actor-cache/state-tracker'
 import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
 import {
   AggregationTemporality,
@@ -91,6 +92,45 @@ async function traffic(a: TieredCache, b: TieredCache, namespace: string): Promi
 }
 
 describe('OpenTelemetry metrics through a real SDK MeterProvider', () => {
+  it('record the change-stream series with streamEvents, as the Prometheus metrics do', async () => {
+    const { meter, collect } = sdk()
+    track(createOtelMetrics({ meter, streamEvents: true }))
+    const prom = createCacheMetrics({ streamEvents: true })
+    open.push(prom)
+    const log = createMemoryChangeLog()
+    const tracker = createStateTracker({ log, systemId: 'test' })
+    const stream = tracker.changeStream({ pollInterval: 10 })
+    open.push(stream)
+    const sub = stream.subscribe({ entityType: 'otel_core' }, { afterTime: 0 })
+    for (let v = 1; v <= 3; v++) {
+      await tracker.trackChange({
+        entityType: 'otel_core',
+        entityId: 'actor:1',
+        changeType: v === 1 ? 'create' : 'update',
+        newValue: { v },
+        userId: 'user:test',
+      })
+      expect((await sub.next()).value?.version).toBe(v)
+    }
+    const text = await prom.metrics()
+    const got = await collect()
+    const lag = got.get('actor_cache.stream_lag')
+    expect(lag?.descriptor.unit).toBe('s')
+    const lagPoint = lag?.dataPoints[0]?.value as { count: number; sum: number }
+    expect(lagPoint.count).toBeGreaterThan(0)
+    expect(lagPoint.count).toBe(sample(text, 'actor_cache_stream_lag_seconds_count'))
+    expect(lagPoint.sum).toBeCloseTo(
+      sample(text, 'actor_cache_stream_lag_seconds_sum') as number,
+      9,
+    )
+    const changes = got.get('actor_cache.stream_lag_changes')?.dataPoints[0]?.value as {
+      count: number
+    }
+    expect(changes.count).toBe(sample(text, 'actor_cache_stream_lag_changes_count'))
+    expect(point(got, 'actor_cache.stream_gaps_unresolved')).toBe(0)
+    expect(sample(text, 'actor_cache_stream_gaps_unresolved')).toBe(0)
+  })
+
   it('record the same series as the Prometheus metrics, from the same events', async () => {
     const a = instance()
     const b = instance()
