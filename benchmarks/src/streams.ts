@@ -179,7 +179,9 @@ function rawPath(
   const send = (client: AnyRedisClient, args: string[]) =>
     (client as unknown as { sendCommand(a: string[]): Promise<unknown> }).sendCommand(args)
   const loop: Promise<void> = (async () => {
-    let last = '$'
+    // from the start of this run's (new) stream: with '$', an entry added between two blocked
+    // reads would be skipped
+    let last = '0-0'
     while (!stopped) {
       const reply = (await send(reader, [
         'XREAD',
@@ -548,6 +550,7 @@ function report(
     `\n## Change streams: latency from a write to a subscriber (ms)\n`,
     `Raw: XADD of a ${info.recordBytes}-byte change-record JSON on one node-redis 6 connection, read by a blocked XREAD on another. The other paths write with \`trackChange\` into PostgreSQL; "total" runs from just before the call, "after commit" from its resolve. Steady: one write at a time; loaded: ${info.writers} writers in flight, each waiting for its change to arrive. ${info.rounds} rounds, paths in rotated order; ${info.relay}.\n`,
     `Target: none named; issue 15 asks for p50/p99 reported beside raw XADD → XREAD (ratios are total against raw total at the same load).\n`,
+    `A \`trackChange\` wakes the relay only through a stream of its own tracker (\`tracker.changeStream({ transport })\`): the writer of the \`createChangeStream\` path has none, so its changes wait for the relay's next poll (\`pollInterval\`, 50 ms).\n`,
   ]
   for (const load of ['steady', 'loaded'] as const) {
     const rows = results.filter((r) => r.load === load)
