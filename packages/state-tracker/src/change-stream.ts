@@ -36,7 +36,8 @@ export interface ChangeStreamOptions {
    * Takes live changes from a transport shared by processes (`createRedisChangeTransport`)
    * instead of reading the log in this process: a {@link ChangeRelay} (in this process or
    * another) publishes the log there. The caller owns it: close the stream before it.
-   * Omitted: embedded mode, an in-process relay reads the log.
+   * Omitted: embedded mode, an in-process relay reads the log. Subscriptions start once a relay
+   * has saved its first checkpoint there (a relay that finds none starts at the log's end).
    */
   transport?: ChangeTransport
   /**

@@ -44,8 +44,10 @@ export class TransportSource implements ChangeSource {
   readonly #window: RelayWindow
   #reader: ChangeReader | undefined
   /** Checkpoint the latest read fetched, to be a position's once a later read finds the end. */
-  #pending: { checkpoint: string | undefined } | undefined
+  #pending: { checkpoint: string } | undefined
   #mark: string | undefined
+  /** Whether the latest read found a relay checkpoint saved. */
+  #relayed = false
   #users = 0
   #running: Promise<void> | undefined
   #last: Promise<void> = Promise.resolve()
@@ -127,7 +129,8 @@ export class TransportSource implements ChangeSource {
     while (!signal.aborted) {
       let more = false
       try {
-        if (this.#reader === undefined) await this.#open()
+        if (this.#reader === undefined) await this.#open(signal)
+        if (this.#reader === undefined) continue
         more = await this.#readOnce()
         failures = 0
         ready()
@@ -150,13 +153,22 @@ export class TransportSource implements ChangeSource {
     }
   }
 
-  /** Joins the streams: the relay's checkpoint first, so it covers what the reader never gets. */
-  async #open(): Promise<void> {
-    const checkpoint = await this.#options.transport.loadCheckpoint()
+  /**
+   * Joins the streams once a relay has saved a checkpoint (before that, nothing says from where
+   * the relay will publish): the checkpoint first, so it covers what the reader never gets.
+   */
+  async #open(signal: AbortSignal): Promise<void> {
+    let checkpoint = await this.#options.transport.loadCheckpoint()
+    while (checkpoint === undefined && !signal.aborted) {
+      await sleep(this.#options.pollInterval, signal)
+      checkpoint = await this.#options.transport.loadCheckpoint()
+    }
+    if (signal.aborted) return
     const group = this.#options.group
     this.#reader = await this.#options.transport.openReader(group === undefined ? {} : { group })
     this.#mark = checkpoint
     this.#window.checkpoint(checkpoint)
+    this.#relayed = true
   }
 
   /** One read of every shard; true when some shard had more. */
@@ -164,19 +176,26 @@ export class TransportSource implements ChangeSource {
     const read: TransportRead = await (this.#reader as ChangeReader).read(this.#options.batchSize)
     this.#stats.reads++
     delete this.#stats.lastError
-    if (read.lost) {
+    // No checkpoint: the relay's was lost (Redis restarted). The next relay may start at the
+    // feed's end, so once one is saved again, every subscription re-reads the log from its own
+    // checkpoint, as after a loss.
+    const reappeared = read.checkpoint !== undefined && !this.#relayed
+    this.#relayed = read.checkpoint !== undefined
+    const lost = read.lost || reappeared
+    if (lost) {
       this.#stats.losses++
       this.#window.reset()
       this.#pending = undefined
     }
     this.#window.push(read.records, this.#mark)
     this.#stats.records += read.records.length
-    if (!read.more && !read.lost && this.#pending !== undefined) {
+    if (!read.more && !lost && this.#pending !== undefined) {
       // every shard was read to its end after the pending checkpoint was fetched
       this.#mark = this.#pending.checkpoint
       this.#window.checkpoint(this.#mark)
     }
-    this.#pending = read.lost ? undefined : { checkpoint: read.checkpoint }
+    this.#pending =
+      lost || read.checkpoint === undefined ? undefined : { checkpoint: read.checkpoint }
     return read.more
   }
 }

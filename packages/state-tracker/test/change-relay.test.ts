@@ -138,6 +138,28 @@ describe('change streams through a relay and Redis Streams', () => {
     }
   })
 
+  it('starts subscriptions only once a relay has saved a checkpoint, so none misses a change', async () => {
+    const transport = transportOn(client)
+    const stream = createChangeStream({ log: t.log, transport, pollInterval: 10 })
+    const relay = relayOf(transport)
+    try {
+      const type = 'first_relay_core'
+      const actors = ids(4)
+      const sub = stream.subscribe({ entityType: type }, { afterTime: 0 })
+      const taking = take(sub, 4 * 4)
+      // written while no relay ever ran: the first one starts at the log's end
+      await new Promise((r) => setTimeout(r, 100))
+      await writeRounds(tracker, type, actors, { from: 1, to: 2 })
+      relay.start()
+      await writeRounds(tracker, type, actors, { from: 3, to: 4 })
+      expectSequences(await taking, ranges(type, actors, 1, 4))
+    } finally {
+      await stream.close()
+      await relay.close()
+      await transport.close()
+    }
+  })
+
   it('checks its options before any I/O', () => {
     const transport = transportOn(client)
     const bad = [
