@@ -3,6 +3,7 @@ import {
   type ChangePage,
   type ChangeQuery,
   type ChangeRecord,
+  type ChangeTransport,
   InvalidOptionError,
   jsonSerializer,
   type Serializer,
@@ -58,6 +59,14 @@ export interface StateTrackerOptions {
    * cannot be forged without it. At least 32 bytes.
    */
   checkpointKey?: Buffer | string
+  /**
+   * The change-stream transport of this application (`createRedisChangeTransport`): after each
+   * change `trackChange` logs, the relay publishing it is woken wherever it runs, so subscribers
+   * in other processes get the change without waiting for the relay's next poll; and
+   * {@link StateTracker.changeStream} reads through it unless given another. The caller owns it.
+   * Changes logged by tracked cache writes are found by the relay's poll.
+   */
+  changeTransport?: ChangeTransport
 }
 
 /** Options of long reads of the whole log. */
@@ -96,7 +105,11 @@ function checkOptions(options: StateTrackerOptions) {
   ) {
     throw new InvalidOptionError('systemId', 'must be a non-empty string')
   }
-  return { log: log as ChangeLog, maxRetries, keyBytes }
+  const transport = options.changeTransport as Partial<ChangeTransport> | undefined
+  if (transport !== undefined && typeof transport?.notifyRelay !== 'function') {
+    throw new InvalidOptionError('changeTransport', 'must be a ChangeTransport (with notifyRelay)')
+  }
+  return { log: log as ChangeLog, maxRetries, keyBytes, transport: transport as ChangeTransport }
 }
 
 /**
@@ -112,10 +125,12 @@ export class StateTracker {
   readonly #sensitive: SensitiveFields
   readonly #key: Buffer | undefined
   readonly #streams = new Set<ChangeStream>()
+  readonly #transport: ChangeTransport | undefined
 
   constructor(options: StateTrackerOptions) {
     const checked = checkOptions(options)
     this.#log = checked.log
+    this.#transport = checked.transport
     this.#maxRetries = checked.maxRetries
     this.#key = checked.keyBytes
     this.#serializer = options.serializer ?? jsonSerializer
@@ -142,6 +157,7 @@ export class StateTracker {
     })
     const ctx = { log: this.#log, serializer: this.#serializer, maxRetries: this.#maxRetries }
     const record = (await appendChange(ctx, checked)) as ChangeRecord<T>
+    this.#transport?.notifyRelay()
     for (const stream of this.#streams) {
       if (stream.closed) this.#streams.delete(stream)
       else stream.nudge()
@@ -156,7 +172,12 @@ export class StateTracker {
    * Close it before closing the log.
    */
   changeStream(options: Omit<ChangeStreamOptions, 'log'> = {}): ChangeStream {
-    const stream = new ChangeStream({ ...options, log: this.#log })
+    const transport = this.#transport
+    const stream = new ChangeStream({
+      ...(transport ? { transport } : {}),
+      ...options,
+      log: this.#log,
+    })
     this.#streams.add(stream)
     return stream
   }

@@ -9,7 +9,7 @@ import {
   type StateTracker,
 } from '../src/index.js'
 import { postgresLog, type TestLog } from './logs.js'
-import { type Client, connect, transportOn, until } from './relay-stack.js'
+import { type Client, connect, dropStreams, transportOn, until } from './relay-stack.js'
 import { expectSequences, take, writeRounds } from './stream-helpers.js'
 
 let n = 0
@@ -33,6 +33,7 @@ describe('change streams through a relay and Redis Streams', () => {
   })
   afterAll(async () => {
     await t?.close()
+    if (client) await dropStreams(client)
     await client?.close()
   })
 
@@ -160,6 +161,35 @@ describe('change streams through a relay and Redis Streams', () => {
     }
   })
 
+  it('is woken by a tracker given the transport, not by its poll', async () => {
+    const transport = transportOn(client)
+    // a relay that would read the log again only after a minute
+    const relay = createChangeRelay({ log: t.log, transport, pollInterval: 60_000 })
+    relay.start()
+    const waking = createStateTracker({
+      log: t.log,
+      systemId: 'waking',
+      changeTransport: transport,
+    })
+    // a stream the tracker does not know of: only the tracker's wake reaches the relay
+    const stream = createChangeStream({ log: t.log, transport })
+    try {
+      const type = 'woken_core'
+      const actors = ids(3)
+      const sub = stream.subscribe({ entityType: type }, { fromNow: true })
+      await sub.start()
+      for (let v = 1; v <= 3; v++) {
+        await writeRounds(waking, type, actors, { from: v, to: v })
+        expectSequences(await take(sub, 3), ranges(type, actors, v, v))
+      }
+      expect(stream.stats().relay.records).toBe(9)
+    } finally {
+      await stream.close()
+      await relay.close()
+      await transport.close()
+    }
+  }, 20_000)
+
   it('checks its options before any I/O', () => {
     const transport = transportOn(client)
     const bad = [
@@ -172,6 +202,7 @@ describe('change streams through a relay and Redis Streams', () => {
       () => createChangeStream({ log: t.log, group: 'g' }),
       () => createChangeStream({ log: t.log, transport, group: 'a b' }),
       () => createChangeStream({ log: t.log, transport: {} as never }),
+      () => createStateTracker({ log: t.log, changeTransport: {} as never }),
     ]
     for (const make of bad)
       expect(make).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION' }))

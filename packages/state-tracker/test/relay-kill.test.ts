@@ -12,7 +12,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChangeRelay, createChangeStream, createStateTracker } from '../src/index.js'
 import { type Child, spawnChild } from './child.js'
 import { DATABASE_URL, openDatabase, type TestDatabase } from './logs.js'
-import { type Client, connect, REDIS_URL, transportOn, until } from './relay-stack.js'
+import {
+  type Client,
+  connect,
+  dropStreams,
+  REDIS_URL,
+  streamName,
+  transportOn,
+  until,
+} from './relay-stack.js'
 import { expectSequences } from './stream-helpers.js'
 
 const TRIALS = 20 * LONG
@@ -31,6 +39,7 @@ describe('relays killed at random points (postgres, redis)', () => {
   })
   afterAll(async () => {
     await db?.close()
+    if (client) await dropStreams(client)
     await client?.close()
   })
 
@@ -44,7 +53,7 @@ describe('relays killed at random points (postgres, redis)', () => {
       }
       const log = createPrismaChangeLog({ prisma: db.prisma })
       const tracker = createStateTracker({ log, systemId: 'kill-test' })
-      const stream = `kill${SEED}x${process.pid}`
+      const stream = streamName(`kill${SEED}x`)
       const transport = transportOn(client, { name: stream })
       const changes = createChangeStream({ log, transport })
       const sub = changes.subscribe({ entityType: 'kill_core' }, { afterTime: 0 })

@@ -28,15 +28,39 @@ export async function connect(url = REDIS_URL): Promise<Client> {
   return client
 }
 
+/** Stream names the tests used, for {@link dropStreams}. */
+const used = new Set<string>()
+
+/** A stream name no other test uses (its keys go in {@link dropStreams}). */
+export function streamName(base = 's'): string {
+  const name = `${base}${randomUUID().slice(0, 8)}`
+  used.add(name)
+  return name
+}
+
+/** Deletes the keys of every stream the tests used with this client's server. */
+export async function dropStreams(client: Client): Promise<void> {
+  for (const name of used) {
+    const keys: string[] = []
+    for await (const batch of client.scanIterator({ MATCH: `ac-test:cs:*${name}*`, COUNT: 1000 })) {
+      keys.push(...batch)
+    }
+    if (keys.length > 0) await client.del(keys)
+  }
+  used.clear()
+}
+
 /** A transport on a stream name no other test uses. */
 export function transportOn(
   client: Client,
   options: { shards?: number; name?: string; readerTimeout?: number; maxLength?: number } = {},
 ): ChangeTransport {
+  const name = options.name ?? streamName()
+  used.add(name)
   return createRedisChangeTransport({
     client,
     prefix: 'ac-test',
-    name: options.name ?? `s${randomUUID().slice(0, 8)}`,
+    name,
     shards: options.shards ?? 4,
     commandTimeout: 5000,
     ...(options.readerTimeout === undefined ? {} : { readerTimeout: options.readerTimeout }),

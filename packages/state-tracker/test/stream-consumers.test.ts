@@ -10,7 +10,7 @@ import { LONG } from '@actor-cache/test-utils/property'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Child, spawnChild } from './child.js'
 import { DATABASE_URL, openDatabase, type TestDatabase } from './logs.js'
-import { type Client, connect, REDIS_URL, until } from './relay-stack.js'
+import { type Client, connect, dropStreams, REDIS_URL, streamName, until } from './relay-stack.js'
 
 const CONSUMERS = Number(process.env.CONSUMERS ?? 8)
 const WRITERS = 2
@@ -36,6 +36,7 @@ describe('consumers killed and restarted under continuous writes (postgres, redi
   })
   afterAll(async () => {
     await db?.close()
+    if (client) await dropStreams(client)
     await client?.close()
   })
 
@@ -51,7 +52,7 @@ describe('consumers killed and restarted under continuous writes (postgres, redi
         DATABASE_URL,
         SCHEMA: schema,
         REDIS_URL,
-        STREAM: `fanout${SEED}x${process.pid}`,
+        STREAM: streamName(`fanout${SEED}x`),
         SHARDS: '4',
         ENTITIES: String(ENTITIES),
         WRITERS: String(WRITERS),
