@@ -112,8 +112,10 @@ export class RedisChangeTransport implements ChangeTransport {
     try {
       await publishParts(this.#commander, this.#keys, this.#maxLength, lease, parts)
     } finally {
-      // also after a refusal or a failure: other shards may have taken their records
-      await this.#notifier.published()
+      // also after a refusal or a failure: other shards may have taken their records. Not
+      // awaited: the notice goes out behind the scripts, and the relay's next command (its
+      // checkpoint) need not wait for its reply; a failure is counted, never thrown
+      void this.#notifier.published()
     }
   }
 
