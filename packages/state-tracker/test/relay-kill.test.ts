@@ -56,8 +56,8 @@ describe('relays killed at random points (postgres, redis)', () => {
       const stream = streamName(`kill${SEED}x`)
       const transport = transportOn(client, { name: stream })
       const changes = createChangeStream({ log, transport })
+      // it starts once the first relay has saved a checkpoint: its catch-up covers what came before
       const sub = changes.subscribe({ entityType: 'kill_core' }, { afterTime: 0 })
-      await sub.start()
       // the subscriber takes changes as they come, so relays' re-published batches reach it live
       const got: ChangeRecord[] = []
       const consuming = (async () => {
@@ -67,7 +67,7 @@ describe('relays killed at random points (postgres, redis)', () => {
       let writing = true
       const writer = async (w: number): Promise<void> => {
         while (writing) {
-          const id = `actor:${w}-${Math.floor(random() * (ENTITIES / 4))}`
+          const id = `actor:${w}-${Math.floor(random() * (ENTITIES / 2))}`
           const v = (versions.get(id) ?? 0) + 1
           await tracker.trackChange({
             entityType: 'kill_core',
@@ -77,13 +77,18 @@ describe('relays killed at random points (postgres, redis)', () => {
             userId: 'user:test',
           })
           versions.set(id, v)
+          // continuous, but leaving the machine to the relays being killed and started
+          await new Promise((r) => setTimeout(r, 10))
         }
       }
-      const writers = [0, 1, 2, 3].map(writer)
+      const writers = [0, 1].map(writer)
       const children: Child[] = []
+      /** Relays that kill themselves right after a publish (DIE_AT), the others killed here. */
+      const selfKilling = new Set<Child>()
       const spawnRelay = (t: number): Child => {
+        const dies = t % 2 === 1
         const child = spawnChild('test/fixtures/relay.mjs', {
-          ...(t % 2 === 1 ? { DIE_AT: String(1 + Math.floor(random() * 4)) } : {}),
+          ...(dies ? { DIE_AT: String(1 + Math.floor(random() * 4)) } : {}),
           DATABASE_URL,
           SCHEMA: schema,
           REDIS_URL,
@@ -93,26 +98,35 @@ describe('relays killed at random points (postgres, redis)', () => {
           ID: `relay-${t}`,
         })
         children.push(child)
+        if (dies) selfKilling.add(child)
         return child
       }
       const outcomes: string[] = []
       try {
-        // two relays stand by while one leads (starting one takes a while): the first takes over
-        const queue = [0, 1, 2].filter((t) => t < TRIALS).map(spawnRelay)
+        // two relays stand by while one leads (starting one takes a while); whichever takes the
+        // lease over is the next to die
+        const alive = [0, 1, 2].filter((t) => t < TRIALS).map(spawnRelay)
+        let spawned = alive.length
         for (let t = 0; t < TRIALS; t++) {
-          const child = queue.shift() as Child
-          if (t + 3 < TRIALS) queue.push(spawnRelay(t + 3))
-          const lead = await child.waitFor((l) => l.startsWith('leader '), 'taking the lease')
+          let child: Child | undefined
+          await until(() => {
+            child = alive.find((c) => c.lines.some((l) => l.startsWith('leader ')))
+            return child !== undefined
+          }, 'a relay taking the lease')
+          const victim = child as Child
+          alive.splice(alive.indexOf(victim), 1)
+          if (spawned < TRIALS) alive.push(spawnRelay(spawned++))
+          const lead = victim.lines.find((l) => l.startsWith('leader ')) as string
           outcomes.push(lead.split(' ')[2] as string)
-          if (t % 2 === 0) {
+          if (!selfKilling.has(victim)) {
             // kill it after it published something, a random while later: mid-publish, between a
             // publish and its checkpoint, or while it waits
-            await child.waitFor((l) => l.startsWith('published '), 'publishing')
+            await victim.waitFor((l) => l.startsWith('published ') || l === 'lost', 'publishing')
             await new Promise((r) => setTimeout(r, Math.floor(random() * 60)))
-            child.proc.kill('SIGKILL')
+            victim.proc.kill('SIGKILL')
           }
-          if (child.proc.exitCode === null && child.proc.signalCode === null) {
-            await once(child.proc, 'exit').catch(() => undefined)
+          if (victim.proc.exitCode === null && victim.proc.signalCode === null) {
+            await once(victim.proc, 'exit').catch(() => undefined)
           }
         }
         writing = false
@@ -157,6 +171,6 @@ describe('relays killed at random points (postgres, redis)', () => {
         await transport.close()
       }
     },
-    300_000 * LONG,
+    600_000 * LONG,
   )
 })

@@ -69,10 +69,15 @@ export function transportOn(
 }
 
 /** Waits until `check` holds (the test's timeout bounds a condition that never comes). */
-export async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; ; i++) {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 120_000,
+): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
     if (await check()) return
-    if (i > 6000) throw new Error(`gave up waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
   }
 }

@@ -119,6 +119,6 @@ describe('consumers killed and restarted under continuous writes (postgres, redi
         for (const c of all) c.proc.kill('SIGKILL')
       }
     },
-    240_000 * LONG,
+    480_000 * LONG,
   )
 })
