@@ -85,8 +85,8 @@ export class BatchRead<V> {
       const flight = this.#ns.flights.joinable(key, loads, now)
       if (flight === undefined) fresh.push(key)
       else {
-        if (this.#ns.flights.held(flight)) heldHit(this.#ns, key)
-        joined.push(flight.then((v) => place(out, waiting.get(key) as number[], v)))
+        if (flight.freshUntil !== undefined) heldHit(this.#ns, key)
+        joined.push(flight.read.then((v) => place(out, waiting.get(key) as number[], v)))
       }
     }
     if (fresh.length > 0) {
@@ -293,13 +293,12 @@ export class BatchRead<V> {
     const missing = b.rest.map((i) => b.keys[i] as string)
     this.#ns.stats.loads++
     const startedAt = this.#ns.ctx.now()
-    const controller = new AbortController()
-    const context = new LoadContext<V>(this.#ns.name, controller.signal, undefined)
+    const context = new LoadContext<V>(this.#ns.name, undefined)
     const call = this.#loads.bounded(
       'batch loader',
       undefined,
       () => batchLoader(missing, context),
-      controller,
+      context,
     )
     const r = await (loadWatched() ? watchBatch(this.#ns, missing.length, startedAt, call) : call)
     const caching = context.settle()

@@ -19,22 +19,46 @@ export const DEFAULT_CACHING: Caching = Object.freeze({
   tags: NO_TAGS,
 })
 
+/** Something a call's deadline can abort. */
+export interface Abortable {
+  abort(): void
+}
+
 /**
  * The context handed to one loader or batch-loader call: its abort signal, the stale value, and
  * the directives the loader gives about caching its answer ({@link CacheDirectives}), collected
  * until the call settles.
+ *
+ * The signal is made when the loader first reads it: an `AbortController` costs a few µs, and
+ * most loaders never look (every miss pays for one otherwise). Aborted before that, the loader
+ * gets a signal aborted already.
  */
-export class LoadContext<V> implements LoaderContext<V>, BatchLoaderContext {
-  readonly signal: AbortSignal
+export class LoadContext<V> implements LoaderContext<V>, BatchLoaderContext, Abortable {
   readonly stale: V | undefined
   readonly #namespace: string
+  #controller: AbortController | undefined
+  #aborted = false
   #caching: Caching = DEFAULT_CACHING
   #open = true
 
-  constructor(namespace: string, signal: AbortSignal, stale: V | undefined) {
+  constructor(namespace: string, stale: V | undefined) {
     this.#namespace = namespace
-    this.signal = signal
     this.stale = stale
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#aborted) this.#controller.abort()
+    }
+    return this.#controller.signal
+  }
+
+  /** The call ran out of time: its signal is (or will be, when read) aborted. */
+  abort(): void {
+    if (this.#aborted) return
+    this.#aborted = true
+    this.#controller?.abort()
   }
 
   setTtl(ttl: number): void {

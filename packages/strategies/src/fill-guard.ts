@@ -55,7 +55,7 @@ export class FillGuard {
   /** A delete or invalidation of `key`: like a write, and fills on the wire are taken back. */
   removed(key: string): void {
     const at = this.#change(key)
-    this.#removed.set(key, at)
+    this.#removed.setInPlace(key, at)
     if (this.#removed.size >= REMEMBERED) this.#removedFloor = at
     this.#flights.end(key)
   }
@@ -108,7 +108,8 @@ export class FillGuard {
 
   #change(key: string): number {
     const at = ++this.#counter
-    this.#touched.set(key, at)
+    // which key is forgotten first does not matter: forgetting any moves the floor past it
+    this.#touched.setInPlace(key, at)
     if (this.#touched.size >= REMEMBERED) this.#floor = at
     return at
   }

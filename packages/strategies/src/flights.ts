@@ -1,3 +1,17 @@
+/** A read of a key in flight, which later reads of the key may join. */
+export interface Flight<V> {
+  readonly read: Promise<V | undefined>
+  /** Started without a loader: a read with one does not join it. */
+  readonly loaderless: boolean
+  /** The fill the read waits for before it stops being joinable (see {@link Flights.holdRead}). */
+  fill: Promise<void> | undefined
+  /**
+   * Set when the read answered and is held while its value is cached: until when that value is
+   * fresh (clock of the cache); such a read counts as an L1 hit for those that join it.
+   */
+  freshUntil: number | undefined
+}
+
 /**
  * Single flight per key in this process: the reads of a key share one tier walk (and load), and
  * a key has at most one loader run and one refresh at a time, whatever the number of callers. A
@@ -6,13 +20,7 @@
  */
 export class Flights<V> {
   /** The read of each key in flight (tier walk, record, loader), joined by later reads. */
-  readonly #reads = new Map<string, Promise<V | undefined>>()
-  /** Reads started without a loader. */
-  readonly #loaderless = new WeakSet<Promise<V | undefined>>()
-  /** Fills a read in flight waits for before it stops being joinable. */
-  readonly #holds = new WeakMap<Promise<V | undefined>, Promise<void>>()
-  /** Until when the value of a held read is fresh (clock of the cache). */
-  readonly #freshUntil = new WeakMap<Promise<V | undefined>, number>()
+  readonly #reads = new Map<string, Flight<V>>()
   readonly #loading = new Map<string, Promise<V | undefined>>()
   readonly #refreshing = new Map<string, Promise<V | undefined>>()
 
@@ -20,13 +28,12 @@ export class Flights<V> {
    * The read of `key` in flight that a new read may join at `now`; `loads`: the new read has a
    * loader.
    */
-  joinable(key: string, loads: boolean, now: number): Promise<V | undefined> | undefined {
+  joinable(key: string, loads: boolean, now: number): Flight<V> | undefined {
     const flight = this.#reads.get(key)
     // a read without a loader may answer "not found" where this one would load
-    if (flight === undefined || (loads && this.#loaderless.has(flight))) return undefined
+    if (flight === undefined || (loads && flight.loaderless)) return undefined
     // a read that answered and is held for its fill is joined only while its value is fresh
-    const until = this.#freshUntil.get(flight)
-    if (until !== undefined && now >= until) return undefined
+    if (flight.freshUntil !== undefined && now >= flight.freshUntil) return undefined
     return flight
   }
 
@@ -35,16 +42,21 @@ export class Flights<V> {
    * attached to it has ended) or the key changes.
    */
   startRead(key: string, read: Promise<V | undefined>, options: { loaderless: boolean }): void {
-    if (options.loaderless) this.#loaderless.add(read)
-    this.#reads.set(key, read)
+    const flight: Flight<V> = {
+      read,
+      loaderless: options.loaderless,
+      fill: undefined,
+      freshUntil: undefined,
+    }
+    this.#reads.set(key, flight)
     const done = (): void => {
-      const fill = this.#holds.get(read)
+      const fill = flight.fill
       if (fill !== undefined) {
-        this.#holds.delete(read)
+        flight.fill = undefined
         void fill.then(done)
         return
       }
-      if (this.#reads.get(key) === read) this.#reads.delete(key)
+      if (this.#reads.get(key) === flight) this.#reads.delete(key)
     }
     read.then(done, done)
   }
@@ -55,15 +67,10 @@ export class Flights<V> {
    * `freshUntil`), so that reads meanwhile do not load again.
    */
   holdRead(key: string, fill: Promise<void>, freshUntil: number): void {
-    const read = this.#reads.get(key)
-    if (read === undefined) return
-    this.#holds.set(read, fill)
-    this.#freshUntil.set(read, freshUntil)
-  }
-
-  /** True for a read that answered (or is about to) and is held while its value is cached. */
-  held(read: Promise<V | undefined>): boolean {
-    return this.#freshUntil.has(read)
+    const flight = this.#reads.get(key)
+    if (flight === undefined) return
+    flight.fill = fill
+    flight.freshUntil = freshUntil
   }
 
   /** The loader run of `key` in flight, else the one `start` begins. */

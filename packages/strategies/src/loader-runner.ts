@@ -1,5 +1,5 @@
 import { type CacheEntry, type CacheStore, type Lock, TimeoutError } from '@actor-cache/core'
-import { type Caching, DEFAULT_CACHING, LoadContext } from './cache-directives.js'
+import { type Abortable, type Caching, DEFAULT_CACHING, LoadContext } from './cache-directives.js'
 import { loadWatched, publishLoad, publishMiss, publishRefresh } from './events.js'
 import type { NamespaceParts } from './namespace-context.js'
 import type { Loader } from './policy.js'
@@ -147,15 +147,15 @@ export class LoaderRunner<V> {
   async bounded<R>(
     what: string,
     key: string | undefined,
-    fn: (signal: AbortSignal) => R | Promise<R>,
-    controller: AbortController = new AbortController(),
+    fn: () => R | Promise<R>,
+    abortable: Abortable,
   ): Promise<R> {
-    const call = Promise.resolve().then(() => fn(controller.signal))
+    const call = Promise.resolve().then(fn)
     const limit = this.#ns.policy.hardTimeout
     if (limit === undefined) return call
     const answer = await within(call, limit)
     if (answer !== TIMEOUT) return answer
-    controller.abort()
+    abortable.abort()
     call.catch(() => {})
     throw new TimeoutError(limit, `${what} did not answer within ${limit} ms`, {
       tier: 'loader',
@@ -254,9 +254,8 @@ export class LoaderRunner<V> {
     const { key, loader, stale, token } = job
     this.#ns.stats.loads++
     const startedAt = this.#ns.ctx.now()
-    const controller = new AbortController()
-    const context = new LoadContext(this.#ns.name, controller.signal, stale?.value)
-    const call = this.bounded('loader', key, () => loader(key, context), controller)
+    const context = new LoadContext(this.#ns.name, stale?.value)
+    const call = this.bounded('loader', key, () => loader(key, context), context)
     const value = await (loadWatched() ? this.#watched(job, startedAt, call) : call)
     const caching = context.settle()
     this.#backoff.delete(key)

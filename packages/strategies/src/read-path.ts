@@ -52,8 +52,8 @@ export class ReadPath<V> {
     }
     const flight = this.#ns.flights.joinable(key, loader !== undefined, this.#ns.ctx.now())
     if (flight !== undefined) {
-      if (this.#ns.flights.held(flight)) heldHit(this.#ns, key)
-      return flight
+      if (flight.freshUntil !== undefined) heldHit(this.#ns, key)
+      return flight.read
     }
     const p = this.#resolve(key, loader)
     this.#ns.flights.startRead(key, p, { loaderless: loader === undefined })
