@@ -11,6 +11,9 @@ import type { AnyNamespacePolicy } from './policy.js'
 import type { UnknownOutcomes } from './unknown-outcomes.js'
 import { reportError } from './util.js'
 
+/** What {@link InvalidationDispatch.keyChanged} answers when there is nobody to tell. */
+const DONE: Promise<void> = Promise.resolve()
+
 /** How the dispatcher reaches the namespaces of this instance. */
 export interface Namespaces {
   /** The namespace's internals, when this instance has set it up. */
@@ -101,7 +104,13 @@ export class InvalidationDispatch {
   }
 
   /** After a write of `key` (or new life for it): other instances drop it, dependents too. */
-  async keyChanged(namespace: string, key: string): Promise<void> {
+  keyChanged(namespace: string, key: string): Promise<void> {
+    // nobody to tell (no bus, no dependent namespace): every write of such a namespace ends here
+    if (this.#bus === undefined && !this.#dependents.has(namespace)) return DONE
+    return this.#keyChanged(namespace, key)
+  }
+
+  async #keyChanged(namespace: string, key: string): Promise<void> {
     const targets: InvalidationMessage[] = [{ namespace, keys: [key] }]
     for (const dep of this.#dependents.get(namespace) ?? []) {
       const t = { namespace: dep, keys: [key] }

@@ -9,7 +9,10 @@ import {
 } from '@actor-cache/core'
 import { BoundedMap } from './util.js'
 
-/** Heads remembered; a forgotten one is read again as a floor (the record and unflushed writes). */
+/**
+ * Heads remembered (the first written are forgotten first); a forgotten one is read again as a
+ * floor (the record and unflushed writes).
+ */
 const HEADS = 100_000
 
 interface Head {
@@ -31,6 +34,11 @@ export class LocalVersionHeads<V> implements VersionHeadStore<V> {
   }
 
   async claimSet(key: string, value: V, o: ClaimSetOptions): Promise<ClaimResult> {
+    return this.claimSetNow(key, value, o)
+  }
+
+  /** {@link claimSet}, answered at once (nothing here waits). */
+  claimSetNow(key: string, value: V, o: ClaimSetOptions): ClaimResult {
     const head = this.#head(key, o.floor)
     if (head === undefined) return { needsFloor: true }
     let version: number
@@ -41,15 +49,16 @@ export class LocalVersionHeads<V> implements VersionHeadStore<V> {
       this.#check(key, head, o.expectedVersion)
       version = head.version + 1
     }
-    // whatever the L1 holds (a loaded copy's version counts loads) gives way to the write
-    this.#l1.deleteSync(key)
-    const r = this.#l1.setSync(key, value, {
-      version,
-      expiresAt: o.expiresAt,
-      createdAt: o.createdAt,
-      tags: o.tags,
-    })
-    this.#heads.set(key, { version, live: true })
+    // whatever the L1 holds (a loaded copy's version counts loads) gives way to the write: it is
+    // dropped first only when it refuses the write (one write instead of a delete and a write)
+    const copy = { version, expiresAt: o.expiresAt, createdAt: o.createdAt, tags: o.tags }
+    let r = this.#l1.setSync(key, value, copy)
+    if (!r.applied) {
+      this.#l1.deleteSync(key)
+      r = this.#l1.setSync(key, value, copy)
+    }
+    // in place: a key written again keeps its place (the map is only bounded for memory)
+    this.#heads.setInPlace(key, { version, live: true })
     return {
       applied: true,
       version: r.version,

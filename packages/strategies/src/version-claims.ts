@@ -1,5 +1,6 @@
 import {
   type ClaimResult,
+  type ClaimSetOptions,
   ConflictError,
   hasVersionedDeletes,
   hasVersionFloors,
@@ -84,6 +85,34 @@ export class VersionClaims<V> {
   }
 
   /**
+   * {@link set} made at once, when the heads are this process's and the key has one (or the
+   * write is refused: a conflict throws); `undefined` when the claim must wait (heads in a shared
+   * tier, or a key whose floor must be read): then call {@link set}. Saves a write its promise
+   * hops on the path where nothing waits.
+   * @throws {ConflictError} when `expectedVersion` does not match
+   */
+  setNow(w: Write<V>): Claimed | undefined {
+    const heads = this.#heads
+    if (!(heads instanceof LocalVersionHeads)) return undefined
+    const { key, options } = w
+    const o: ClaimSetOptions = {
+      expiresAt: w.expiresAt,
+      createdAt: w.createdAt,
+      tags: w.tags,
+      headTtl: HEAD_TTL,
+    }
+    if (options.expectedVersion !== undefined) o.expectedVersion = options.expectedVersion
+    else if (options.version !== undefined) o.version = options.version
+    let r: ClaimResult
+    try {
+      r = heads.claimSetNow(key, w.value, o)
+    } catch (error) {
+      throw this.#conflict(key, error)
+    }
+    return r.needsFloor === true ? undefined : r
+  }
+
+  /**
    * Claims the version of a delete of `key` and removes the value from the coordinating tier.
    * @throws {ConflictError} when `expectedVersion` does not match
    */
@@ -125,17 +154,21 @@ export class VersionClaims<V> {
         throw new Error(`no version head for "${key}" although a floor was given`)
       return r
     } catch (error) {
-      if (error instanceof ConflictError) {
-        throw new ConflictError(error.expectedVersion, error.actualVersion, {
-          tier: 'tiered',
-          namespace: this.#ns.name,
-          key,
-        })
-      }
+      if (error instanceof ConflictError) throw this.#conflict(key, error)
       // the claim may still apply: a value nobody acknowledged must not stay readable there
       if (!(this.#heads instanceof LocalVersionHeads)) this.#ns.tiers.failed(key, error)
       throw error
     }
+  }
+
+  /** A conflict of a claim, as the namespace reports it; any other error as it is. */
+  #conflict(key: string, error: unknown): unknown {
+    if (!(error instanceof ConflictError)) return error
+    return new ConflictError(error.expectedVersion, error.actualVersion, {
+      tier: 'tiered',
+      namespace: this.#ns.name,
+      key,
+    })
   }
 
   /** Where `key`'s versions stand: the record's floor, or this instance's unflushed write above it. */

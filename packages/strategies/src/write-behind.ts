@@ -149,8 +149,9 @@ export class WriteBehind<V> {
     const queue = this.#ns.ctx.queue
     if (queue === undefined)
       throw new InvalidOptionError('queue', 'write_behind needs a write queue')
+    const claims = this.#claims
     const claim: Claimed =
-      this.#claims === undefined ? await this.#claim(w) : await this.#claims.set(w)
+      claims === undefined ? await this.#claim(w) : (claims.setNow(w) ?? (await claims.set(w)))
     if (!claim.applied) return claim // an explicit older version: ignored
     const version = claim.version
     try {
