@@ -52,6 +52,7 @@ const STATUS: Readonly<Record<ErrorCode, number>> = {
   E_TIER_UNAVAILABLE: 503,
   E_TIMEOUT: 503,
   E_CLOSED: 503,
+  E_LEASE_LOST: 503,
   E_WRITE_REJECTED: 500,
   E_DECODE: 500,
   E_DECRYPT: 500,
