@@ -220,9 +220,11 @@ export class ChangeRelay {
       }
       // listen for a wake before reading, so a change appended during the read is not slept over
       const woken = new AbortController()
+      // never sleep past the next renewal, whatever the poll interval
+      const ms = Math.max(1, Math.min(this.#poll, this.#ttl / 3 - (Date.now() - renewed)))
       const wake = this.#transport
-        .waitForChanges(this.#poll, AbortSignal.any([signal, woken.signal]))
-        .catch(() => sleep(this.#poll, signal))
+        .waitForChanges(ms, AbortSignal.any([signal, woken.signal]))
+        .catch(() => sleep(ms, signal))
       const batch = await this.#log.readFeed(checkpoint, this.#batch)
       if (batch.records.length > 0) {
         await this.#transport.publish(lease, batch.records)

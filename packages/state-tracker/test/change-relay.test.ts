@@ -164,7 +164,7 @@ describe('change streams through a relay and Redis Streams', () => {
   it('is woken by a tracker given the transport, not by its poll', async () => {
     const transport = transportOn(client)
     // a relay that would read the log again only after a minute
-    const relay = createChangeRelay({ log: t.log, transport, pollInterval: 60_000 })
+    const relay = createChangeRelay({ log: t.log, transport, pollInterval: 60_000, leaseTtl: 3000 })
     relay.start()
     const waking = createStateTracker({
       log: t.log,
@@ -178,11 +178,15 @@ describe('change streams through a relay and Redis Streams', () => {
       const actors = ids(3)
       const sub = stream.subscribe({ entityType: type }, { fromNow: true })
       await sub.start()
+      // idle for longer than its lease: it must renew while it waits
+      await new Promise((r) => setTimeout(r, 4000))
       for (let v = 1; v <= 3; v++) {
         await writeRounds(waking, type, actors, { from: v, to: v })
         expectSequences(await take(sub, 3), ranges(type, actors, v, v))
       }
       expect(stream.stats().relay.records).toBe(9)
+      // it renewed its lease while it waited, whatever its poll interval
+      expect(relay.stats()).toMatchObject({ role: 'leader', acquisitions: 1, lost: 0 })
     } finally {
       await stream.close()
       await relay.close()
