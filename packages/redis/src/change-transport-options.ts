@@ -7,7 +7,7 @@ import {
   resolveComponentOptions,
   type SingleClient,
 } from './connection.js'
-import { MAX_SHARDS, shardKeys } from './queue-shards.js'
+import { checkShardedName, checkShards, isIntIn as int, shardKeys } from './queue-shards.js'
 
 /** Options of {@link createRedisChangeTransport} every connection style shares. */
 export interface RedisChangeTransportCommonOptions {
@@ -97,11 +97,6 @@ export interface ResolvedChangeOptions {
   keys: ChangeKeys
 }
 
-const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/
-
-const int = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
-  Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
-
 /** The keys of stream `name` under `prefix` with `shards` shards. */
 export function changeKeys(prefix: string, name: string, shards: number): ChangeKeys {
   const tag = `{${prefix}:${name}}`
@@ -130,20 +125,8 @@ export function resolveChangeOptions(options: RedisChangeTransportOptions): Reso
     throw new InvalidOptionError('url', 'give either client or url, not both')
   if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\/./.test(url)))
     throw new InvalidOptionError('url', `must be a redis:// or rediss:// URL, got ${String(url)}`)
-  const name = options.name ?? 'changes'
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
-    throw new InvalidOptionError(
-      'name',
-      `must be 1-64 letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`,
-    )
-  }
-  const shards = options.shards ?? 1
-  if (!int(shards, 1, MAX_SHARDS)) {
-    throw new InvalidOptionError(
-      'shards',
-      `must be an integer from 1 to ${MAX_SHARDS}, got ${String(options.shards)}`,
-    )
-  }
+  const name = checkShardedName(options.name ?? 'changes')
+  const shards = checkShards(options.shards)
   const maxLength = options.maxLength ?? 1_000_000
   if (!int(maxLength, 1)) {
     throw new InvalidOptionError(

@@ -7,7 +7,7 @@ import {
 } from '@actor-cache/core'
 import type { AnyRedisClient, Commander, RedisComponentOptions } from './connection.js'
 import { resolveComponentOptions } from './connection.js'
-import { MAX_SHARDS, writeShardKey } from './queue-shards.js'
+import { checkShardedName, checkShards, isIntIn as int, writeShardKey } from './queue-shards.js'
 
 /** Options of {@link createRedisWriteQueue}. */
 export interface RedisWriteQueueOptions<T = QueuedWrite> extends RedisComponentOptions {
@@ -60,9 +60,6 @@ export interface ResolvedQueueOptions<T> {
   shardKey: (item: T) => string
 }
 
-const int = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
-  Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
-
 /**
  * Checks the options of a write queue (nothing is sent).
  * @throws {InvalidOptionError} naming the first bad option and its value
@@ -71,20 +68,8 @@ export function resolveQueueOptions<T>(
   options: RedisWriteQueueOptions<T>,
 ): ResolvedQueueOptions<T> {
   const { commander, client, prefix } = resolveComponentOptions(options)
-  const { name } = options
-  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
-    throw new InvalidOptionError(
-      'name',
-      `must be 1-64 letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`,
-    )
-  }
-  const shards = options.shards ?? 1
-  if (!int(shards, 1, MAX_SHARDS)) {
-    throw new InvalidOptionError(
-      'shards',
-      `must be an integer from 1 to ${MAX_SHARDS}, got ${String(options.shards)}`,
-    )
-  }
+  const name = checkShardedName(options.name)
+  const shards = checkShards(options.shards)
   const capacity = options.capacity ?? 100_000
   if (!int(capacity, shards)) {
     const least = shards > 1 ? `, at least shards (${shards})` : ''

@@ -4,6 +4,39 @@ import { keySlot } from './slot.js'
 /** Most shards a write queue or change stream may have (every claim or read looks at each one). */
 export const MAX_SHARDS = 64
 
+/** True when `v` is a safe integer from `min` to `max`. */
+export const isIntIn = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): boolean =>
+  Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
+
+/**
+ * The name of a sharded structure (a write queue, a change stream): it goes into hash tags.
+ * @throws {InvalidOptionError} unless 1-64 letters, digits, `_`, `.` or `-`
+ */
+export function checkShardedName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new InvalidOptionError(
+      'name',
+      `must be 1-64 letters, digits, "_", "." or "-", got ${JSON.stringify(name)}`,
+    )
+  }
+  return name
+}
+
+/**
+ * A shard count, `1` when omitted.
+ * @throws {InvalidOptionError} unless an integer from 1 to {@link MAX_SHARDS}
+ */
+export function checkShards(shards: unknown): number {
+  const n = shards ?? 1
+  if (!isIntIn(n, 1, MAX_SHARDS)) {
+    throw new InvalidOptionError(
+      'shards',
+      `must be an integer from 1 to ${MAX_SHARDS}, got ${String(shards)}`,
+    )
+  }
+  return n as number
+}
+
 const SLOTS = 16384
 
 /**
