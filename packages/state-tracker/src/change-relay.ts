@@ -11,6 +11,7 @@ import {
   type StreamRelayEvent,
   streamChannels,
 } from '@actor-cache/core'
+import { sleep } from './abortable-sleep.js'
 import { checkCount } from './stream-options.js'
 
 /** Options of {@link createChangeRelay}. */
@@ -57,18 +58,6 @@ export interface ChangeRelayStats {
   /** The newest error, until the next success. */
   lastError?: unknown
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 
 /**
  * The outbox relay of change streams across processes: it reads the change log's ordered feed

@@ -1,6 +1,7 @@
 import type { ChangeLog } from '@actor-cache/core'
-import type { ChangeSource, FeedPosition, SourceRead } from './change-source.js'
+import { sleep } from './abortable-sleep.js'
 import { RelayWindow } from './relay-window.js'
+import { WindowSource } from './window-source.js'
 
 /** Options of a {@link LocalRelay}. */
 export interface LocalRelayOptions {
@@ -33,96 +34,27 @@ export interface RelayStats {
   lastError?: unknown
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-
 /**
  * An in-process relay: polls the log's ordered feed (`readFeed`, which never skips a change
  * committed late) and holds what it reads in a bounded window that subscriptions read at their
  * own pace. It runs while at least one subscription retains it; a nudge makes it read at once.
  */
-export class LocalRelay implements ChangeSource {
+export class LocalRelay extends WindowSource {
   readonly #log: ChangeLog
   readonly #options: LocalRelayOptions
-  readonly #window: RelayWindow
   #checkpoint: string | undefined
   #started = false
-  #users = 0
-  #running: Promise<void> | undefined
-  /** The loop that ran last (ended, or ending after a halt). */
-  #last: Promise<void> = Promise.resolve()
-  #ready: Promise<void> | undefined
-  #stop: AbortController | undefined
   #nudge: AbortController | undefined
   #stats: RelayStats = { reads: 0, records: 0, errors: 0, held: 0, losses: 0 }
 
   constructor(log: ChangeLog, options: LocalRelayOptions) {
+    super(new RelayWindow(options.capacity, options.startCheckpoint))
     this.#log = log
     this.#options = options
-    this.#window = new RelayWindow(options.capacity, options.startCheckpoint)
     if (options.startCheckpoint !== undefined) {
       this.#checkpoint = options.startCheckpoint
       this.#started = true
     }
-  }
-
-  retain(): Promise<void> {
-    this.#users++
-    if (this.#running === undefined) {
-      const stop = new AbortController()
-      this.#stop = stop
-      let ready: () => void = () => {}
-      const started = new Promise<void>((resolve) => {
-        ready = resolve
-      })
-      this.#ready = started
-      // a loop halted a moment ago may still be reading: the new one starts after it
-      const previous = this.#last
-      this.#running = previous.then(() => this.#run(stop.signal, ready)).finally(() => ready())
-      this.#last = this.#running
-    }
-    return this.#ready as Promise<void>
-  }
-
-  release(): void {
-    if (this.#users === 0) return
-    this.#users--
-    if (this.#users === 0) this.#halt()
-  }
-
-  /** Stops reading and waits for the read in flight (subscriptions should be closed first). */
-  async close(): Promise<void> {
-    this.#users = 0
-    await this.#halt()
-  }
-
-  head(): number {
-    return this.#window.head()
-  }
-
-  tail(): number {
-    return this.#window.tail()
-  }
-
-  read(from: number, max: number): SourceRead {
-    return this.#window.read(from, max)
-  }
-
-  checkpointAt(p: number): FeedPosition {
-    return this.#window.checkpointAt(p)
-  }
-
-  wait(from: number, ms: number, signal: AbortSignal): Promise<void> {
-    return this.#window.wait(from, ms, signal)
   }
 
   nudge(): void {
@@ -131,17 +63,10 @@ export class LocalRelay implements ChangeSource {
 
   /** Counters and the size of the window. */
   stats(): RelayStats {
-    return { ...this.#stats, held: this.#window.held() }
+    return { ...this.#stats, held: this.window.held() }
   }
 
-  async #halt(): Promise<void> {
-    this.#stop?.abort()
-    this.#nudge?.abort()
-    this.#running = undefined
-    await this.#last
-  }
-
-  async #run(signal: AbortSignal, ready: () => void): Promise<void> {
+  protected async run(signal: AbortSignal, ready: () => void): Promise<void> {
     let failures = 0
     while (!signal.aborted) {
       const nudge = new AbortController()
@@ -171,7 +96,7 @@ export class LocalRelay implements ChangeSource {
     if (!this.#started && this.#log.feedEnd !== undefined) {
       // nobody can subscribe before the relay reaches the feed's end: start there at once
       this.#checkpoint = await this.#log.feedEnd()
-      this.#window.checkpoint(this.#checkpoint)
+      this.window.checkpoint(this.#checkpoint)
       return false
     }
     const from = this.#checkpoint
@@ -182,10 +107,10 @@ export class LocalRelay implements ChangeSource {
     const full = batch.records.length >= this.#options.batchSize
     // Before the first catch-up to the feed's end nobody can subscribe: skip history.
     if (this.#started) {
-      this.#window.push(batch.records, from)
+      this.window.push(batch.records, from)
       this.#stats.records += batch.records.length
     }
-    this.#window.checkpoint(this.#checkpoint)
+    this.window.checkpoint(this.#checkpoint)
     return full
   }
 }

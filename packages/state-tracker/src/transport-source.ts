@@ -1,7 +1,8 @@
 import type { ChangeReader, ChangeTransport, TransportRead } from '@actor-cache/core'
-import type { ChangeSource, FeedPosition, SourceRead } from './change-source.js'
+import { sleep } from './abortable-sleep.js'
 import type { RelayStats } from './local-relay.js'
 import { RelayWindow } from './relay-window.js'
+import { WindowSource } from './window-source.js'
 
 /** Options of a {@link TransportSource}. */
 export interface TransportSourceOptions {
@@ -16,18 +17,6 @@ export interface TransportSourceOptions {
   group?: string
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-
 /**
  * A change source fed by a {@link ChangeTransport} (Redis Streams): what a relay in any process
  * published, read from every shard into this process's window.
@@ -39,73 +28,19 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  * entries (trimmed before it read them, Redis restarted), the window is dropped and every
  * subscription reads the log from its own checkpoint, taken before the loss.
  */
-export class TransportSource implements ChangeSource {
+export class TransportSource extends WindowSource {
   readonly #options: TransportSourceOptions
-  readonly #window: RelayWindow
   #reader: ChangeReader | undefined
   /** Checkpoint the latest read fetched, to be a position's once a later read finds the end. */
   #pending: { checkpoint: string } | undefined
   #mark: string | undefined
   /** Whether the latest read found a relay checkpoint saved. */
   #relayed = false
-  #users = 0
-  #running: Promise<void> | undefined
-  #last: Promise<void> = Promise.resolve()
-  #ready: Promise<void> | undefined
-  #stop: AbortController | undefined
   #stats: RelayStats = { reads: 0, records: 0, errors: 0, held: 0, losses: 0 }
 
   constructor(options: TransportSourceOptions) {
+    super(new RelayWindow(options.capacity))
     this.#options = options
-    this.#window = new RelayWindow(options.capacity)
-  }
-
-  retain(): Promise<void> {
-    this.#users++
-    if (this.#running === undefined) {
-      const stop = new AbortController()
-      this.#stop = stop
-      let ready: () => void = () => {}
-      this.#ready = new Promise<void>((resolve) => {
-        ready = resolve
-      })
-      const previous = this.#last
-      this.#running = previous.then(() => this.#run(stop.signal, ready)).finally(() => ready())
-      this.#last = this.#running
-    }
-    return this.#ready as Promise<void>
-  }
-
-  release(): void {
-    if (this.#users === 0) return
-    this.#users--
-    if (this.#users === 0) void this.#halt()
-  }
-
-  /** Stops reading, closes the reader (subscriptions should be closed first). */
-  async close(): Promise<void> {
-    this.#users = 0
-    await this.#halt()
-  }
-
-  head(): number {
-    return this.#window.head()
-  }
-
-  tail(): number {
-    return this.#window.tail()
-  }
-
-  read(from: number, max: number): SourceRead {
-    return this.#window.read(from, max)
-  }
-
-  checkpointAt(p: number): FeedPosition {
-    return this.#window.checkpointAt(p)
-  }
-
-  wait(from: number, ms: number, signal: AbortSignal): Promise<void> {
-    return this.#window.wait(from, ms, signal)
   }
 
   /** Wakes the relay, wherever it runs: a change was just appended. */
@@ -115,16 +50,10 @@ export class TransportSource implements ChangeSource {
 
   /** Counters and the size of the window. */
   stats(): RelayStats {
-    return { ...this.#stats, held: this.#window.held() }
+    return { ...this.#stats, held: this.window.held() }
   }
 
-  async #halt(): Promise<void> {
-    this.#stop?.abort()
-    this.#running = undefined
-    await this.#last
-  }
-
-  async #run(signal: AbortSignal, ready: () => void): Promise<void> {
+  protected async run(signal: AbortSignal, ready: () => void): Promise<void> {
     let failures = 0
     while (!signal.aborted) {
       let more = false
@@ -148,7 +77,7 @@ export class TransportSource implements ChangeSource {
     this.#pending = undefined
     // a reader group is per retention: the next one starts from the end, a reset for the window
     if (reader !== undefined) {
-      this.#window.reset()
+      this.window.reset()
       await reader.close().catch(() => {})
     }
   }
@@ -167,7 +96,7 @@ export class TransportSource implements ChangeSource {
     const group = this.#options.group
     this.#reader = await this.#options.transport.openReader(group === undefined ? {} : { group })
     this.#mark = checkpoint
-    this.#window.checkpoint(checkpoint)
+    this.window.checkpoint(checkpoint)
     this.#relayed = true
   }
 
@@ -184,15 +113,15 @@ export class TransportSource implements ChangeSource {
     const lost = read.lost || reappeared
     if (lost) {
       this.#stats.losses++
-      this.#window.reset()
+      this.window.reset()
       this.#pending = undefined
     }
-    this.#window.push(read.records, this.#mark)
+    this.window.push(read.records, this.#mark)
     this.#stats.records += read.records.length
     if (!read.more && !lost && this.#pending !== undefined) {
       // every shard was read to its end after the pending checkpoint was fetched
       this.#mark = this.#pending.checkpoint
-      this.#window.checkpoint(this.#mark)
+      this.window.checkpoint(this.#mark)
     }
     this.#pending =
       lost || read.checkpoint === undefined ? undefined : { checkpoint: read.checkpoint }
