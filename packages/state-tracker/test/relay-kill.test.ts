@@ -11,11 +11,10 @@ import { LONG } from '@actor-cache/test-utils/property'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChangeRelay, createChangeStream, createStateTracker } from '../src/index.js'
 import { type Child, spawnChild } from './child.js'
-import { DATABASE_URL, openDatabase, type TestDatabase } from './logs.js'
+import { DATABASE_URL } from './logs.js'
 import {
-  type Client,
-  connect,
-  dropStreams,
+  openProcessStack,
+  type ProcessStack,
   REDIS_URL,
   streamName,
   transportOn,
@@ -28,19 +27,12 @@ const ENTITIES = 40
 const SEED = Number(process.env.SEED ?? Date.now() % 100_000)
 
 describe('relays killed at random points (postgres, redis)', () => {
-  let db: TestDatabase
-  let schema: string
-  let client: Client
+  let stack: ProcessStack
   beforeAll(async () => {
-    client = await connect()
-    db = await openDatabase('postgres')
-    schema =
-      (await db.prisma.$queryRawUnsafe<{ s: string }[]>('SELECT current_schema() AS s'))[0]?.s ?? ''
+    stack = await openProcessStack()
   })
   afterAll(async () => {
-    await db?.close()
-    if (client) await dropStreams(client)
-    await client?.close()
+    await stack?.close()
   })
 
   it(
@@ -51,10 +43,10 @@ describe('relays killed at random points (postgres, redis)', () => {
         seed = (seed * 1103515245 + 12345) >>> 0
         return seed / 2 ** 32
       }
-      const log = createPrismaChangeLog({ prisma: db.prisma })
+      const log = createPrismaChangeLog({ prisma: stack.db.prisma })
       const tracker = createStateTracker({ log, systemId: 'kill-test' })
       const stream = streamName(`kill${SEED}x`)
-      const transport = transportOn(client, { name: stream })
+      const transport = transportOn(stack.client, { name: stream })
       const changes = createChangeStream({ log, transport })
       // it starts once the first relay has saved a checkpoint: its catch-up covers what came before
       const sub = changes.subscribe({ entityType: 'kill_core' }, { afterTime: 0 })
@@ -90,7 +82,7 @@ describe('relays killed at random points (postgres, redis)', () => {
         const child = spawnChild('test/fixtures/relay.mjs', {
           ...(dies ? { DIE_AT: String(1 + Math.floor(random() * 4)) } : {}),
           DATABASE_URL,
-          SCHEMA: schema,
+          SCHEMA: stack.schema,
           REDIS_URL,
           STREAM: stream,
           SHARDS: '4',

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { ChangeTransport } from '@actor-cache/core'
 import { createRedisChangeTransport } from '@actor-cache/redis'
 import { createClient } from 'redis'
+import { openDatabase, type TestDatabase } from './logs.js'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -79,5 +80,32 @@ export async function until(
     if (await check()) return
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+/** What the tests whose relays, writers or consumers are child processes share. */
+export interface ProcessStack {
+  db: TestDatabase
+  /** The database schema the children connect to. */
+  schema: string
+  client: Client
+  /** Closes the database and drops the streams the test used. */
+  close(): Promise<void>
+}
+
+/** A PostgreSQL schema of its own and a Redis client, for tests of child processes. */
+export async function openProcessStack(): Promise<ProcessStack> {
+  const client = await connect()
+  const db = await openDatabase('postgres')
+  const rows = await db.prisma.$queryRawUnsafe<{ s: string }[]>('SELECT current_schema() AS s')
+  return {
+    db,
+    schema: rows[0]?.s ?? '',
+    client,
+    async close() {
+      await db.close()
+      await dropStreams(client)
+      await client.close()
+    },
   }
 }

@@ -9,8 +9,8 @@ import { once } from 'node:events'
 import { LONG } from '@actor-cache/test-utils/property'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Child, spawnChild } from './child.js'
-import { DATABASE_URL, openDatabase, type TestDatabase } from './logs.js'
-import { type Client, connect, dropStreams, REDIS_URL, streamName, until } from './relay-stack.js'
+import { DATABASE_URL } from './logs.js'
+import { openProcessStack, type ProcessStack, REDIS_URL, streamName, until } from './relay-stack.js'
 
 const CONSUMERS = Number(process.env.CONSUMERS ?? 8)
 const WRITERS = 2
@@ -25,19 +25,12 @@ const seenOf = (c: Child): number => {
 }
 
 describe('consumers killed and restarted under continuous writes (postgres, redis)', () => {
-  let db: TestDatabase
-  let schema: string
-  let client: Client
+  let stack: ProcessStack
   beforeAll(async () => {
-    client = await connect()
-    db = await openDatabase('postgres')
-    schema =
-      (await db.prisma.$queryRawUnsafe<{ s: string }[]>('SELECT current_schema() AS s'))[0]?.s ?? ''
+    stack = await openProcessStack()
   })
   afterAll(async () => {
-    await db?.close()
-    if (client) await dropStreams(client)
-    await client?.close()
+    await stack?.close()
   })
 
   it(
@@ -50,7 +43,7 @@ describe('consumers killed and restarted under continuous writes (postgres, redi
       }
       const env = {
         DATABASE_URL,
-        SCHEMA: schema,
+        SCHEMA: stack.schema,
         REDIS_URL,
         STREAM: streamName(`fanout${SEED}x`),
         SHARDS: '4',
@@ -88,7 +81,7 @@ describe('consumers killed and restarted under continuous writes (postgres, redi
           writers.map((w) => w.waitFor((l) => l.startsWith('done '), 'done')),
         )
         const total = done.reduce((sum, l) => sum + Number(l.slice(5)), 0)
-        const rows = await db.prisma.$queryRawUnsafe<{ n: bigint }[]>(
+        const rows = await stack.db.prisma.$queryRawUnsafe<{ n: bigint }[]>(
           `SELECT count(*) AS n FROM ac_state_changes WHERE entity_type = 'fanout_core'`,
         )
         expect(Number(rows[0]?.n)).toBe(total)
