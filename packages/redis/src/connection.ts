@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import {
   ActorCacheError,
@@ -142,6 +143,20 @@ class CommandTimeout extends Error {
 /** Idle watchdog ticks after which the watchdog stops (it is unref'd: it keeps nothing open). */
 const IDLE_TICKS = 10
 
+/** How long writes share one abort signal (see `Commander.#writeOptions`). */
+const WRITE_WINDOW_MS = 100
+/**
+ * Most writes sharing one abort signal: each write adds a listener to it until it is sent, and
+ * an EventTarget checks a new listener against all it holds.
+ */
+const WRITE_WINDOW_SIZE = 256
+
+interface WriteWindow {
+  until: number
+  left: number
+  options: CommandOptions
+}
+
 /** Options that turn node-redis's own per-command timeout off (0 means none there). */
 const UNTIMED: CommandOptions = Object.freeze({ timeout: 0 })
 
@@ -177,8 +192,9 @@ export class Commander {
    * A read is sent without node-redis's own command timeout (node-redis 6 arms one of 5 s on every
    * command by default, an `AbortSignal.timeout` and its listener per call, about a third of a
    * sequential GET's client-side cost): the call is bounded here anyway, and a read the server
-   * runs late changes nothing. Writes keep it, so that a write still waiting to be sent when its
-   * time runs out is taken off the client's queue instead of being sent after a reconnect.
+   * runs late changes nothing. A write still waiting to be sent when its time runs out must be
+   * taken off the client's queue instead of being sent after a reconnect: writes share an abort
+   * signal per window instead (see {@link Commander.#writeOptions}).
    */
   async send<T = unknown>(
     args: readonly CommandArgument[],
@@ -189,7 +205,13 @@ export class Commander {
   ): Promise<T> {
     this.breaker.enter()
     this.sent++
-    const opts = readonly ? (options === undefined ? UNTIMED : { ...options, timeout: 0 }) : options
+    const opts = readonly
+      ? options === undefined
+        ? UNTIMED
+        : { ...options, timeout: 0 }
+      : options === undefined && timeout === this.timeout
+        ? this.#writeOptions()
+        : options
     try {
       const reply = await this.#bounded(
         this.#cluster
@@ -229,6 +251,34 @@ export class Commander {
         },
       )
     })
+  }
+
+  #window: WriteWindow | undefined
+
+  /**
+   * Options of a write: node-redis's own timer off, and instead the abort signal shared by the
+   * writes sent within one window ({@link WRITE_WINDOW_MS}, at most {@link WRITE_WINDOW_SIZE}
+   * writes), aborted once the last of them is past its deadline. A write still waiting to be sent
+   * then (a reconnect in progress) is taken off the client's queue, as node-redis's timeout would
+   * do it, without a timer and a signal per write. A write is aborted only after its caller got
+   * its timeout, whose outcome is unknown either way.
+   */
+  #writeOptions(): CommandOptions {
+    const now = Date.now()
+    let w = this.#window
+    if (w === undefined || now >= w.until || w.left === 0) {
+      const controller = new AbortController()
+      setMaxListeners(WRITE_WINDOW_SIZE, controller.signal)
+      w = {
+        until: now + WRITE_WINDOW_MS,
+        left: WRITE_WINDOW_SIZE,
+        options: Object.freeze({ timeout: 0, abortSignal: controller.signal }),
+      }
+      this.#window = w
+      setTimeout(() => controller.abort(), WRITE_WINDOW_MS + this.timeout).unref()
+    }
+    w.left--
+    return w.options
   }
 
   readonly #inFlight = new Set<Deadline>()

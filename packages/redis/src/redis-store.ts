@@ -26,22 +26,13 @@ import type { Commander } from './connection.js'
 import { EntryReader, ReadBatch } from './entry-reader.js'
 import { encodeTail } from './envelope.js'
 import type { RedisTier } from './redis-tier.js'
-import { SET_SCRIPT, SET_TTL_SCRIPT } from './scripts.js'
+import { SET_TTL_SCRIPT } from './scripts.js'
 import { groupBySlot } from './slot.js'
 import { checkClaimOptions, VersionHeads } from './version-heads.js'
+import { type PreparedWrite, runVersionedSet } from './versioned-set.js'
 
 const TIER = 'redis'
 const SCAN_COUNT = '1000'
-
-/** A validated, encoded write, ready for the set script. */
-interface PreparedWrite {
-  key: string
-  full: string
-  mode: 'auto' | 'version' | 'cas'
-  n: number
-  tail: string
-  pxat: string
-}
 
 /** The Redis store of one namespace. */
 export class RedisStore<V = unknown> implements CacheStore<V>, VersionHeadStore<V> {
@@ -180,11 +171,7 @@ export class RedisStore<V = unknown> implements CacheStore<V>, VersionHeadStore<
 
   async #write(p: PreparedWrite): Promise<SetResult> {
     const t0 = performance.now()
-    const [status, shown] = await SET_SCRIPT.run<[number, string]>(
-      this.#commander,
-      [p.full],
-      [p.mode, String(p.n), p.tail, p.pxat],
-    )
+    const [status, shown] = await runVersionedSet(this.#commander, p)
     const version = Number(shown)
     if (status === -1) {
       throw new ConflictError(p.n, version, { tier: TIER, namespace: this.namespace, key: p.key })

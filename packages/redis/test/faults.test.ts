@@ -5,6 +5,7 @@ import {
   type DeliveredInvalidation,
   type QueuedWrite,
 } from '@actor-cache/core'
+import { TcpProxy } from '@actor-cache/test-utils/tcp-proxy'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import {
   type AnyRedisClient,
@@ -138,19 +139,23 @@ describe('faults', () => {
     await Promise.all([bus.close(), other.close(), queue.close()])
   }, 90_000)
 
-  it("sends reads without node-redis's own command timer, and writes with it", async () => {
-    // node-redis 6 arms a timer per command unless told `timeout: 0`; the store's deadline
-    // bounds reads anyway, while a write left unsent past the client's timeout must leave its
-    // queue rather than be sent after a reconnect
+  it("sends commands without node-redis's own command timer; writes share an abort signal", async () => {
+    // node-redis 6 arms a timer and a signal per command unless told `timeout: 0`; the store's
+    // deadline bounds every command anyway, and a write left unsent past its deadline is taken
+    // off the client's queue by the signal its window shares (next test)
     const real = await connect(server.url)
     clients.push(real)
-    const sent: { command: string; timeout: unknown }[] = []
+    const sent: { command: string; timeout: unknown; signal: unknown }[] = []
     const client = new Proxy(real, {
       get(target, prop) {
         const v = Reflect.get(target, prop)
         if (prop !== 'sendCommand' || typeof v !== 'function') return v
-        return (args: string[], options?: { timeout?: number }) => {
-          sent.push({ command: String(args[0]), timeout: options?.timeout })
+        return (args: string[], options?: { timeout?: number; abortSignal?: AbortSignal }) => {
+          sent.push({
+            command: String(args[0]),
+            timeout: options?.timeout,
+            signal: options?.abortSignal,
+          })
           return v.call(target, args, options)
         }
       },
@@ -159,15 +164,55 @@ describe('faults', () => {
       'timers',
     )
     await store.set('k', 'v')
+    await store.set('k2', 'w')
     expect(await store.get('k')).toMatchObject({ value: 'v' })
     expect(await store.getMany(['k', 'absent'])).toMatchObject([{ value: 'v' }, undefined])
     const reads = sent.filter((c) => c.command === 'MGET')
     const writes = sent.filter((c) => c.command !== 'MGET')
     expect(reads.length).toBeGreaterThanOrEqual(2)
-    expect(reads.every((c) => c.timeout === 0)).toBe(true)
-    expect(writes.length).toBeGreaterThan(0)
-    expect(writes.every((c) => c.timeout === undefined)).toBe(true)
+    expect(reads.every((c) => c.timeout === 0 && c.signal === undefined)).toBe(true)
+    expect(writes.length).toBeGreaterThanOrEqual(2)
+    expect(writes.every((c) => c.timeout === 0 && c.signal instanceof AbortSignal)).toBe(true)
+    // one signal for writes sent close together, not one per write
+    expect(new Set(writes.map((c) => c.signal)).size).toBeLessThan(writes.length)
   })
+
+  it('drops a write still unsent at its deadline, so a reconnect does not apply it late', async () => {
+    const proxy = new TcpProxy('127.0.0.1', server.port)
+    await proxy.start()
+    const client = await connect(`redis://127.0.0.1:${proxy.port}`, { disableOfflineQueue: false })
+    clients.push(client)
+    const store = createRedisStore({
+      client,
+      prefix: 'f',
+      commandTimeout: 200,
+      breaker: { threshold: 1000, resetTimeout: 100 },
+    }).namespace('unsent')
+    const control = (await tier()).tier.namespace('unsent')
+    try {
+      await store.set('before', 1)
+      await proxy.down()
+      await eventually(() => !client.isReady, 10_000, 'the client to see the cut')
+      // queued by node-redis while it fails to reconnect: never written to a socket
+      const late = await timed(() => store.set('late', 1))
+      expect(late.error).toMatchObject({
+        code: 'E_TIER_UNAVAILABLE',
+        message: expect.stringMatching(/no reply within 200 ms/),
+      })
+      // The window's signal fires at most 100 ms (the window) after the deadline; a timer due
+      // later than that one runs after it, however slow the machine.
+      await new Promise((r) => setTimeout(r, 400))
+      await proxy.unblock()
+      await eventually(() => client.isReady, 10_000, 'the client to reconnect')
+      await store.set('after', 1)
+      expect(await control.get('before')).toMatchObject({ value: 1 })
+      expect(await control.get('after')).toMatchObject({ value: 1 })
+      // sent after the reconnect, 'late' would be here (and before 'after', on one connection)
+      expect(await control.get('late')).toBeUndefined()
+    } finally {
+      await proxy.close()
+    }
+  }, 30_000)
 
   it('returns within the timeout while Redis is paused (SIGSTOP), and keeps the event loop responsive', async () => {
     const { tier: t, client } = await tier({
