@@ -5,4 +5,3 @@
  */
 export { privateRedis, type RedisServer } from '@actor-cache/test-utils/redis-server'
 export { TcpProxy } from '@actor-cache/test-utils/tcp-proxy'
-
