@@ -56,7 +56,9 @@ export async function runL2Suite(options: L2Options = {}): Promise<L2Report> {
   const plain = createRedisStore({ client, prefix, coalesce: false })
   const store = tier.namespace('primary_core')
   const storeNoCoalesce = plain.namespace('primary_core')
-  const rawKeys = Array.from({ length: universe }, (_, i) => `${prefix}:raw:${i}`)
+  // The same length as the store's keys (`<prefix>:primary_core:actor:<i>`): a longer key costs
+  // bytes on the wire in each request, which would count against the store.
+  const rawKeys = Array.from({ length: universe }, (_, i) => `${prefix}:raw_baseline:actor:${i}`)
   const keys = Array.from({ length: universe }, (_, i) => `actor:${i}`)
   const progress = (what: string) => (r: number, total: number) =>
     process.stderr.write(`\r  ${what}: round ${r}/${total}`)
