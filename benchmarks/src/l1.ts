@@ -34,6 +34,8 @@ export interface L1Report {
 }
 
 const TTL = 300_000
+/** Items in the bag of the larger states the second write table uses. */
+const BAG = 40
 
 /** L1 hit path and write path: raw Map and lru-cache against memcache, side by side. */
 export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
@@ -113,7 +115,9 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
   // Each writer runs alone in a worker thread, with its own heap: in one shared heap the copies
   // the freeze case keeps alive were collected in whichever case ran next, and the reference
   // and lru-cache cases paid for them. Same keys in the same order, same values, for all three.
-  log(`\n## L1 writes (actor state objects, TTL on; each writer in its own worker thread)\n`)
+  log(
+    `\n## L1 writes (actor state objects, each write a changed state (its hp), TTL on; each writer in its own worker thread)\n`,
+  )
   const writers = await Promise.all([
     startSetWorker('lru-cache set (ttl)', { kind: 'lru-cache', universe, ttl: TTL }),
     startSetWorker('memcache setSync (freeze)', { kind: 'memcache-freeze', universe, ttl: TTL }),
@@ -131,6 +135,42 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
   }
   process.stderr.write('\n')
   log(table(set, 'lru-cache set (ttl)'))
+
+  // A larger state of which one field changes: a frozen copy shares the unchanged parts of the
+  // copy the key held, so a write allocates only the changed path.
+  log(`\n## L1 writes of larger states (a bag of ${BAG} items, about 1.5 KB; only hp changes)\n`)
+  const bigWriters = await Promise.all([
+    startSetWorker('lru-cache set (ttl), large state', {
+      kind: 'lru-cache',
+      universe,
+      ttl: TTL,
+      bag: BAG,
+    }),
+    startSetWorker('memcache setSync (freeze), large state', {
+      kind: 'memcache-freeze',
+      universe,
+      ttl: TTL,
+      bag: BAG,
+    }),
+    startSetWorker('memcache setSync (reference), large state', {
+      kind: 'memcache-reference',
+      universe,
+      ttl: TTL,
+      bag: BAG,
+    }),
+  ])
+  let bigSet: BenchResult[]
+  try {
+    bigSet = await compare(bigWriters, {
+      opsPerRound: opsPerRound / 20,
+      rounds,
+      onRound: progress('large set'),
+    })
+  } finally {
+    await Promise.all(bigWriters.map((w) => w.close()))
+  }
+  process.stderr.write('\n')
+  log(table(bigSet, 'lru-cache set (ttl), large state'))
 
   const sizeAccuracy = measureSizeAccuracy(Math.min(universe, 50_000))
   if (sizeAccuracy !== undefined) {

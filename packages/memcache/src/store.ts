@@ -239,7 +239,8 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     let stored: unknown = value
     let size: number
     if (this.#shared.freeze) {
-      const frozen = freezeCopy(value)
+      // the frozen copy the key holds lends the new copy its unchanged parts
+      const frozen = freezeCopy(value, this.#slots.get(key)?.value)
       stored = frozen.value
       size = frozen.size
     } else {

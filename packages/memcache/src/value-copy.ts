@@ -33,13 +33,24 @@ const GIVE_UP: unique symbol = Symbol('give up')
  */
 let bytes = 0
 
-/** A deeply frozen copy of `value` and its estimated size, as core's `freezeValue` returns. */
-export function freezeCopy<T>(value: T): FrozenValue<T> {
+/**
+ * A deeply frozen copy of `value` and its estimated size, as core's `freezeValue` returns.
+ *
+ * With `previous` (the frozen copy the key held), every part of the new value equal to the part
+ * at the same place in `previous` is that part: a write that changes one field of a large state
+ * allocates only the objects on the path to that field, and keeps nothing else alive. Frozen
+ * copies never change, so sharing them is invisible; the size counts shared parts in full.
+ */
+export function freezeCopy<T>(value: T, previous?: unknown): FrozenValue<T> {
   const outer = bytes
   bytes = 0
   try {
     if (prototypeIsClean()) {
-      const copied = copy(value, 0) as T
+      const copied = (
+        typeof previous === 'object' && previous !== null && Object.isFrozen(previous)
+          ? copyOver(value, previous, 0)
+          : copy(value, 0)
+      ) as T
       return { value: copied, size: bytes }
     }
   } catch (err) {
@@ -140,6 +151,77 @@ function copyArray(value: unknown[], depth: number): unknown[] {
   }
   bytes += OBJECT_BASE + SLOT * n
   return out
+}
+
+/**
+ * {@link copy} of `value`, returning `hint` (a part of an earlier frozen copy) where the copy
+ * would equal it, and the parts of `hint` the copy would equal where only some differ.
+ */
+function copyOver(value: unknown, hint: unknown, depth: number): unknown {
+  if (typeof value !== 'object') {
+    bytes += primitiveSize(value)
+    return value
+  }
+  if (value === null) return null
+  if (typeof hint !== 'object' || hint === null || depth >= FAST_DEPTH) return copy(value, depth)
+  if (Array.isArray(value)) {
+    return Array.isArray(hint) ? copyArrayOver(value, hint, depth) : copy(value, depth)
+  }
+  if (Array.isArray(hint) || Object.getPrototypeOf(hint) !== Object.prototype) {
+    return copy(value, depth)
+  }
+  return copyObjectOver(value, hint as Record<string, unknown>, depth)
+}
+
+function copyArrayOver(value: unknown[], hint: readonly unknown[], depth: number): unknown {
+  const n = value.length
+  const held = hint.length
+  let out: unknown[] | undefined
+  for (let i = 0; i < n; i++) {
+    const was = i < held ? hint[i] : undefined
+    const item = copyOver(value[i], was, depth + 1)
+    if (out === undefined) {
+      if (i < held && Object.is(item, was)) continue
+      out = hint.slice(0, i)
+    }
+    out.push(item)
+  }
+  bytes += OBJECT_BASE + SLOT * n
+  if (out === undefined) return n === held ? hint : Object.freeze(hint.slice(0, n))
+  return Object.freeze(out)
+}
+
+function copyObjectOver(value: object, hint: Record<string, unknown>, depth: number): unknown {
+  checkPlain(value)
+  const held = Object.keys(hint)
+  let out: Record<string, unknown> | undefined
+  let n = 0
+  for (const k in value) {
+    if (k === '__proto__' || k === 'constructor') throw GIVE_UP
+    const v = (value as Record<string, unknown>)[k]
+    if (out === undefined) {
+      // the same key at the same place: the keys so far are the hint's first ones, in order
+      const same = k === held[n]
+      const was = same ? hint[k] : undefined
+      const item = copyOver(v, was, depth + 1)
+      if (same && Object.is(item, was)) {
+        n++
+        continue
+      }
+      out = {}
+      for (let j = 0; j < n; j++) out[held[j] as string] = hint[held[j] as string]
+      out[k] = item
+    } else {
+      out[k] = copyOver(v, Object.hasOwn(hint, k) ? hint[k] : undefined, depth + 1)
+    }
+    n++
+  }
+  bytes += OBJECT_BASE + SLOT * n
+  if (out !== undefined) return Object.freeze(out)
+  if (n === held.length) return hint
+  out = {}
+  for (let j = 0; j < n; j++) out[held[j] as string] = hint[held[j] as string]
+  return Object.freeze(out)
 }
 
 const ARRAY_VALUES = Array.prototype[Symbol.iterator]

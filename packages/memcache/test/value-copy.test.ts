@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import { freezeValue, MAX_VALUE_DEPTH, measureValue } from '@actor-cache/core'
 import { describe, expect, it } from 'vitest'
+import { createMemCache } from '../src/index.js'
 import { freezeCopy, measure } from '../src/value-copy.js'
 import { forEachSeed } from './seeded.js'
 
@@ -174,5 +175,105 @@ describe('freezeCopy of arrays', () => {
     expect(value).toEqual([1, 2, 3])
     expect(make()).toEqual([1, 2, 3])
     expect(() => (value as number[]).push(5)).toThrow(TypeError)
+  })
+})
+
+/** `value` with random edits: parts replaced, keys added, dropped or reordered, arrays resized. */
+function edited(rand: () => number, value: unknown, depth = 0): unknown {
+  if (rand() < 0.15) return randomValue(rand, depth)
+  if (typeof value !== 'object' || value === null) return value
+  if (Array.isArray(value)) {
+    const out = value.map((v) => (rand() < 0.5 ? v : edited(rand, v, depth + 1)))
+    if (rand() < 0.2) out.push(randomValue(rand, depth + 1))
+    if (rand() < 0.2) out.pop()
+    return out
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value
+  let entries = Object.entries(value).map(([k, v]) => [k, rand() < 0.5 ? v : edited(rand, v)])
+  if (rand() < 0.2) entries.reverse()
+  if (rand() < 0.2) entries = entries.slice(1)
+  if (rand() < 0.2) entries.push([`k${Math.floor(rand() * 3)}`, randomValue(rand, depth + 1)])
+  return Object.fromEntries(entries)
+}
+
+/** Deep equality that also compares key order, and numbers with `Object.is` (-0 is not 0). */
+function same(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) {
+    return Object.is(a, b)
+  }
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false
+  if (a instanceof Map || a instanceof Set || a instanceof Date) return isDeepStrictEqual(a, b)
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  return (
+    ka.length === kb.length &&
+    ka.every(
+      (k, i) =>
+        k === kb[i] && same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    )
+  )
+}
+
+describe('freezeCopy over the copy the key held', () => {
+  it('equals a copy made from nothing, in every key and key order, on random edits', () => {
+    forEachSeed(300, (rand) => {
+      const before = randomValue(rand)
+      const after = edited(rand, before)
+      const previous = freezeCopy(before).value
+      const over = freezeCopy(after, previous)
+      const core = freezeValue(after)
+      expect(over.size).toBe(core.size)
+      expect(same(over.value, core.value)).toBe(true)
+      expect(deepFrozen(over.value)).toBe(true)
+      // the previous copy is untouched
+      expect(same(previous, freezeValue(before).value)).toBe(true)
+    })
+  })
+
+  it('keeps the unchanged parts of the held copy and makes new objects only on the changed path', () => {
+    const state = { id: 'a', hp: 10, bag: { items: [{ sword: 1 }, { shield: 2 }] }, stats: [1, 2] }
+    const held = freezeCopy(state).value
+    const next = freezeCopy(
+      { ...state, hp: 9, bag: { items: [{ sword: 1 }, { shield: 3 }] } },
+      held,
+    ).value
+    expect(next).not.toBe(held)
+    expect(next.stats).toBe(held.stats)
+    expect(next.bag).not.toBe(held.bag)
+    expect(next.bag.items[0]).toBe(held.bag.items[0])
+    expect(next.bag.items[1]).toEqual({ shield: 3 })
+    expect(held.hp).toBe(10)
+    // the same value again: the held copy itself
+    expect(freezeCopy(structuredClone(state), held).value).toBe(held)
+    // keys in another order, or one fewer: a new object, in the new order
+    const reordered = freezeCopy({ hp: 10, id: 'a', bag: state.bag, stats: [1, 2] }, held).value
+    expect(Object.keys(reordered)).toEqual(['hp', 'id', 'bag', 'stats'])
+    expect(reordered.stats).toBe(held.stats)
+    expect(Object.keys(freezeCopy({ id: 'a', hp: 10 }, held).value)).toEqual(['id', 'hp'])
+    // -0 is not 0, an undefined field is not a missing one
+    expect(Object.is(freezeCopy({ x: -0 }, freezeCopy({ x: 0 }).value).value.x, -0)).toBe(true)
+    expect(
+      Object.keys(freezeCopy({ y: undefined }, freezeCopy({ x: undefined }).value).value),
+    ).toEqual(['y'])
+  })
+
+  it('takes nothing from a held value that is not frozen (reference mode wrote it)', () => {
+    const held = { stats: [1, 2] }
+    const next = freezeCopy({ stats: [1, 2] }, held).value
+    expect(next.stats).not.toBe(held.stats)
+    expect(Object.isFrozen(next.stats)).toBe(true)
+  })
+
+  it('is what a frozen namespace stores: older entries keep their values', () => {
+    const cache = createMemCache({ maxEntries: 10, cleanupInterval: 0 })
+    const ns = cache.namespace<{ hp: number; stats: number[] }>('actors')
+    ns.setSync('a', { hp: 1, stats: [1, 2] })
+    const first = ns.getSync('a')
+    ns.setSync('a', { hp: 2, stats: [1, 2] })
+    const second = ns.getSync('a')
+    expect(first?.value).toEqual({ hp: 1, stats: [1, 2] })
+    expect(second?.value).toEqual({ hp: 2, stats: [1, 2] })
+    expect(second?.value.stats).toBe(first?.value.stats)
+    void cache.close()
   })
 })
