@@ -10,6 +10,7 @@ import {
 import type { Commander } from './connection.js'
 import { CLAIM_DELETE_SCRIPT, CLAIM_SET_SCRIPT, RELEASE_CLAIM_SCRIPT } from './scripts.js'
 import { keySlot } from './slot.js'
+import type { PreparedWrite } from './versioned-set.js'
 
 const TIER = 'redis'
 
@@ -35,13 +36,7 @@ function tagForSlot(slot: number): string {
 }
 
 /** A claimed write, encoded for the claim script. */
-export interface PreparedClaim {
-  key: string
-  full: string
-  mode: 'auto' | 'version' | 'cas'
-  n: number
-  tail: string
-  pxat: string
+export interface PreparedClaim extends PreparedWrite {
   floor: VersionFloor | undefined
   headTtl: number
 }
