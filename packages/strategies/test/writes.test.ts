@@ -236,6 +236,47 @@ describe('write_behind', () => {
     expect(count).toBe(200)
   })
 
+  it('flush keeps a second batch on the wire while the first is written, and persists all', async () => {
+    // the record's setMany, counted: how many run at once
+    let running = 0
+    let most = 0
+    const record = new Proxy(l3, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target)
+        if (typeof v !== 'function') return v
+        if (prop !== 'namespace') return v.bind(target)
+        return (...args: Parameters<PrismaTier['namespace']>) => {
+          const store = target.namespace(...args)
+          const setMany = store.setMany.bind(store)
+          store.setMany = async (items) => {
+            most = Math.max(most, ++running)
+            try {
+              return await setMany(items)
+            } finally {
+              running--
+            }
+          }
+          return store
+        }
+      },
+    })
+    const c = createTieredCache({
+      l1: createMemCache(),
+      l2,
+      l3: record,
+      writeBehind: { batchSize: 20, autoStart: false },
+    })
+    open.push(c)
+    const name = ns()
+    const t = c.namespace<number>(name, { strategy: 'write_behind' })
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+    await Promise.all(keys.map((k, i) => t.set(k, i)))
+    expect(await c.flush()).toBe(200)
+    expect(most).toBe(2)
+    const rows = await l3.namespace<number>(name).getMany(keys)
+    expect(rows.map((r) => r?.value)).toEqual(keys.map((_, i) => i))
+  })
+
   it('a full queue rejects the write with E_QUEUE_FULL and keeps nothing of it', async () => {
     const queue = createMemoryWriteQueue({ capacity: 3 })
     const c = cache({ queue, writeBehind: { autoStart: false } })
