@@ -1,5 +1,6 @@
 import {
   hasVersionedDeletes,
+  type QueueDelivery,
   type QueuedWrite,
   type WriteQueue,
   type WriteTracking,
@@ -17,6 +18,40 @@ export interface Group {
   attempts: number
   /** When the oldest write of the group was queued. */
   oldest: number
+}
+
+/**
+ * Adds a delivery to the groups of its namespace and key; returns whether the key had a group in
+ * the batch already (the write is coalesced with it).
+ */
+export function addToGroups(
+  byNamespace: Map<string, Map<string, Group>>,
+  d: QueueDelivery<QueuedWrite>,
+): boolean {
+  const w = d.item
+  let groups = byNamespace.get(w.namespace)
+  if (groups === undefined) {
+    groups = new Map()
+    byNamespace.set(w.namespace, groups)
+  }
+  const g = groups.get(w.key)
+  if (g === undefined) {
+    groups.set(w.key, {
+      latest: w,
+      ids: [d.id],
+      writes: [{ id: d.id, write: w }],
+      attempts: d.attempts,
+      oldest: w.enqueuedAt,
+    })
+    return false
+  }
+  g.ids.push(d.id)
+  g.writes.push({ id: d.id, write: w })
+  g.oldest = Math.min(g.oldest, w.enqueuedAt)
+  g.attempts = Math.max(g.attempts, d.attempts)
+  // newest version wins; on a tie the later delivery (queue order) does
+  if (w.version >= g.latest.version) g.latest = w
+  return true
 }
 
 /**

@@ -3,7 +3,6 @@ import {
   type DeadLetterSink,
   InvalidOptionError,
   isActorCacheError,
-  type QueueDelivery,
   type QueuedWrite,
   TierUnavailableError,
   type WriteQueue,
@@ -11,7 +10,7 @@ import {
   type WriteTracking,
 } from '@actor-cache/core'
 import { flushWatched, publishFlush } from './events.js'
-import { type Group, writeGroups, writeTrackedGroups } from './flush-writes.js'
+import { addToGroups, type Group, writeGroups, writeTrackedGroups } from './flush-writes.js'
 import { checkOptions, type WriteBehindOptions } from './flusher-options.js'
 import type { RecordStore } from './policy.js'
 import { reportError } from './util.js'
@@ -139,8 +138,14 @@ export class WriteBehindFlusher {
     // one while the other is encoded, instead of waiting a round trip per batch. Batches are
     // disjoint claims; the same key in both is ordered by its versions, as between instances.
     const second = this.#drainReady()
-    second.catch(() => {})
-    const total = await this.#drainAll(deadline)
+    let total: number
+    try {
+      total = await this.#drainAll(deadline)
+    } catch (error) {
+      // the second drainer ends with its batch: nothing of it is left running after the throw
+      await second.catch(() => undefined)
+      throw error
+    }
     return total + (await second)
   }
 
@@ -230,7 +235,7 @@ export class WriteBehindFlusher {
       deliveries = deliveries.concat(more)
     }
     const byNamespace = new Map<string, Map<string, Group>>()
-    for (const d of deliveries) this.#add(byNamespace, d)
+    for (const d of deliveries) if (addToGroups(byNamespace, d)) this.#stats.coalesced++
     let ok = true
     let acked = 0
     let foreign = 0
@@ -271,33 +276,6 @@ export class WriteBehindFlusher {
     this.#delay = 0
     this.#stats.batches++
     return { kind: 'acked', count: acked }
-  }
-
-  #add(byNamespace: Map<string, Map<string, Group>>, d: QueueDelivery<QueuedWrite>): void {
-    const w = d.item
-    let groups = byNamespace.get(w.namespace)
-    if (groups === undefined) {
-      groups = new Map()
-      byNamespace.set(w.namespace, groups)
-    }
-    const g = groups.get(w.key)
-    if (g === undefined) {
-      groups.set(w.key, {
-        latest: w,
-        ids: [d.id],
-        writes: [{ id: d.id, write: w }],
-        attempts: d.attempts,
-        oldest: w.enqueuedAt,
-      })
-      return
-    }
-    g.ids.push(d.id)
-    g.writes.push({ id: d.id, write: w })
-    g.oldest = Math.min(g.oldest, w.enqueuedAt)
-    g.attempts = Math.max(g.attempts, d.attempts)
-    this.#stats.coalesced++
-    // newest version wins; on a tie the later delivery (queue order) does
-    if (w.version >= g.latest.version) g.latest = w
   }
 
   /** Persists one namespace's groups (rows the record refuses go to the dead letters). */
