@@ -353,10 +353,13 @@ export class TieredCache<N extends object = any> {
     if (flusher === undefined) return 0
     const timeout = options.timeout ?? 30_000
     const wasRunning = flusher.autoStart && !this.#closed
-    await flusher.stop()
+    // The background loop finishes the batch it holds while the drain takes the rest: both are
+    // done before this returns, and the loop starts again only once it has stopped.
+    const stopped = flusher.stop()
     try {
       return await flusher.drain(this.#now() + timeout)
     } finally {
+      await stopped
       if (wasRunning && !this.#closed) flusher.start()
     }
   }
