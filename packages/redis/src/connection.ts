@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import {
   ActorCacheError,
@@ -9,6 +8,8 @@ import {
 } from '@actor-cache/core'
 import { createClient, ErrorReply, type RedisClientOptions, type TypeMapping } from 'redis'
 import { type BreakerOptions, CircuitBreaker } from './breaker.js'
+import { CommandDeadlines } from './command-deadlines.js'
+import { WriteWindows } from './write-windows.js'
 
 /**
  * An event listener, compared both ways (as method parameters are): node-redis types its
@@ -36,6 +37,8 @@ export type CommandArgument = string | Buffer
 /** Per-command options of node-redis this package passes. */
 export interface CommandOptions {
   timeout?: number
+  /** Takes a command not yet written off the client's queue when it fires. */
+  abortSignal?: AbortSignal
   /** How replies are decoded, e.g. bulk strings as Buffers. */
   typeMapping?: TypeMapping
 }
@@ -126,37 +129,6 @@ export function resolveComponentOptions(options: RedisComponentOptions, tier = '
   }
 }
 
-interface Deadline {
-  at: number
-  ms: number
-  reject(error: unknown): void
-  settled: boolean
-}
-
-class CommandTimeout extends Error {
-  constructor(ms: number) {
-    super(`no reply within ${ms} ms`)
-    this.name = 'CommandTimeout'
-  }
-}
-
-/** Idle watchdog ticks after which the watchdog stops (it is unref'd: it keeps nothing open). */
-const IDLE_TICKS = 10
-
-/** How long writes share one abort signal (see `Commander.#writeOptions`). */
-const WRITE_WINDOW_MS = 100
-/**
- * Most writes sharing one abort signal: each write adds a listener to it until it is sent, and
- * an EventTarget checks a new listener against all it holds.
- */
-const WRITE_WINDOW_SIZE = 256
-
-interface WriteWindow {
-  until: number
-  left: number
-  options: CommandOptions
-}
-
 /** Options that turn node-redis's own per-command timeout off (0 means none there). */
 const UNTIMED: CommandOptions = Object.freeze({ timeout: 0 })
 
@@ -171,6 +143,8 @@ export class Commander {
   readonly tier: string
   readonly timeout: number
   readonly #cluster: ClusterClient | undefined
+  readonly #deadlines: CommandDeadlines
+  readonly #writes: WriteWindows
   /** Commands sent so far (the conformance suite checks rejected input sends none). */
   sent = 0
 
@@ -180,6 +154,8 @@ export class Commander {
     this.timeout = timeout
     this.breaker = new CircuitBreaker(tier, breaker)
     this.#cluster = isCluster(client) ? client : undefined
+    this.#deadlines = new CommandDeadlines(timeout)
+    this.#writes = new WriteWindows(timeout)
   }
 
   get cluster(): boolean {
@@ -194,7 +170,7 @@ export class Commander {
    * sequential GET's client-side cost): the call is bounded here anyway, and a read the server
    * runs late changes nothing. A write still waiting to be sent when its time runs out must be
    * taken off the client's queue instead of being sent after a reconnect: writes share an abort
-   * signal per window instead (see {@link Commander.#writeOptions}).
+   * signal per window instead (see {@link WriteWindows}).
    */
   async send<T = unknown>(
     args: readonly CommandArgument[],
@@ -210,7 +186,7 @@ export class Commander {
         ? UNTIMED
         : { ...options, timeout: 0 }
       : options === undefined && timeout === this.timeout
-        ? this.#writeOptions()
+        ? this.#writes.options()
         : options
     try {
       const reply = await this.#bounded(
@@ -226,88 +202,9 @@ export class Commander {
     }
   }
 
-  /**
-   * Bounds a command by `timeout`. node-redis's own command timeout does not cover a command
-   * already written to a server that stopped answering, so the bound is ours: one watchdog
-   * timer for all commands in flight (cheaper than a timer per command); a late reply is ignored.
-   */
+  /** Bounds a command by `timeout` (see {@link CommandDeadlines}). */
   #bounded<T>(pending: Promise<T>, timeout = this.timeout): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const waiter: Deadline = { at: Date.now() + timeout, ms: timeout, reject, settled: false }
-      this.#inFlight.add(waiter)
-      this.#watch()
-      pending.then(
-        (value) => {
-          if (waiter.settled) return
-          waiter.settled = true
-          this.#inFlight.delete(waiter)
-          resolve(value)
-        },
-        (error: unknown) => {
-          if (waiter.settled) return
-          waiter.settled = true
-          this.#inFlight.delete(waiter)
-          reject(error)
-        },
-      )
-    })
-  }
-
-  #window: WriteWindow | undefined
-
-  /**
-   * Options of a write: node-redis's own timer off, and instead the abort signal shared by the
-   * writes sent within one window ({@link WRITE_WINDOW_MS}, at most {@link WRITE_WINDOW_SIZE}
-   * writes), aborted once the last of them is past its deadline. A write still waiting to be sent
-   * then (a reconnect in progress) is taken off the client's queue, as node-redis's timeout would
-   * do it, without a timer and a signal per write. A write is aborted only after its caller got
-   * its timeout, whose outcome is unknown either way.
-   */
-  #writeOptions(): CommandOptions {
-    const now = Date.now()
-    let w = this.#window
-    if (w === undefined || now >= w.until || w.left === 0) {
-      const controller = new AbortController()
-      setMaxListeners(WRITE_WINDOW_SIZE, controller.signal)
-      w = {
-        until: now + WRITE_WINDOW_MS,
-        left: WRITE_WINDOW_SIZE,
-        options: Object.freeze({ timeout: 0, abortSignal: controller.signal }),
-      }
-      this.#window = w
-      setTimeout(() => controller.abort(), WRITE_WINDOW_MS + this.timeout).unref()
-    }
-    w.left--
-    return w.options
-  }
-
-  readonly #inFlight = new Set<Deadline>()
-  #watchdog: NodeJS.Timeout | undefined
-  /** Watchdog ticks in a row that found nothing in flight. */
-  #idleTicks = 0
-
-  /**
-   * Starts the watchdog unless it runs. It stops only after {@link IDLE_TICKS} idle ticks in a
-   * row: one command at a time would otherwise create and clear a timer per command.
-   */
-  #watch(): void {
-    this.#idleTicks = 0
-    if (this.#watchdog) return
-    const tick = Math.max(5, Math.min(100, Math.floor(this.timeout / 10)))
-    this.#watchdog = setInterval(() => {
-      const now = Date.now()
-      for (const w of this.#inFlight) {
-        if (w.at > now) continue
-        w.settled = true
-        this.#inFlight.delete(w)
-        w.reject(new CommandTimeout(w.ms))
-      }
-      if (this.#inFlight.size === 0 && ++this.#idleTicks >= IDLE_TICKS) {
-        clearInterval(this.#watchdog)
-        this.#watchdog = undefined
-      }
-    }, tick)
-    this.#watchdog.unref()
+    return this.#deadlines.bound(pending, timeout)
   }
 
   /**
