@@ -118,58 +118,21 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
   log(
     `\n## L1 writes (actor state objects, each write a changed state (its hp), TTL on; each writer in its own worker thread)\n`,
   )
-  const writers = await Promise.all([
-    startSetWorker('lru-cache set (ttl)', { kind: 'lru-cache', universe, ttl: TTL }),
-    startSetWorker('memcache setSync (freeze)', { kind: 'memcache-freeze', universe, ttl: TTL }),
-    startSetWorker('memcache setSync (reference)', {
-      kind: 'memcache-reference',
-      universe,
-      ttl: TTL,
-    }),
-  ])
-  let set: BenchResult[]
-  try {
-    set = await compare(writers, { opsPerRound, rounds, onRound: progress('set') })
-  } finally {
-    await Promise.all(writers.map((w) => w.close()))
-  }
-  process.stderr.write('\n')
+  const set = await compareWriters(
+    '',
+    { universe, ttl: TTL },
+    { opsPerRound, rounds, onRound: progress('set') },
+  )
   log(table(set, 'lru-cache set (ttl)'))
 
   // A larger state of which one field changes: a frozen copy shares the unchanged parts of the
   // copy the key held, so a write allocates only the changed path.
   log(`\n## L1 writes of larger states (a bag of ${BAG} items, about 1.5 KB; only hp changes)\n`)
-  const bigWriters = await Promise.all([
-    startSetWorker('lru-cache set (ttl), large state', {
-      kind: 'lru-cache',
-      universe,
-      ttl: TTL,
-      bag: BAG,
-    }),
-    startSetWorker('memcache setSync (freeze), large state', {
-      kind: 'memcache-freeze',
-      universe,
-      ttl: TTL,
-      bag: BAG,
-    }),
-    startSetWorker('memcache setSync (reference), large state', {
-      kind: 'memcache-reference',
-      universe,
-      ttl: TTL,
-      bag: BAG,
-    }),
-  ])
-  let bigSet: BenchResult[]
-  try {
-    bigSet = await compare(bigWriters, {
-      opsPerRound: opsPerRound / 20,
-      rounds,
-      onRound: progress('large set'),
-    })
-  } finally {
-    await Promise.all(bigWriters.map((w) => w.close()))
-  }
-  process.stderr.write('\n')
+  const bigSet = await compareWriters(
+    ', large state',
+    { universe, ttl: TTL, bag: BAG },
+    { opsPerRound: opsPerRound / 20, rounds, onRound: progress('large set') },
+  )
   log(table(bigSet, 'lru-cache set (ttl), large state'))
 
   const sizeAccuracy = measureSizeAccuracy(Math.min(universe, 50_000))
@@ -206,6 +169,31 @@ export async function runL1Suite(options: L1Options = {}): Promise<L1Report> {
     setRatioFreeze,
     setRatioReference,
     sizeAccuracy,
+  }
+}
+
+/**
+ * lru-cache `set` against memcache `setSync` in both value modes, each writer in a worker thread
+ * of its own over the same states; `suffix` ends every case name.
+ */
+async function compareWriters(
+  suffix: string,
+  data: Omit<SetWorkerData, 'kind'>,
+  run: { opsPerRound: number; rounds: number; onRound: (r: number, total: number) => void },
+): Promise<BenchResult[]> {
+  const writers = await Promise.all([
+    startSetWorker(`lru-cache set (ttl)${suffix}`, { ...data, kind: 'lru-cache' }),
+    startSetWorker(`memcache setSync (freeze)${suffix}`, { ...data, kind: 'memcache-freeze' }),
+    startSetWorker(`memcache setSync (reference)${suffix}`, {
+      ...data,
+      kind: 'memcache-reference',
+    }),
+  ])
+  try {
+    return await compare(writers, run)
+  } finally {
+    await Promise.all(writers.map((w) => w.close()))
+    process.stderr.write('\n')
   }
 }
 
