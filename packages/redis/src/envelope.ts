@@ -53,6 +53,16 @@ function readDigits(raw: string, from: number): number {
 }
 
 /**
+ * The version an entry's header gives, as the scripts read it (`^AC1 [<digits>,`); 0 for
+ * anything else, and for more digits than a safe integer has (left to the scripts).
+ */
+export function storedVersion(raw: string): number {
+  if (!raw.startsWith(MAGIC)) return 0
+  const version = readDigits(raw, MAGIC.length)
+  return version > 0 && raw.charCodeAt(digitsEnd) === COMMA ? version : 0
+}
+
+/**
  * The common entry, `AC1 [<v>,<created>,<expires|null>,[],"t"]\n<payload>`, read in one pass over
  * its header without JSON.parse and without allocating anything but the entry; `undefined` for
  * anything else (tags, bytes, negative times, malformed: the general path decides).

@@ -1,6 +1,6 @@
 import { ErrorReply } from 'redis'
 import type { Commander } from './connection.js'
-import { MAGIC } from './envelope.js'
+import { MAGIC, storedVersion } from './envelope.js'
 import { SET_SCRIPT } from './scripts.js'
 
 /** @internal A validated, encoded write, ready for the server. */
@@ -57,21 +57,4 @@ async function insertIfAbsent(
   if (prior === null) return [1, '1']
   const version = storedVersion(prior)
   return version > 0 ? [-1, String(version)] : undefined
-}
-
-/**
- * The version an entry's header gives, as the scripts read it (`^AC1 [<digits>,`); 0 for
- * anything else, and for more digits than a safe integer has (left to the script).
- */
-export function storedVersion(raw: string): number {
-  if (!raw.startsWith(MAGIC)) return 0
-  let n = 0
-  let i = MAGIC.length
-  const stop = Math.min(raw.length, i + 16)
-  for (; i < stop; i++) {
-    const d = raw.charCodeAt(i) - 48
-    if (d < 0 || d > 9) break
-    n = n * 10 + d
-  }
-  return i > MAGIC.length && raw.charCodeAt(i) === 44 && Number.isSafeInteger(n) ? n : 0
 }

@@ -1,8 +1,8 @@
 import { ConflictError } from '@actor-cache/core'
 import { ErrorReply } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { storedVersion } from '../src/envelope.js'
 import { type AnyRedisClient, createRedisStore, type SingleClient } from '../src/index.js'
-import { storedVersion } from '../src/versioned-set.js'
 import { connect } from './helpers.js'
 import { type RedisServer, startRedis } from './servers.js'
 
