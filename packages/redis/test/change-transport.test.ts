@@ -16,7 +16,7 @@ import {
   type SingleClient,
 } from '../src/index.js'
 import { shardOf } from '../src/queue-shards.js'
-import { connect, eventually } from './helpers.js'
+import { connect, eventually, intercept } from './helpers.js'
 
 /** The shared local Redis these plain tests use; each test works under a prefix of its own. */
 const URL = 'redis://127.0.0.1:6379'
@@ -464,19 +464,11 @@ describe('lifecycle and bad input', () => {
   /** The test client, counting the commands and connections made through it. */
   function counting(): { client: AnyRedisClient; sent: () => number } {
     let sent = 0
-    const target = client as unknown as Record<string | symbol, unknown>
-    const proxy = new Proxy(target, {
-      get(t, p) {
-        const v = Reflect.get(t, p, t)
-        if (typeof v !== 'function') return v
-        if (p !== 'sendCommand' && p !== 'duplicate') return v.bind(t)
-        return (...args: unknown[]) => {
-          sent++
-          return (v as (...a: unknown[]) => unknown).apply(t, args)
-        }
-      },
-    })
-    return { client: proxy as unknown as AnyRedisClient, sent: () => sent }
+    const counted = () => {
+      sent++
+      return undefined
+    }
+    return { client: intercept(client, counted, ['sendCommand', 'duplicate']), sent: () => sent }
   }
 
   it('rejects bad options naming the option, sending nothing', () => {

@@ -14,7 +14,7 @@ import {
   createRedisWriteQueue,
   type RedisTier,
 } from '../src/index.js'
-import { connect, eventually, queuedWrite } from './helpers.js'
+import { connect, eventually, intercept, queuedWrite } from './helpers.js'
 import { type RedisServer, startRedis } from './servers.js'
 
 let server: RedisServer
@@ -146,19 +146,14 @@ describe('faults', () => {
     const real = await connect(server.url)
     clients.push(real)
     const sent: { command: string; timeout: unknown; signal: unknown }[] = []
-    const client = new Proxy(real, {
-      get(target, prop) {
-        const v = Reflect.get(target, prop)
-        if (prop !== 'sendCommand' || typeof v !== 'function') return v
-        return (args: string[], options?: { timeout?: number; abortSignal?: AbortSignal }) => {
-          sent.push({
-            command: String(args[0]),
-            timeout: options?.timeout,
-            signal: options?.abortSignal,
-          })
-          return v.call(target, args, options)
-        }
-      },
+    const client = intercept(real, (_, [args, options]) => {
+      const o = options as { timeout?: number; abortSignal?: AbortSignal } | undefined
+      sent.push({
+        command: String((args as string[])[0]),
+        timeout: o?.timeout,
+        signal: o?.abortSignal,
+      })
+      return undefined
     })
     const store = createRedisStore({ client, prefix: 'f', commandTimeout: PATIENT }).namespace(
       'timers',

@@ -3,6 +3,27 @@ import { createClient } from 'redis'
 import type { AnyRedisClient } from '../src/index.js'
 import type { RedisServer } from './servers.js'
 
+/**
+ * `client` with its calls of `methods` passed to `hook` first: a hook that returns a promise
+ * answers in place of the client; one that returns `undefined` lets the call through.
+ */
+export function intercept(
+  client: AnyRedisClient,
+  hook: (method: string, args: unknown[]) => Promise<unknown> | undefined,
+  methods: readonly string[] = ['sendCommand'],
+): AnyRedisClient {
+  const target = client as unknown as Record<string | symbol, unknown>
+  return new Proxy(target, {
+    get(t, p) {
+      const v = Reflect.get(t, p, t)
+      if (typeof v !== 'function') return v
+      if (typeof p !== 'string' || !methods.includes(p)) return v.bind(t)
+      return (...args: unknown[]) =>
+        hook(p, args) ?? (v as (...a: unknown[]) => unknown).apply(t, args)
+    },
+  }) as unknown as AnyRedisClient
+}
+
 /** Connects a plain node-redis client that fails fast while disconnected. */
 export async function connect(
   url: string,

@@ -9,7 +9,7 @@ import {
   type RedisWriteQueueOptions,
 } from '../src/index.js'
 import { shardOf, shardStreams, writeShardKey } from '../src/queue-shards.js'
-import { blockedClients, connect, eventually } from './helpers.js'
+import { blockedClients, connect, eventually, intercept } from './helpers.js'
 import { type RedisServer, startCluster, startRedis, type TestCluster } from './servers.js'
 
 let server: RedisServer
@@ -256,19 +256,11 @@ describe('bad shard options and input', () => {
   /** The test client, counting the commands sent through it. */
   function counting(): { client: AnyRedisClient; sent: () => number } {
     let sent = 0
-    const target = client as unknown as Record<string | symbol, unknown>
-    const proxy = new Proxy(target, {
-      get(t, p) {
-        const v = Reflect.get(t, p, t)
-        if (typeof v !== 'function') return v
-        if (p !== 'sendCommand' && p !== 'duplicate') return v.bind(t)
-        return (...args: unknown[]) => {
-          sent++
-          return (v as (...a: unknown[]) => unknown).apply(t, args)
-        }
-      },
-    })
-    return { client: proxy as unknown as AnyRedisClient, sent: () => sent }
+    const counted = () => {
+      sent++
+      return undefined
+    }
+    return { client: intercept(client, counted, ['sendCommand', 'duplicate']), sent: () => sent }
   }
 
   it('rejects bad shards values with a typed error naming the option, sending nothing', async () => {

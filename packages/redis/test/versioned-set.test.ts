@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { storedVersion } from '../src/envelope.js'
 import { type AnyRedisClient, createRedisStore, type SingleClient } from '../src/index.js'
-import { connect } from './helpers.js'
+import { connect, intercept } from './helpers.js'
 import { type RedisServer, startRedis } from './servers.js'
 
 let server: RedisServer
@@ -21,16 +21,10 @@ afterAll(async () => {
 /** A store over a client that records the command names it is sent; `refuse` fails some. */
 function spied(prefix: string, refuse?: (args: string[]) => boolean) {
   const sent: string[] = []
-  const client = new Proxy(real, {
-    get(target, prop) {
-      const v = Reflect.get(target, prop)
-      if (prop !== 'sendCommand' || typeof v !== 'function') return v
-      return (args: string[], options?: unknown) => {
-        sent.push(String(args[0]))
-        if (refuse?.(args)) return Promise.reject(new ErrorReply('ERR syntax error'))
-        return v.call(target, args, options)
-      }
-    },
+  const client = intercept(real, (_, [args]) => {
+    const command = args as string[]
+    sent.push(String(command[0]))
+    return refuse?.(command) ? Promise.reject(new ErrorReply('ERR syntax error')) : undefined
   })
   const store = createRedisStore({ client, prefix }).namespace<unknown>('ns')
   return { store, sent }
