@@ -208,8 +208,7 @@ function copyObjectOver(value: object, hint: Record<string, unknown>, depth: num
         n++
         continue
       }
-      out = {}
-      for (let j = 0; j < n; j++) out[held[j] as string] = hint[held[j] as string]
+      out = firstKeys(hint, held, n)
       out[k] = item
     } else {
       out[k] = copyOver(v, Object.hasOwn(hint, k) ? hint[k] : undefined, depth + 1)
@@ -218,10 +217,18 @@ function copyObjectOver(value: object, hint: Record<string, unknown>, depth: num
   }
   bytes += OBJECT_BASE + SLOT * n
   if (out !== undefined) return Object.freeze(out)
-  if (n === held.length) return hint
-  out = {}
-  for (let j = 0; j < n; j++) out[held[j] as string] = hint[held[j] as string]
-  return Object.freeze(out)
+  return n === held.length ? hint : Object.freeze(firstKeys(hint, held, n))
+}
+
+/** A new object with the first `n` of `keys` of `from` (in that order). */
+function firstKeys(
+  from: Record<string, unknown>,
+  keys: readonly string[],
+  n: number,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (let j = 0; j < n; j++) out[keys[j] as string] = from[keys[j] as string]
+  return out
 }
 
 const ARRAY_VALUES = Array.prototype[Symbol.iterator]
