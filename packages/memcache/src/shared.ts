@@ -31,6 +31,11 @@ export interface NamespaceState {
 export class Shared {
   bytes = 0
   entries = 0
+  /**
+   * Counts inserts and removals of slots in any namespace: a write that looked its slot up before
+   * walking the value (whose getters can run code) looks it up again only when this moved.
+   */
+  membership = 0
   readonly namespaces = new Map<string, NamespaceState>()
   readonly policy: EvictionPolicy
   readonly maxSize: number
@@ -79,6 +84,7 @@ export class Shared {
     ns.slots.set(key, slot)
     this.bytes += size
     this.entries++
+    this.membership++
     this.policy.onInsert(slot)
   }
 
@@ -96,6 +102,7 @@ export class Shared {
     slot.ns.slots.delete(slot.key)
     this.bytes -= slot.size
     this.entries--
+    this.membership++
     this.policy.onRemove(slot)
   }
 

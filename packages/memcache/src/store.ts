@@ -95,17 +95,24 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
   }
 
   setSync(key: string, value: V, options?: SetOptions | number): SetResult {
-    const now = this.#shared.now()
+    const shared = this.#shared
+    const now = shared.now()
     // A held key passed validation when it was written (as on the hit path): only a key the
     // namespace lacks is checked, so an overwrite skips the key scan.
-    if (!this.#slots.has(key)) validateKey(key, this.namespace)
-    const write = this.#check(key, value, options, now)
-    // Looked up again: a getter run by the value walk may have written or removed the key.
-    const current = this.#peek(key, now)
-    const result = this.#resolve(write, current?.version ?? 0)
-    if (result.applied) this.#write(write, result.version, current)
+    let slot = this.#slots.get(key)
+    if (slot === undefined) validateKey(key, this.namespace)
+    const membership = shared.membership
+    const write = this.#check(key, value, options, now, slot?.value)
+    // A getter run by the value walk may have written or removed the key: look it up again then.
+    if (shared.membership !== membership) slot = this.#slots.get(key)
+    if (slot !== undefined && slot.expiresAt <= now) {
+      shared.expire(slot)
+      slot = undefined
+    }
+    const result = this.#resolve(write, slot?.version ?? 0)
+    if (result.applied) this.#write(write, result.version, slot)
     else this.#ignored(write.key)
-    this.#shared.enforce()
+    shared.enforce()
     return result
   }
 
@@ -138,7 +145,7 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     const now = this.#shared.now()
     const writes = items.map((item) => {
       validateKey(item.key, this.namespace)
-      return this.#check(item.key, item.value, item, now)
+      return this.#check(item.key, item.value, item, now, this.#slots.get(item.key)?.value)
     })
     const versions = new Map<string, number>()
     const results = writes.map((w) => {
@@ -234,13 +241,14 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     value: V,
     options: SetOptions | number | undefined,
     now: number,
+    held: unknown,
   ): CheckedWrite {
     const opts = resolveSetOptions(options, this.#defaultTtl, now)
     let stored: unknown = value
     let size: number
     if (this.#shared.freeze) {
       // the frozen copy the key holds lends the new copy its unchanged parts
-      const frozen = freezeCopy(value, this.#slots.get(key)?.value)
+      const frozen = freezeCopy(value, held)
       stored = frozen.value
       size = frozen.size
     } else {

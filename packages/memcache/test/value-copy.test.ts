@@ -97,12 +97,18 @@ describe('freezeCopy and measure', () => {
         x = 1
       })(),
       JSON.parse('{"__proto__": {"polluted": true}}'),
+      JSON.parse('{"a": 1, "__proto__": 2}'),
+      JSON.parse('{"__proto__": null}'),
+      Object.defineProperty({ a: 1 }, Symbol('hidden'), { value: 1, enumerable: false }),
       { constructor: { prototype: {} } },
       new Uint8Array(2),
       Object.assign(Object.create({ inherited: 1 }), { own: 1 }),
     ]
+    // the held copy a write would share parts of: same keys as some of the values
+    const held = freezeValue({ a: 1, f: 1, self: { a: 1 }, own: 1 }).value
     for (const value of hostile) {
       expect(outcome(() => freezeCopy(value))).toEqual(outcome(() => freezeValue(value)))
+      expect(outcome(() => freezeCopy(value, held))).toEqual(outcome(() => freezeValue(value)))
       expect(outcome(() => measure(value))).toEqual(outcome(() => measureValue(value)))
     }
     expect(outcome(() => freezeCopy(cyclic))).toMatchObject({ code: 'E_SERIALIZATION' })
