@@ -50,6 +50,7 @@ export {
   WriteRejectedError,
 } from './errors.js'
 export { type CacheEvent, type CacheEventKind, CHANNELS, channels, publish } from './events.js'
+export { freezeValue, measureValue } from './fast-values.js'
 export {
   escapeGlob,
   type GlobToken,
@@ -187,7 +188,7 @@ export {
   tieredChannels,
   type WriteOutcome,
 } from './tiered-events.js'
-export { type FrozenValue, freezeValue, measureValue } from './values.js'
+export type { FrozenValue } from './values.js'
 export {
   type ClaimDeleteOptions,
   type ClaimResult,

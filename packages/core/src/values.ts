@@ -41,32 +41,29 @@ export interface FrozenValue<T> {
   size: number
 }
 
-// Rough V8 object layout costs (64-bit, pointer compression off), used for byte budgets.
-const OBJECT_BASE = 24
-const SLOT = 8
-const STRING_BASE = 16
-const HEAP_NUMBER = 16
+// Rough V8 object layout costs (64-bit, pointer compression off), used for byte budgets; the
+// fast walk of fast-values.ts counts with the same ones.
+export const OBJECT_BASE = 24
+export const SLOT = 8
+export const STRING_BASE = 16
+export const HEAP_NUMBER = 16
 
 /**
- * Copies `value` into a deeply frozen structure and estimates its heap size. Accepts the same
- * types as the default serializer: primitives (including `undefined`, `bigint`, `-0`, `NaN`),
- * plain objects, arrays, `Date`, `Map`, `Set`. `Date`, `Map` and `Set` come back with their
- * mutators throwing. Shared references are copied once per occurrence, as the serializer would.
- * @throws {SerializationError} for cycles, functions, symbols, class instances, `__proto__` keys,
- * nesting deeper than `MAX_VALUE_DEPTH`
+ * The full walk behind `freezeValue`: every accepted type, every rule, and the path of a refused
+ * part in its error. `freezeValue` tries the fast walk of fast-values.ts first.
+ * @throws {SerializationError}
  */
-export function freezeValue<T>(value: T): FrozenValue<T> {
+export function freezeValueFully<T>(value: T): FrozenValue<T> {
   const state = newState(true)
   const out = copy(value, state) as T
   return { value: out, size: state.size }
 }
 
 /**
- * Checks `value` against the same rules as {@link freezeValue} and estimates its heap size,
- * without copying or freezing it.
+ * The full walk behind `measureValue` (see {@link freezeValueFully}).
  * @throws {SerializationError}
  */
-export function measureValue(value: unknown): number {
+export function measureValueFully(value: unknown): number {
   const state = newState(false)
   copy(value, state)
   return state.size

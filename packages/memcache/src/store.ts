@@ -2,8 +2,10 @@ import {
   type CacheEntry,
   ConflictError,
   channels,
+  freezeValue,
   globTokensToRegExpSource,
   InvalidOptionError,
+  measureValue,
   parseGlob,
   type ResolvedSet,
   resolveSetOptions,
@@ -19,7 +21,6 @@ import type { EvictionPolicy } from './eviction-policy.js'
 import { ENTRY_OVERHEAD, type NamespaceState, type Shared, TIER } from './shared.js'
 import type { Slot } from './slot.js'
 import type { MemCacheCounters } from './stats.js'
-import { freezeCopy, measure } from './value-copy.js'
 
 /** A write that passed validation: its value copied (or measured), its options resolved. */
 interface CheckedWrite {
@@ -248,11 +249,11 @@ export class MemCacheStore<V = unknown> implements SyncCacheStore<V> {
     let size: number
     if (this.#shared.freeze) {
       // the frozen copy the key holds lends the new copy its unchanged parts
-      const frozen = freezeCopy(value, held)
+      const frozen = freezeValue(value, held)
       stored = frozen.value
       size = frozen.size
     } else {
-      size = measure(value)
+      size = measureValue(value)
     }
     size += ENTRY_OVERHEAD + 16 + key.length
     const limit = this.#shared.maxEntrySize

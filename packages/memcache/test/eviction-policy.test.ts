@@ -1,8 +1,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { CHANNELS } from '@actor-cache/core'
+import { forEachSeed } from '@actor-cache/test-utils/seeded'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemCache, type EvictionPolicyName, type MemCache } from '../src/index.js'
-import { forEachSeed } from './seeded.js'
 
 let caches: MemCache[] = []
 const make = (options: Parameters<typeof createMemCache>[0]): MemCache => {

@@ -1,6 +1,6 @@
+import { forEachSeed } from '@actor-cache/test-utils/seeded'
 import { describe, expect, it } from 'vitest'
 import { FrequencySketch, hashKey } from '../src/frequency-sketch.js'
-import { forEachSeed } from './seeded.js'
 
 const keys = (n: number, seed = 1): number[] =>
   Array.from({ length: n }, (_, i) => hashKey(seed, `actor:${i}`))

@@ -225,6 +225,17 @@ for (const policy of ['lru', 'tinylfu'] as const) {
         expect(s.getSync('k')?.value).toBe(v)
         expect(Object.isFrozen(v)).toBe(false)
       })
+
+      it('shares the unchanged parts of the copy a key held; older entries keep their values', () => {
+        const ns = make().namespace<{ hp: number; stats: number[] }>('actors')
+        ns.setSync('a', { hp: 1, stats: [1, 2] })
+        const first = ns.getSync('a')
+        ns.setSync('a', { hp: 2, stats: [1, 2] })
+        const second = ns.getSync('a')
+        expect(first?.value).toEqual({ hp: 1, stats: [1, 2] })
+        expect(second?.value).toEqual({ hp: 2, stats: [1, 2] })
+        expect(second?.value.stats).toBe(first?.value.stats)
+      })
     })
 
     describe('events', () => {

@@ -1,12 +1,20 @@
-import { type FrozenValue, freezeValue, measureValue } from '@actor-cache/core'
+import {
+  type FrozenValue,
+  freezeValueFully,
+  HEAP_NUMBER,
+  measureValueFully,
+  OBJECT_BASE,
+  SLOT,
+  STRING_BASE,
+} from './values.js'
 
 /**
- * The write path's value handling, fast for the shapes actor state has: primitives, plain
- * objects and arrays, nested a few levels. Results equal core's `freezeValue` / `measureValue`
- * (same copy, same size estimate, same values refused); anything else (Date, Map, Set, bigint,
- * functions, symbols, class instances, `__proto__` or `constructor` keys, nesting deeper than
- * {@link FAST_DEPTH}, cycles) goes to core's full walk, which has every rule and names the path
- * of a refused part. Such a value is walked twice up to where the fast walk gave up.
+ * `freezeValue` and `measureValue`, fast for the shapes actor state has: primitives, plain
+ * objects and arrays, nested a few levels. Results equal the full walk of values.ts (same copy,
+ * same size estimate, same values refused); anything else (Date, Map, Set, bigint, functions,
+ * symbols, class instances, `__proto__` or `constructor` keys, nesting deeper than
+ * {@link FAST_DEPTH}, cycles) goes to the full walk, which has every rule and names the path of a
+ * refused part. Such a value is walked twice up to where the fast walk gave up.
  *
  * The speed comes from what the fast walk does not need: no path kept for error messages, no
  * ancestor list for cycles (a cycle is just deeper than {@link FAST_DEPTH}), no nesting
@@ -15,13 +23,6 @@ import { type FrozenValue, freezeValue, measureValue } from '@actor-cache/core'
 
 /** Nesting the fast walk follows before handing the value to core. */
 const FAST_DEPTH = 32
-
-// The size model of core's values.ts (V8 object layout, 64-bit): kept equal by the tests, which
-// compare every result with core's.
-const OBJECT_BASE = 24
-const SLOT = 8
-const STRING_BASE = 16
-const HEAP_NUMBER = 16
 
 /** Raised inside the fast walk when the value needs core's walk. */
 const GIVE_UP: unique symbol = Symbol('give up')
@@ -34,20 +35,26 @@ const GIVE_UP: unique symbol = Symbol('give up')
 let bytes = 0
 
 /**
- * A deeply frozen copy of `value` and its estimated size, as core's `freezeValue` returns.
+ * Copies `value` into a deeply frozen structure and estimates its heap size. Accepts the same
+ * types as the default serializer: primitives (including `undefined`, `bigint`, `-0`, `NaN`),
+ * plain objects, arrays, `Date`, `Map`, `Set`. `Date`, `Map` and `Set` come back with their
+ * mutators throwing. Shared references are copied once per occurrence, as the serializer would.
  *
- * With `previous` (the frozen copy the key held), every part of the new value equal to the part
- * at the same place in `previous` is that part: a write that changes one field of a large state
- * allocates only the objects on the path to that field, and keeps nothing else alive. Frozen
- * copies never change, so sharing them is invisible; the size counts shared parts in full.
+ * With `previous`, an earlier result of `freezeValue` (for the same key, say), every part of the
+ * new value equal to the part at the same place in `previous` is that part: a write that changes
+ * one field of a large state allocates only the objects on the path to that field. The size
+ * counts shared parts in full. Pass only what `freezeValue` returned: of anything else, only
+ * frozen plain objects and arrays are taken, and their getters would be read like data.
+ * @throws {SerializationError} for cycles, functions, symbols, class instances, `__proto__` keys,
+ * nesting deeper than `MAX_VALUE_DEPTH`
  */
-export function freezeCopy<T>(value: T, previous?: unknown): FrozenValue<T> {
+export function freezeValue<T>(value: T, previous?: unknown): FrozenValue<T> {
   const outer = bytes
   bytes = 0
   try {
     if (prototypeIsClean()) {
       const copied = (
-        typeof previous === 'object' && previous !== null && Object.isFrozen(previous)
+        typeof previous === 'object' && previous !== null
           ? copyOver(value, previous, 0)
           : copy(value, 0)
       ) as T
@@ -58,11 +65,15 @@ export function freezeCopy<T>(value: T, previous?: unknown): FrozenValue<T> {
   } finally {
     bytes = outer
   }
-  return freezeValue(value)
+  return freezeValueFully(value)
 }
 
-/** The estimated size of `value` after checking it is storable, as core's `measureValue`. */
-export function measure(value: unknown): number {
+/**
+ * Checks `value` against the same rules as {@link freezeValue} and estimates its heap size,
+ * without copying or freezing it.
+ * @throws {SerializationError}
+ */
+export function measureValue(value: unknown): number {
   const outer = bytes
   bytes = 0
   try {
@@ -75,7 +86,7 @@ export function measure(value: unknown): number {
   } finally {
     bytes = outer
   }
-  return measureValue(value)
+  return measureValueFully(value)
 }
 
 /**
@@ -177,12 +188,14 @@ function copyOver(value: unknown, hint: unknown, depth: number): unknown {
   }
   if (value === null) return null
   if (typeof hint !== 'object' || hint === null || depth >= FAST_DEPTH) return copy(value, depth)
+  // only frozen parts are shared, so the result is deeply frozen whatever `previous` was
+  const kind = Object.isFrozen(hint) ? Object.getPrototypeOf(hint) : undefined
   if (Array.isArray(value)) {
-    return Array.isArray(hint) ? copyArrayOver(value, hint, depth) : copy(value, depth)
+    return kind === Array.prototype
+      ? copyArrayOver(value, hint as readonly unknown[], depth)
+      : copy(value, depth)
   }
-  if (Array.isArray(hint) || Object.getPrototypeOf(hint) !== Object.prototype) {
-    return copy(value, depth)
-  }
+  if (kind !== Object.prototype) return copy(value, depth)
   return copyObjectOver(value, hint as Record<string, unknown>, depth)
 }
 
@@ -211,8 +224,8 @@ function copyObjectOver(value: object, hint: Record<string, unknown>, depth: num
   for (const k in out) {
     if (k === 'constructor') throw GIVE_UP
     const v = out[k]
-    // `hint` is a plain frozen copy: a key it lacks reads undefined or an Object.prototype method,
-    // and no stored part is a function
+    // `hint` is a plain object: a key it lacks reads undefined or an Object.prototype method,
+    // which no stored part equals (functions are refused)
     const was = hint[k]
     if (typeof v === 'object' && v !== null) {
       const item = copyOver(v, was, depth + 1)

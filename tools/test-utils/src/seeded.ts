@@ -1,13 +1,14 @@
 /**
- * Randomised runs that can be replayed and made long (memcache has no fast-check dependency; this
- * follows the same rules as the property helper of the strategies package):
+ * Randomised runs over a plain seeded generator, for checks that draw their own inputs (the
+ * same rules as the fast-check runs of `property.ts`):
  * - `LONG_RUNS=<factor>` multiplies the runs;
  * - `SEED=<n>` replays exactly the run a failure printed.
  * A failure prints its seed to stderr before failing the test, so a CI log is enough to replay it.
  */
 
-/** The factor `LONG_RUNS` asks for (1 when unset). */
-export const LONG = Math.max(1, Number(process.env.LONG_RUNS ?? 1) || 1)
+import { LONG } from './property.js'
+
+export { LONG }
 
 /** mulberry32: a small seeded PRNG returning floats in [0, 1). */
 export function prng(seed: number): () => number {

@@ -1,9 +1,9 @@
 import { isDeepStrictEqual } from 'node:util'
-import { freezeValue, MAX_VALUE_DEPTH, measureValue } from '@actor-cache/core'
+import { forEachSeed } from '@actor-cache/test-utils/seeded'
 import { describe, expect, it } from 'vitest'
-import { createMemCache } from '../src/index.js'
-import { freezeCopy, measure } from '../src/value-copy.js'
-import { forEachSeed } from './seeded.js'
+import { MAX_VALUE_DEPTH } from '../src/depth.js'
+import { freezeValue, measureValue } from '../src/fast-values.js'
+import { freezeValueFully, measureValueFully } from '../src/values.js'
 
 /** A random value of the shapes writes carry, now and then with a part the fast walk leaves to core. */
 function randomValue(rand: () => number, depth = 0): unknown {
@@ -57,22 +57,22 @@ const outcome = (f: () => unknown): unknown => {
   }
 }
 
-describe('freezeCopy and measure', () => {
-  it('equal core freezeValue and measureValue on random values', () => {
+describe('freezeValue and measureValue (the fast walk)', () => {
+  it('equal the full walk on random values', () => {
     forEachSeed(300, (rand) => {
       const value = randomValue(rand)
-      const fast = freezeCopy(value)
-      const core = freezeValue(value)
+      const fast = freezeValue(value)
+      const core = freezeValueFully(value)
       expect(fast.size).toBe(core.size)
       expect(fast.value).toStrictEqual(core.value)
       expect(deepFrozen(fast.value)).toBe(true)
-      expect(measure(value)).toBe(measureValue(value))
+      expect(measureValue(value)).toBe(measureValueFully(value))
     })
   })
 
   it('copy: the stored value shares nothing mutable with the caller', () => {
     const input = { id: 'a', stats: [1, 2], nested: { x: 1 } }
-    const { value } = freezeCopy(input)
+    const { value } = freezeValue(input)
     expect(value).not.toBe(input)
     expect(value.stats).not.toBe(input.stats)
     input.stats.push(3)
@@ -82,7 +82,7 @@ describe('freezeCopy and measure', () => {
     }).toThrow(TypeError)
   })
 
-  it('refuse what core refuses, with the same error', () => {
+  it('refuse what the full walk refuses, with the same error', () => {
     const cyclic: Record<string, unknown> = { a: 1 }
     cyclic.self = cyclic
     let deep: unknown = 1
@@ -105,42 +105,44 @@ describe('freezeCopy and measure', () => {
       Object.assign(Object.create({ inherited: 1 }), { own: 1 }),
     ]
     // the held copy a write would share parts of: same keys as some of the values
-    const held = freezeValue({ a: 1, f: 1, self: { a: 1 }, own: 1 }).value
+    const held = freezeValueFully({ a: 1, f: 1, self: { a: 1 }, own: 1 }).value
     for (const value of hostile) {
-      expect(outcome(() => freezeCopy(value))).toEqual(outcome(() => freezeValue(value)))
-      expect(outcome(() => freezeCopy(value, held))).toEqual(outcome(() => freezeValue(value)))
-      expect(outcome(() => measure(value))).toEqual(outcome(() => measureValue(value)))
+      expect(outcome(() => freezeValue(value))).toEqual(outcome(() => freezeValueFully(value)))
+      expect(outcome(() => freezeValue(value, held))).toEqual(
+        outcome(() => freezeValueFully(value)),
+      )
+      expect(outcome(() => measureValue(value))).toEqual(outcome(() => measureValueFully(value)))
     }
-    expect(outcome(() => freezeCopy(cyclic))).toMatchObject({ code: 'E_SERIALIZATION' })
+    expect(outcome(() => freezeValue(cyclic))).toMatchObject({ code: 'E_SERIALIZATION' })
   })
 
-  it('accept what core accepts at the edges: nesting to the limit, constructor keys, null prototypes', () => {
+  it('accept what the full walk accepts at the edges: nesting to the limit, constructor keys, null prototypes', () => {
     let deep: unknown = 1
     for (let i = 0; i < MAX_VALUE_DEPTH; i++) deep = [deep]
     const odd = [deep, { constructor: 'x' }, { constructor: { name: 'y' } }, Object.create(null)]
     for (const value of odd) {
       // node's comparison: vitest's gives up on a thousand levels
-      expect(isDeepStrictEqual(freezeCopy(value), freezeValue(value))).toBe(true)
-      expect(measure(value)).toBe(measureValue(value))
+      expect(isDeepStrictEqual(freezeValue(value), freezeValueFully(value))).toBe(true)
+      expect(measureValue(value)).toBe(measureValueFully(value))
     }
   })
 
-  it('ignore enumerable properties added to Object.prototype, as core does', () => {
+  it('ignore enumerable properties added to Object.prototype, as the full walk does', () => {
     const proto = Object.prototype as Record<string, unknown>
     proto.injected = 1
     try {
       const value = { a: { b: 1 } }
-      expect(freezeCopy(value)).toStrictEqual(freezeValue(value))
-      expect(Object.keys(freezeCopy(value).value)).toEqual(['a'])
-      expect(measure(value)).toBe(measureValue(value))
+      expect(freezeValue(value)).toStrictEqual(freezeValueFully(value))
+      expect(Object.keys(freezeValue(value).value)).toEqual(['a'])
+      expect(measureValue(value)).toBe(measureValueFully(value))
     } finally {
       delete proto.injected
     }
   })
 })
 
-describe('freezeCopy of arrays', () => {
-  it('equals core on holes, subclasses and arrays whose iteration is not the built-in one', () => {
+describe('freezeValue of arrays', () => {
+  it('equals the full walk on holes, subclasses and arrays whose iteration is not the built-in one', () => {
     class Row extends Array<unknown> {}
     const row = Row.from([1, { a: 2 }])
     const ownIterator = [1, 2, 3]
@@ -152,8 +154,8 @@ describe('freezeCopy of arrays', () => {
     // biome-ignore lint/suspicious/noSparseArray: the hole is the case under test
     const values: unknown[] = [[1, , 3], new Array(3), row, ownIterator, [[1, [2, [3]]], { a: [] }]]
     for (const value of values) {
-      const fast = freezeCopy(value)
-      expect(fast).toStrictEqual(freezeValue(value))
+      const fast = freezeValue(value)
+      expect(fast).toStrictEqual(freezeValueFully(value))
       expect(Object.getPrototypeOf(fast.value)).toBe(Array.prototype)
       expect(deepFrozen(fast.value)).toBe(true)
     }
@@ -165,8 +167,8 @@ describe('freezeCopy of arrays', () => {
     iteratorProto.next = () => ({ done: true, value: undefined })
     try {
       const value = [1, 'two', [3]]
-      expect(freezeCopy(value)).toStrictEqual(freezeValue(value))
-      expect(freezeCopy(value).value).toEqual([1, 'two', [3]])
+      expect(freezeValue(value)).toStrictEqual(freezeValueFully(value))
+      expect(freezeValue(value).value).toEqual([1, 'two', [3]])
     } finally {
       iteratorProto.next = next
     }
@@ -175,7 +177,7 @@ describe('freezeCopy of arrays', () => {
   it('copies an array that shares a literal’s elements, and later writes to it do not reach the copy', () => {
     const make = () => [1, 2, 3]
     const input = make()
-    const { value } = freezeCopy(input)
+    const { value } = freezeValue(input)
     input[0] = 9
     input.push(4)
     expect(value).toEqual([1, 2, 3])
@@ -220,26 +222,26 @@ function same(a: unknown, b: unknown): boolean {
   )
 }
 
-describe('freezeCopy over the copy the key held', () => {
+describe('freezeValue over an earlier frozen copy', () => {
   it('equals a copy made from nothing, in every key and key order, on random edits', () => {
     forEachSeed(300, (rand) => {
       const before = randomValue(rand)
       const after = edited(rand, before)
-      const previous = freezeCopy(before).value
-      const over = freezeCopy(after, previous)
-      const core = freezeValue(after)
+      const previous = freezeValue(before).value
+      const over = freezeValue(after, previous)
+      const core = freezeValueFully(after)
       expect(over.size).toBe(core.size)
       expect(same(over.value, core.value)).toBe(true)
       expect(deepFrozen(over.value)).toBe(true)
       // the previous copy is untouched
-      expect(same(previous, freezeValue(before).value)).toBe(true)
+      expect(same(previous, freezeValueFully(before).value)).toBe(true)
     })
   })
 
   it('keeps the unchanged parts of the held copy and makes new objects only on the changed path', () => {
     const state = { id: 'a', hp: 10, bag: { items: [{ sword: 1 }, { shield: 2 }] }, stats: [1, 2] }
-    const held = freezeCopy(state).value
-    const next = freezeCopy(
+    const held = freezeValue(state).value
+    const next = freezeValue(
       { ...state, hp: 9, bag: { items: [{ sword: 1 }, { shield: 3 }] } },
       held,
     ).value
@@ -250,36 +252,34 @@ describe('freezeCopy over the copy the key held', () => {
     expect(next.bag.items[1]).toEqual({ shield: 3 })
     expect(held.hp).toBe(10)
     // the same value again: the held copy itself
-    expect(freezeCopy(structuredClone(state), held).value).toBe(held)
+    expect(freezeValue(structuredClone(state), held).value).toBe(held)
     // keys in another order, or one fewer: a new object, in the new order
-    const reordered = freezeCopy({ hp: 10, id: 'a', bag: state.bag, stats: [1, 2] }, held).value
+    const reordered = freezeValue({ hp: 10, id: 'a', bag: state.bag, stats: [1, 2] }, held).value
     expect(Object.keys(reordered)).toEqual(['hp', 'id', 'bag', 'stats'])
     expect(reordered.stats).toBe(held.stats)
-    expect(Object.keys(freezeCopy({ id: 'a', hp: 10 }, held).value)).toEqual(['id', 'hp'])
+    expect(Object.keys(freezeValue({ id: 'a', hp: 10 }, held).value)).toEqual(['id', 'hp'])
     // -0 is not 0, an undefined field is not a missing one
-    expect(Object.is(freezeCopy({ x: -0 }, freezeCopy({ x: 0 }).value).value.x, -0)).toBe(true)
+    expect(Object.is(freezeValue({ x: -0 }, freezeValue({ x: 0 }).value).value.x, -0)).toBe(true)
     expect(
-      Object.keys(freezeCopy({ y: undefined }, freezeCopy({ x: undefined }).value).value),
+      Object.keys(freezeValue({ y: undefined }, freezeValue({ x: undefined }).value).value),
     ).toEqual(['y'])
   })
 
-  it('takes nothing from a held value that is not frozen (reference mode wrote it)', () => {
+  it('takes nothing from a previous value that is not frozen, at any level', () => {
     const held = { stats: [1, 2] }
-    const next = freezeCopy({ stats: [1, 2] }, held).value
+    const next = freezeValue({ stats: [1, 2] }, held).value
     expect(next.stats).not.toBe(held.stats)
     expect(Object.isFrozen(next.stats)).toBe(true)
-  })
-
-  it('is what a frozen namespace stores: older entries keep their values', () => {
-    const cache = createMemCache({ maxEntries: 10, cleanupInterval: 0 })
-    const ns = cache.namespace<{ hp: number; stats: number[] }>('actors')
-    ns.setSync('a', { hp: 1, stats: [1, 2] })
-    const first = ns.getSync('a')
-    ns.setSync('a', { hp: 2, stats: [1, 2] })
-    const second = ns.getSync('a')
-    expect(first?.value).toEqual({ hp: 1, stats: [1, 2] })
-    expect(second?.value).toEqual({ hp: 2, stats: [1, 2] })
-    expect(second?.value.stats).toBe(first?.value.stats)
-    void cache.close()
+    // frozen at the top only: its mutable array is not taken, so neither is the object
+    const shallow = Object.freeze({ stats: [1, 2] })
+    const over = freezeValue({ stats: [1, 2] }, shallow).value
+    expect(over).not.toBe(shallow)
+    expect(over.stats).not.toBe(shallow.stats)
+    expect(deepFrozen(over)).toBe(true)
+    // a frozen array of another class is not taken either
+    class Row extends Array<unknown> {}
+    const row = Object.freeze(Row.from([1, 2]))
+    const copied = freezeValue([1, 2], row).value
+    expect(Object.getPrototypeOf(copied)).toBe(Array.prototype)
   })
 })
