@@ -43,8 +43,8 @@ let bytes = 0
  * With `previous`, an earlier result of `freezeValue` (for the same key, say), every part of the
  * new value equal to the part at the same place in `previous` is that part: a write that changes
  * one field of a large state allocates only the objects on the path to that field. The size
- * counts shared parts in full. Pass only what `freezeValue` returned: of anything else, only
- * frozen plain objects and arrays are taken, and their getters would be read like data.
+ * counts shared parts in full. `previous` must be what `freezeValue` returned: a value that is
+ * not frozen is ignored, but below its top level, parts are taken as they are.
  * @throws {SerializationError} for cycles, functions, symbols, class instances, `__proto__` keys,
  * nesting deeper than `MAX_VALUE_DEPTH`
  */
@@ -54,7 +54,7 @@ export function freezeValue<T>(value: T, previous?: unknown): FrozenValue<T> {
   try {
     if (prototypeIsClean()) {
       const copied = (
-        typeof previous === 'object' && previous !== null
+        typeof previous === 'object' && previous !== null && Object.isFrozen(previous)
           ? copyOver(value, previous, 0)
           : copy(value, 0)
       ) as T
@@ -188,14 +188,12 @@ function copyOver(value: unknown, hint: unknown, depth: number): unknown {
   }
   if (value === null) return null
   if (typeof hint !== 'object' || hint === null || depth >= FAST_DEPTH) return copy(value, depth)
-  // only frozen parts are shared, so the result is deeply frozen whatever `previous` was
-  const kind = Object.isFrozen(hint) ? Object.getPrototypeOf(hint) : undefined
   if (Array.isArray(value)) {
-    return kind === Array.prototype
-      ? copyArrayOver(value, hint as readonly unknown[], depth)
-      : copy(value, depth)
+    return Array.isArray(hint) ? copyArrayOver(value, hint, depth) : copy(value, depth)
   }
-  if (kind !== Object.prototype) return copy(value, depth)
+  if (Array.isArray(hint) || Object.getPrototypeOf(hint) !== Object.prototype) {
+    return copy(value, depth)
+  }
   return copyObjectOver(value, hint as Record<string, unknown>, depth)
 }
 
@@ -217,7 +215,17 @@ function copyArrayOver(value: unknown[], hint: readonly unknown[], depth: number
   return Object.freeze(out)
 }
 
+/**
+ * An object of the new value over the object `hint` at its place. The value's top level is
+ * almost always what changed (a write changes a field of the state), so it is copied outright
+ * ({@link copyNewObject}); below it, most objects are unchanged, so they are compared first and
+ * copied only from the first difference ({@link copyChangedObject}).
+ */
 function copyObjectOver(value: object, hint: Record<string, unknown>, depth: number): unknown {
+  return depth === 0 ? copyNewObject(value, hint, depth) : copyChangedObject(value, hint, depth)
+}
+
+function copyNewObject(value: object, hint: Record<string, unknown>, depth: number): unknown {
   const out = shallowCopy(value)
   let n = 0
   let same = true
@@ -248,6 +256,51 @@ function sameKeys(out: object, hint: object, n: number): boolean {
   let j = 0
   for (const k in out) if (k !== held[j++]) return false
   return true
+}
+
+/**
+ * Reads each property of `value` once, in order, and allocates nothing while they equal the
+ * hint's at the same place; from the first difference on, the copy takes the hint's earlier
+ * properties and the new ones.
+ */
+function copyChangedObject(value: object, hint: Record<string, unknown>, depth: number): unknown {
+  checkPlain(value)
+  const held = Object.keys(hint)
+  let out: Record<string, unknown> | undefined
+  let n = 0
+  for (const k in value) {
+    if (k === '__proto__' || k === 'constructor') throw GIVE_UP
+    const v = (value as Record<string, unknown>)[k]
+    if (out === undefined) {
+      // the same key at the same place: the keys so far are the hint's first ones, in order
+      const same = k === held[n]
+      const was = same ? hint[k] : undefined
+      const item = copyOver(v, was, depth + 1)
+      if (same && Object.is(item, was)) {
+        n++
+        continue
+      }
+      out = firstKeys(hint, held, n)
+      out[k] = item
+    } else {
+      out[k] = copyOver(v, Object.hasOwn(hint, k) ? hint[k] : undefined, depth + 1)
+    }
+    n++
+  }
+  bytes += OBJECT_BASE + SLOT * n
+  if (out !== undefined) return Object.freeze(out)
+  return n === held.length ? hint : Object.freeze(firstKeys(hint, held, n))
+}
+
+/** A new object with the first `n` of `keys` of `from` (in that order). */
+function firstKeys(
+  from: Record<string, unknown>,
+  keys: readonly string[],
+  n: number,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (let j = 0; j < n; j++) out[keys[j] as string] = from[keys[j] as string]
+  return out
 }
 
 const ARRAY_VALUES = Array.prototype[Symbol.iterator]

@@ -117,6 +117,7 @@ export function createMemoryWriteQueue<T = QueuedWrite>(
   let closed = false
   const waiters = new Set<() => void>()
   const wake = (): void => {
+    if (waiters.size === 0) return
     for (const w of waiters) w()
     waiters.clear()
   }
