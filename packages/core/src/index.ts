@@ -2,13 +2,11 @@ export {
   type ByteTransform,
   type Codec,
   type CodecOptions,
-  type CompressionOptions,
-  compression,
   createCodec,
   defaultCodec,
-  jsonSerializer,
   type Serializer,
 } from './codec.js'
+export { type CompressionOptions, compression } from './compression.js'
 export {
   type CacheConfig,
   cacheConfigSchema,
@@ -51,6 +49,7 @@ export {
 } from './errors.js'
 export { type CacheEvent, type CacheEventKind, CHANNELS, channels, publish } from './events.js'
 export { freezeValue, measureValue } from './fast-values.js'
+export { jsonSerializer } from './json-serializer.js'
 export {
   escapeGlob,
   type GlobToken,

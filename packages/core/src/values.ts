@@ -1,6 +1,6 @@
-import { isPrototypePath } from './codec.js'
 import { formatPath, levelsOf, MAX_VALUE_DEPTH } from './depth.js'
 import { SerializationError } from './errors.js'
+import { isPrototypePath } from './json-serializer.js'
 
 /**
  * Immutable snapshots of cacheable values, for in-process tiers that hand the same object to
