@@ -31,8 +31,12 @@ export interface StreamLagEvent {
   ms: number
 }
 
-/** What happened to a gap: an entity's next version missing while later ones arrived. */
-export type StreamGapOutcome = 'detected' | 'backfilled' | 'unresolved'
+/**
+ * What happened to a gap (an entity's next version missing while later ones arrived):
+ * `detected`; `backfilled`, closed by a read of the log; `unresolved`, a backfill left it open;
+ * `abandoned`, the subscription closed while it was open (published once per open gap at close).
+ */
+export type StreamGapOutcome = 'detected' | 'backfilled' | 'unresolved' | 'abandoned'
 
 /** A version gap of one entity in one subscription. */
 export interface StreamGapEvent {

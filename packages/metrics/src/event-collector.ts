@@ -106,7 +106,7 @@ export class EventCollector {
   readonly expirations = new CounterTable(['tier', 'namespace'])
   readonly errors = new CounterTable(['tier', 'namespace', 'code'])
   readonly storeOperations = new CounterTable(['tier', 'namespace', 'operation', 'result'])
-  /** Change-stream gaps by outcome: detected, backfilled, unresolved (a backfill left it open). */
+  /** Change-stream gaps by outcome: detected, backfilled, unresolved (a backfill left it open), abandoned. */
   readonly streamGaps = new CounterTable(['outcome'])
   /** Change-stream relay leases by outcome: acquired, takeover, lost. */
   readonly relayLeases = new CounterTable(['outcome'])
@@ -361,10 +361,11 @@ export class EventCollector {
 
   #gap(e: StreamGapEvent): void {
     this.streamGaps.inc([e.outcome])
-    // a gap is reported unresolved once, and backfilled when it closes (whether or not it was)
+    // a gap is reported unresolved once, and backfilled when it closes (whether or not it was),
+    // or abandoned when its subscription closes with it open
     const key = `${e.subscription}\u0000${e.entityType}\u0000${e.entityId}`
     if (e.outcome === 'unresolved') this.#unresolved.add(key)
-    else if (e.outcome === 'backfilled') this.#unresolved.delete(key)
+    else if (e.outcome === 'backfilled' || e.outcome === 'abandoned') this.#unresolved.delete(key)
   }
 
   #store(e: CacheEvent, operation: string, result: string): void {

@@ -92,7 +92,7 @@ export const COUNTERS: readonly CounterSpec[] = [
   },
   {
     name: 'stream_gaps',
-    help: 'Change-stream version gaps by outcome: detected, backfilled (closed by a read of the log), unresolved (a backfill left it open).',
+    help: 'Change-stream version gaps by outcome: detected, backfilled (closed by a read of the log), unresolved (a backfill left it open), abandoned (its subscription closed while it was open).',
     table: (c) => c.streamGaps,
     streamEvents: true,
   },

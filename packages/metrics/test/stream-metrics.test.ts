@@ -182,6 +182,39 @@ describe('change-stream metrics from a real state-tracker stream', () => {
     expect(sample(text, 'actor_cache_stream_gaps_unresolved')).toBe(0)
   })
 
+  it('count a gap still open when its subscription closes as abandoned; the gauge returns to 0', async () => {
+    const metrics = track(createCacheMetrics({ registry: new Registry(), streamEvents: true }))
+    const gaps = listen<StreamGapEvent>(STREAM_CHANNELS.gap)
+    const log = createMemoryChangeLog()
+    const tracker = createStateTracker({ log, systemId: 'test' })
+    const stream = track(tracker.changeStream({ pollInterval: 10 }))
+    const type = 'left_core'
+    const sub = stream.subscribe({ entityType: type }, { afterTime: 0 }, { gapTimeout: 20 })
+    await log.append([forged(type, 'actor:d', 1), forged(type, 'actor:e', 1)])
+    expect(await take(sub, 2)).toEqual([1, 1])
+    // version 2 of actor:d never comes: its 3 waits, the backfill cannot close the gap
+    await log.append([forged(type, 'actor:d', 3)])
+    const next = sub.next()
+    await eventually(() => sub.stats().gapsUnresolved === 1, 10_000, 'an unresolved gap')
+    let text = await metrics.metrics()
+    expect(sample(text, 'actor_cache_stream_gaps_unresolved')).toBe(1)
+
+    await sub.close()
+    expect(await next).toEqual({ done: true, value: undefined })
+    text = await metrics.metrics()
+    expect(sample(text, 'actor_cache_stream_gaps_unresolved')).toBe(0)
+    expect(sample(text, 'actor_cache_stream_gaps_total', { outcome: 'abandoned' })).toBe(1)
+    expect(sample(text, 'actor_cache_stream_gaps_total', { outcome: 'backfilled' })).toBeUndefined()
+    expect(gaps.map((g) => [g.outcome, g.entityId, g.expected])).toEqual([
+      ['detected', 'actor:d', 2],
+      ['unresolved', 'actor:d', 2],
+      ['abandoned', 'actor:d', 2],
+    ])
+    // closing again publishes nothing more
+    await sub.close()
+    expect(gaps).toHaveLength(3)
+  })
+
   it('count relay leases acquired, taken over and lost, as the relays count them', async () => {
     const metrics = track(createCacheMetrics({ registry: new Registry(), streamEvents: true }))
     const events = listen<StreamRelayEvent>(STREAM_CHANNELS.relay)

@@ -141,6 +141,10 @@ export class ChangeSubscription<T = unknown> implements AsyncIterableIterator<Ch
   }
 
   async #shutdown(): Promise<void> {
+    // gaps still open end with the subscription: say so, so gauges of open gaps return to 0
+    for (const gap of this.#sequencer.gaps()) {
+      if (gap.expected !== undefined) this.#gapEvent(gap, 'abandoned')
+    }
     await this.#pages?.return()
     this.#pages = undefined
     if (this.#retained !== undefined) this.#ctx.source.release()
