@@ -64,7 +64,8 @@ export interface StateTrackerOptions {
    * change `trackChange` logs, the relay publishing it is woken wherever it runs, so subscribers
    * in other processes get the change without waiting for the relay's next poll; and
    * {@link StateTracker.changeStream} reads through it unless given another. The caller owns it.
-   * Changes logged by tracked cache writes are found by the relay's poll.
+   * The same goes for changes logged by the writes of a cache tracked by this tracker
+   * ({@link StateTracker.writeTracking}), once the store of record has committed them.
    */
   changeTransport?: ChangeTransport
 }
@@ -157,19 +158,24 @@ export class StateTracker {
     })
     const ctx = { log: this.#log, serializer: this.#serializer, maxRetries: this.#maxRetries }
     const record = (await appendChange(ctx, checked)) as ChangeRecord<T>
+    this.#changed()
+    return record
+  }
+
+  /** Wakes what follows the log (the relay, wherever it runs, and this tracker's streams). */
+  #changed(): void {
     this.#transport?.notifyRelay()
     for (const stream of this.#streams) {
       if (stream.closed) this.#streams.delete(stream)
       else stream.nudge()
     }
-    return record
   }
 
   /**
    * A change stream over this tracker's log (see {@link ChangeStream}): `subscribe` to follow
    * entities' changes, caught up from the log and then live. Changes this tracker logs reach
-   * subscribers at once; others (other instances, tracked cache writes) within `pollInterval`.
-   * Close it before closing the log.
+   * subscribers at once, as do the writes of a cache it tracks; others (other instances) within
+   * `pollInterval`. Close it before closing the log.
    */
   changeStream(options: Omit<ChangeStreamOptions, 'log'> = {}): ChangeStream {
     const transport = this.#transport
@@ -198,6 +204,7 @@ export class StateTracker {
       log: this.#log,
       serializer: this.#serializer,
       ...(this.#systemId === undefined ? {} : { systemId: this.#systemId }),
+      onLogged: () => this.#changed(),
     })
   }
 

@@ -35,6 +35,8 @@ export interface WriteTrackingContext {
   serializer: Serializer
   /** System id of writes that name none. */
   systemId?: string
+  /** Called after the record committed tracked writes (the tracker wakes its relay and streams). */
+  onLogged?: () => void
 }
 
 function author(
@@ -182,6 +184,9 @@ export function createWriteTracking(
     async resolve(conflict) {
       const policy = policies.get(conflict.namespace)
       return policy === undefined ? undefined : resolveConflict(conflict, policy, ctx)
+    },
+    logged() {
+      ctx.onLogged?.()
     },
   }
 }

@@ -7,6 +7,7 @@ import {
   type WriteTracking,
 } from '@actor-cache/core'
 import type { RecordStore } from './policy.js'
+import { announceLogged } from './writes.js'
 
 /**
  * How long a tracked write waits for an earlier version of its key before that version is logged
@@ -19,6 +20,9 @@ export function gapWait(claimTimeout: number | undefined): number {
 
 /** Most versions logged as unused for one key at once; a larger gap is not lost claims. */
 const MAX_UNUSED = 1_000
+
+/** Whether a batch item's write was logged now (not found persisted before, not waiting). */
+const written = (r: TrackedBatchResult): boolean => r.outcome === 'written'
 
 /** The author of the records of unused versions. */
 const UNUSED_AUTHOR = 'actor-cache:unused-version'
@@ -62,6 +66,7 @@ export async function flushTracked(
   }
   const items = writes.map((d) => itemOf(tracking, d.write))
   const first = await record.writeTrackedBatch(items)
+  if (first.some(written)) announceLogged(tracking)
   const out: TrackedFlush = { done: [], waiting: [], flushed: new Map() }
   const gaps = new Map<string, { stored: number; at: number[] }>()
   first.forEach((r, i) => {
@@ -103,6 +108,7 @@ export async function flushTracked(
     ...fillers,
     ...retry.map((i) => items[i] as TrackedBatchItem),
   ])
+  if (second.some(written)) announceLogged(tracking)
   retry.forEach((i, j) => {
     settle(out, writes[i] as QueuedDelivery, second[fillers.length + j] as TrackedBatchResult)
   })

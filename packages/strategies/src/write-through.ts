@@ -1,4 +1,9 @@
-import { type CacheStore, InvalidOptionError, type SetResult } from '@actor-cache/core'
+import {
+  type CacheStore,
+  InvalidOptionError,
+  type SetResult,
+  type WriteTracking,
+} from '@actor-cache/core'
 import type { NamespaceParts } from './namespace-context.js'
 import type { VersionedCopy } from './tier-stack.js'
 import { versionOf, type Write, writeTracked } from './writes.js'
@@ -11,9 +16,11 @@ import { versionOf, type Write, writeTracked } from './writes.js'
  */
 export class WriteThrough<V> {
   readonly #tiers: NamespaceParts<V>['tiers']
+  readonly #tracking: WriteTracking | undefined
 
-  constructor(parts: Pick<NamespaceParts<V>, 'tiers'>) {
+  constructor(parts: Pick<NamespaceParts<V>, 'tiers' | 'ctx'>) {
     this.#tiers = parts.tiers
+    this.#tracking = parts.ctx.tracking
   }
 
   async write(w: Write<V>): Promise<SetResult> {
@@ -30,6 +37,7 @@ export class WriteThrough<V> {
               key,
               { kind: 'set', value, options: { ttl: Infinity, tags } },
               track,
+              this.#tracking,
             ),
       )
       if (!r.applied) return r

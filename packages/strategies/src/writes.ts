@@ -74,16 +74,31 @@ function authorOf(options: TieredDeleteOptions): TieredDeleteOptions {
 
 /**
  * The record's tracked write: the entity and its change record in one transaction. The result
- * is the record's version; nothing is written when the builder finds nothing to change.
+ * is the record's version; nothing is written when the builder finds nothing to change. A
+ * change logged is announced to `tracking` (see {@link announceLogged}).
  */
 export async function writeTracked<V>(
   record: unknown,
   key: string,
   write: Parameters<ChangeRecordingStore<V>['writeWithChange']>[1],
   track: ChangeBuilder,
+  tracking: WriteTracking | undefined,
 ): Promise<{ applied: boolean; version: number }> {
   const r = await (record as ChangeRecordingStore<V>).writeWithChange(key, write, track)
+  if (r.change !== undefined) announceLogged(tracking)
   return { applied: r.change !== undefined, version: r.version }
+}
+
+/**
+ * Tells the tracking that the record committed change records (it wakes a change-stream relay).
+ * What the hook throws is ignored: the writes are committed, and their callers succeed.
+ */
+export function announceLogged(tracking: WriteTracking | undefined): void {
+  try {
+    tracking?.logged?.()
+  } catch {
+    // the hook's failure is not the write's
+  }
 }
 
 /** The versioning a write asks the record for (`expectedVersion` wins over `version`). */
@@ -310,6 +325,7 @@ export class Writes<V> {
             key,
             { kind: 'set', value, options: { ttl: Infinity, tags } },
             track,
+            this.#ns.ctx.tracking,
           ),
     )
     this.#ns.guard.written(key)
@@ -334,7 +350,8 @@ export class Writes<V> {
       existed = await this.#ns.tiers.recordWrite(key, async () =>
         track === undefined
           ? record.delete(key)
-          : (await writeTracked(record, key, { kind: 'delete' }, track)).applied,
+          : (await writeTracked(record, key, { kind: 'delete' }, track, this.#ns.ctx.tracking))
+              .applied,
       )
     }
     for (const tier of caches) {

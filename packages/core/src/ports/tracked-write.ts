@@ -191,4 +191,11 @@ export interface WriteTracking {
    * write lands first), or `undefined` to let the `ConflictError` reach the caller.
    */
   resolve?(conflict: WriteConflict): Promise<{ value: unknown } | undefined>
+  /**
+   * Called after the store of record committed tracked writes with their change records (one
+   * write-through or write-around write or delete, or a write-behind batch), so the tracker can
+   * wake what follows the log, such as a change-stream relay, instead of leaving it to its poll.
+   * Must not throw (a cache ignores what it throws: the writes are committed).
+   */
+  logged?(): void
 }
