@@ -6,7 +6,7 @@ import {
 } from '@actor-cache/core'
 import type { NamespaceParts } from './namespace-context.js'
 import type { VersionedCopy } from './tier-stack.js'
-import { versionOf, type Write, writeTracked } from './writes.js'
+import { announceLogged, versionOf, type Write, writeTracked } from './writes.js'
 
 /**
  * Write-through: the store of record takes the write (and gives its version; `expectedVersion` is
@@ -37,11 +37,14 @@ export class WriteThrough<V> {
               key,
               { kind: 'set', value, options: { ttl: Infinity, tags } },
               track,
-              this.#tracking,
             ),
       )
       if (!r.applied) return r
-      await this.#copyRecorded(key, value, { version: r.version, expiresAt, createdAt, tags })
+      try {
+        await this.#copyRecorded(key, value, { version: r.version, expiresAt, createdAt, tags })
+      } finally {
+        if (track !== undefined) announceLogged(this.#tracking)
+      }
       return r
     }
     const coord = caches[c]

@@ -74,24 +74,24 @@ function authorOf(options: TieredDeleteOptions): TieredDeleteOptions {
 
 /**
  * The record's tracked write: the entity and its change record in one transaction. The result
- * is the record's version; nothing is written when the builder finds nothing to change. A
- * change logged is announced to `tracking` (see {@link announceLogged}).
+ * is the record's version; nothing is written when the builder finds nothing to change. The
+ * caller announces an applied one (see {@link announceLogged}) once the caches reflect it.
  */
 export async function writeTracked<V>(
   record: unknown,
   key: string,
   write: Parameters<ChangeRecordingStore<V>['writeWithChange']>[1],
   track: ChangeBuilder,
-  tracking: WriteTracking | undefined,
 ): Promise<{ applied: boolean; version: number }> {
   const r = await (record as ChangeRecordingStore<V>).writeWithChange(key, write, track)
-  if (r.change !== undefined) announceLogged(tracking)
   return { applied: r.change !== undefined, version: r.version }
 }
 
 /**
  * Tells the tracking that the record committed change records (it wakes a change-stream relay).
- * What the hook throws is ignored: the writes are committed, and their callers succeed.
+ * Called once the caches reflect them, so a subscriber that reacts by reading the cache reads
+ * the new state. What the hook throws is ignored: the writes are committed, and their callers
+ * succeed.
  */
 export function announceLogged(tracking: WriteTracking | undefined): void {
   try {
@@ -325,11 +325,14 @@ export class Writes<V> {
             key,
             { kind: 'set', value, options: { ttl: Infinity, tags } },
             track,
-            this.#ns.ctx.tracking,
           ),
     )
-    this.#ns.guard.written(key)
-    await this.#ns.ctx.invalidateKey(this.#ns.name, key)
+    try {
+      this.#ns.guard.written(key)
+      await this.#ns.ctx.invalidateKey(this.#ns.name, key)
+    } finally {
+      if (track !== undefined && result.applied) announceLogged(this.#ns.ctx.tracking)
+    }
     return result
   }
 
@@ -350,20 +353,24 @@ export class Writes<V> {
       existed = await this.#ns.tiers.recordWrite(key, async () =>
         track === undefined
           ? record.delete(key)
-          : (await writeTracked(record, key, { kind: 'delete' }, track, this.#ns.ctx.tracking))
-              .applied,
+          : (await writeTracked(record, key, { kind: 'delete' }, track)).applied,
       )
     }
-    for (const tier of caches) {
-      try {
-        const removed = tier === l1sync ? l1sync.deleteSync(key) : await tier.delete(key)
-        if (record === undefined) existed ||= removed
-      } catch (error) {
-        this.#ns.tiers.report(tier.tier, 'delete', error, key)
-        this.#ns.tiers.uncertain(key)
+    const logged = track !== undefined && existed
+    try {
+      for (const tier of caches) {
+        try {
+          const removed = tier === l1sync ? l1sync.deleteSync(key) : await tier.delete(key)
+          if (record === undefined) existed ||= removed
+        } catch (error) {
+          this.#ns.tiers.report(tier.tier, 'delete', error, key)
+          this.#ns.tiers.uncertain(key)
+        }
       }
+      await this.#ns.ctx.keyChanged(this.#ns.name, key)
+    } finally {
+      if (logged) announceLogged(this.#ns.ctx.tracking)
     }
-    await this.#ns.ctx.keyChanged(this.#ns.name, key)
     return existed
   }
 }

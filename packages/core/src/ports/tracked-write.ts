@@ -192,10 +192,11 @@ export interface WriteTracking {
    */
   resolve?(conflict: WriteConflict): Promise<{ value: unknown } | undefined>
   /**
-   * Called after the store of record committed tracked writes with their change records (one
-   * write-through or write-around write or delete, or a write-behind batch), so the tracker can
-   * wake what follows the log, such as a change-stream relay, instead of leaving it to its poll.
-   * Must not throw (a cache ignores what it throws: the writes are committed).
+   * Called after each commit of tracked writes by the store of record (a write-through or
+   * write-around write or delete, once the caches reflect it; each transaction of a write-behind
+   * flush), so the tracker can wake what follows the log, such as a change-stream relay, instead
+   * of leaving it to its poll. Must not throw (a cache ignores what it throws: the writes are
+   * committed).
    */
   logged?(): void
 }
