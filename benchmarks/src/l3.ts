@@ -4,6 +4,7 @@ import { connectPostgres, openPglite, PrismaClient } from '@actor-cache/prisma-s
 import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
+import { connectPostgresAdmin } from './connect-postgres.js'
 import { type BenchCase, type BenchResult, compare, table } from './harness.js'
 import { actorState } from './workload.js'
 
@@ -218,14 +219,7 @@ export async function runL3Suite(options: L3Options = {}): Promise<L3Report> {
   const url = options.url ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
   const rounds = options.rounds ?? 5
   const schema = `ac_bench_${process.pid}`
-  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-  try {
-    await admin.connect()
-  } catch (error) {
-    throw new Error(
-      `the L3 benchmark needs PostgreSQL at ${url} (start it, or set DATABASE_URL): ${(error as Error).message}`,
-    )
-  }
+  const admin = await connectPostgresAdmin(url, 'L3')
   await admin.query(`CREATE SCHEMA ${schema}`)
   const progress = (what: string) => (r: number, total: number) =>
     process.stderr.write(`\r  ${what}: round ${r}/${total}`)

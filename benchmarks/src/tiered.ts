@@ -1,4 +1,4 @@
-import pg from 'pg'
+import { connectPostgresAdmin } from './connect-postgres.js'
 import { type ReadThroughRow, readThroughZipf } from './read-through.js'
 import { type HitPathReport, hitPath } from './tiered-hit.js'
 import { type TwoTierReport, twoTierVsBentocache } from './two-tier.js'
@@ -57,14 +57,7 @@ export async function runTieredSuite(options: TieredOptions = {}): Promise<Tiere
   const twoTier = await twoTierVsBentocache(log, { redisUrl, rounds: options.rounds ?? 7 })
 
   const schema = `bench_tiered_${process.pid}`
-  const admin = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3000 })
-  try {
-    await admin.connect()
-  } catch (error) {
-    throw new Error(
-      `the tiered benchmark needs PostgreSQL at ${databaseUrl} (start it, or set DATABASE_URL): ${(error as Error).message}`,
-    )
-  }
+  const admin = await connectPostgresAdmin(databaseUrl, 'tiered')
   await admin.query(`CREATE SCHEMA ${schema}`)
   try {
     const readThrough = await readThroughZipf(log, {

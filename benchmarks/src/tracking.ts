@@ -3,7 +3,7 @@ import { createPrismaChangeLog, createPrismaStore, migrate } from '@actor-cache/
 import { connectPostgres, type PrismaClient } from '@actor-cache/prisma-store/client'
 import { createStateTracker } from '@actor-cache/state-tracker'
 import { createTieredCache, type TieredCache } from '@actor-cache/strategies'
-import pg from 'pg'
+import { connectPostgresAdmin } from './connect-postgres.js'
 import { type BenchResult, compare, table } from './harness.js'
 import { actorState } from './workload.js'
 
@@ -47,14 +47,7 @@ export async function runTrackingSuite(options: TrackingOptions = {}): Promise<T
   const log = options.log ?? console.log
   const url = options.url ?? process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
   const schema = `ac_bench_tracking_${process.pid}`
-  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-  try {
-    await admin.connect()
-  } catch (error) {
-    throw new Error(
-      `the tracking benchmark needs PostgreSQL at ${url} (start it, or set DATABASE_URL): ${(error as Error).message}`,
-    )
-  }
+  const admin = await connectPostgresAdmin(url, 'tracking')
   await admin.query(`CREATE SCHEMA ${schema}`)
   let prisma: PrismaClient | undefined
   try {
