@@ -14,6 +14,7 @@ import { describeDeletes } from './store-deletes.js'
 import { describeReadsAndWrites } from './store-reads-writes.js'
 import type { StoreSuite } from './store-suite.js'
 import { describeTtl } from './store-ttl.js'
+import { describeVersionedDeletes } from './store-versioned-deletes.js'
 
 /** What the suite needs from an implementation. */
 export interface ConformanceTarget {
@@ -65,6 +66,7 @@ export function runStoreConformance(target: ConformanceTarget): void {
     describeReadsAndWrites(suite)
     describeTtl(suite)
     describeDeletes(suite)
+    if (target.versionedDeletes) describeVersionedDeletes(suite)
     describeBadInput(suite)
   })
 }
