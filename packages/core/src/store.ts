@@ -252,25 +252,8 @@ export function resolveSetOptions(
   defaultTtl: number,
   now: number,
 ): ResolvedSet {
-  if (options === undefined) {
-    return {
-      expiresAt: defaultTtl === Infinity ? null : absolute(now + defaultTtl),
-      createdAt: now,
-      version: undefined,
-      expectedVersion: undefined,
-      tags: EMPTY_TAGS,
-    }
-  }
-  if (typeof options === 'number') {
-    const ttl = validateTtl(options)
-    return {
-      expiresAt: ttl === Infinity ? null : absolute(now + ttl),
-      createdAt: now,
-      version: undefined,
-      expectedVersion: undefined,
-      tags: EMPTY_TAGS,
-    }
-  }
+  if (options === undefined) return ttlOnly(defaultTtl, now)
+  if (typeof options === 'number') return ttlOnly(validateTtl(options), now)
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError(
       'options',
@@ -278,38 +261,8 @@ export function resolveSetOptions(
     )
   }
   const { ttl, expiresAt, version, expectedVersion, tags, createdAt } = options
-  let at: number | null
-  if (ttl !== undefined && expiresAt !== undefined) {
-    throw new InvalidOptionError('ttl', 'give either ttl or expiresAt, not both')
-  } else if (expiresAt !== undefined) {
-    if (expiresAt !== null && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
-      throw new InvalidOptionError(
-        'expiresAt',
-        `must be epoch milliseconds or null, got ${String(expiresAt)}`,
-      )
-    }
-    at = expiresAt === null ? null : absolute(expiresAt)
-  } else {
-    const t = ttl === undefined ? defaultTtl : validateTtl(ttl)
-    at = t === Infinity ? null : absolute(now + t)
-  }
-  if (version !== undefined && !isVersion(version, 1)) {
-    throw new InvalidOptionError(
-      'version',
-      `must be a positive safe integer, got ${String(version)}`,
-    )
-  }
-  if (expectedVersion !== undefined) {
-    if (!isVersion(expectedVersion, 0)) {
-      throw new InvalidOptionError(
-        'expectedVersion',
-        `must be a non-negative safe integer (0 = absent), got ${String(expectedVersion)}`,
-      )
-    }
-    if (version !== undefined) {
-      throw new InvalidOptionError('version', 'cannot be combined with expectedVersion')
-    }
-  }
+  const at = expiryOf(ttl, expiresAt, defaultTtl, now)
+  checkVersions(version, expectedVersion)
   if (createdAt !== undefined && (typeof createdAt !== 'number' || !Number.isFinite(createdAt))) {
     throw new InvalidOptionError(
       'createdAt',
@@ -322,6 +275,60 @@ export function resolveSetOptions(
     version,
     expectedVersion,
     tags: tags === undefined ? EMPTY_TAGS : validateTags(tags),
+  }
+}
+
+/** A write with only a TTL (a valid one: `Infinity` = no expiry). */
+function ttlOnly(ttl: number, now: number): ResolvedSet {
+  return {
+    expiresAt: ttl === Infinity ? null : absolute(now + ttl),
+    createdAt: now,
+    version: undefined,
+    expectedVersion: undefined,
+    tags: EMPTY_TAGS,
+  }
+}
+
+/** The expiry `ttl` or `expiresAt` gives (at most one of them), else `defaultTtl`'s. */
+function expiryOf(
+  ttl: number | undefined,
+  expiresAt: number | null | undefined,
+  defaultTtl: number,
+  now: number,
+): number | null {
+  if (ttl !== undefined && expiresAt !== undefined) {
+    throw new InvalidOptionError('ttl', 'give either ttl or expiresAt, not both')
+  }
+  if (expiresAt === undefined) {
+    const t = ttl === undefined ? defaultTtl : validateTtl(ttl)
+    return t === Infinity ? null : absolute(now + t)
+  }
+  if (expiresAt !== null && (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt))) {
+    throw new InvalidOptionError(
+      'expiresAt',
+      `must be epoch milliseconds or null, got ${String(expiresAt)}`,
+    )
+  }
+  return expiresAt === null ? null : absolute(expiresAt)
+}
+
+/** Refuses a malformed `version` or `expectedVersion`, and the two together. */
+function checkVersions(version: unknown, expectedVersion: unknown): void {
+  if (version !== undefined && !isVersion(version, 1)) {
+    throw new InvalidOptionError(
+      'version',
+      `must be a positive safe integer, got ${String(version)}`,
+    )
+  }
+  if (expectedVersion === undefined) return
+  if (!isVersion(expectedVersion, 0)) {
+    throw new InvalidOptionError(
+      'expectedVersion',
+      `must be a non-negative safe integer (0 = absent), got ${String(expectedVersion)}`,
+    )
+  }
+  if (version !== undefined) {
+    throw new InvalidOptionError('version', 'cannot be combined with expectedVersion')
   }
 }
 
