@@ -28,7 +28,10 @@ export interface SubscriptionStats {
   early: number
   gapsDetected: number
   gapsBackfilled: number
-  /** Gaps open now that a backfill did not close; returns to 0 once the log has the version. */
+  /**
+   * Gaps open now that a backfill did not close; returns to 0 once the log has the version. A
+   * closed subscription keeps what was open at close (each published as `abandoned`).
+   */
   gapsUnresolved: number
   /** Times the subscription fell out of the relay's window and read the log itself. */
   overflows: number
